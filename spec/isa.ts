@@ -76,6 +76,16 @@ export interface OpInfo {
   mnemonic: string;
   form: Form;
   kind: Kind;
+  /** The fields this form uses, precomputed from `formUses`. */
+  uses: FieldUse;
+}
+
+export interface FieldUse {
+  a: boolean;
+  b: boolean;
+  mem: boolean;
+  imm: boolean;
+  immMax: number;
 }
 
 const ALU_OPS: readonly AluOp[] = ['add', 'sub', 'and', 'or', 'xor', 'cmp', 'test'];
@@ -94,7 +104,7 @@ export const COND_ALIASES: Readonly<Record<string, number>> = {
 function buildTable(): (OpInfo | undefined)[] {
   const t: (OpInfo | undefined)[] = new Array(256);
   const def = (opcode: number, mnemonic: string, form: Form, kind: Kind) => {
-    t[opcode] = { opcode, mnemonic, form, kind };
+    t[opcode] = { opcode, mnemonic, form, kind, uses: formUses(form) };
   };
   def(0x01, 'nop', 'none', { k: 'nop' });
   def(0x02, 'hlt', 'none', { k: 'hlt' });
@@ -146,7 +156,7 @@ function buildTable(): (OpInfo | undefined)[] {
 export const OPCODES: readonly (OpInfo | undefined)[] = buildTable();
 
 /** Which fields of the 8 bytes a form uses (DESIGN §3.3: every other field must be 0). */
-export function formUses(form: Form): { a: boolean; b: boolean; mem: boolean; imm: boolean; immMax: number } {
+export function formUses(form: Form): FieldUse {
   const U32 = 0xffffffff;
   switch (form) {
     case 'none': return { a: false, b: false, mem: false, imm: false, immMax: 0 };
@@ -182,7 +192,8 @@ export interface Insn {
 }
 
 const NOBASE = 0x08;
-const VALID_CRS = [0, 2, 3, 4];
+/** Control registers that exist: 0, 2, 3, 4 (§3.3). */
+const VALID_CR_MASK = 0b11101;
 
 /**
  * Decode 8 bytes, or return null for #UD. Checks, all from DESIGN §3.3 and §3.10.10:
@@ -200,13 +211,13 @@ export function decode(bytes: ArrayLike<number>): Insn | null {
   const a = A & 7;
   const b = B & 7;
   const nobase = (B & NOBASE) !== 0;
-  const uses = formUses(info.form);
+  const uses = info.uses;
   if (!uses.a && a !== 0) return null;
   if (!uses.b && b !== 0) return null;
   if (nobase && (!uses.mem || b !== 0)) return null;
   if (!uses.imm && imm !== 0) return null;
   if (imm > uses.immMax) return null;
-  if ((info.form === 'tocr' || info.form === 'fromcr') && !VALID_CRS.includes(b)) return null;
+  if ((info.form === 'tocr' || info.form === 'fromcr') && !((VALID_CR_MASK >>> b) & 1)) return null;
   return { info, a, b, nobase, imm };
 }
 
