@@ -1,0 +1,28 @@
+// The engines the command line can name (DESIGN §5). This is where spec/ and src/ meet.
+
+import { SpecMachine } from '../../spec/machine.ts';
+import type { Engine, Image, MachineConfig } from '../../spec/observation.ts';
+import { UsageError } from './usage.ts';
+
+export type EngineFactory = (image: Image, config: MachineConfig) => Engine;
+
+export const ENGINES: Readonly<Record<string, EngineFactory>> = {
+  spec: (image, config) => new SpecMachine(image, config),
+};
+
+export function engineFactory(name: string): EngineFactory {
+  const f = ENGINES[name];
+  if (!f) throw new UsageError(`unknown engine '${name}' (one of ${Object.keys(ENGINES).join(', ')})`);
+  return f;
+}
+
+/** Build an engine; an image that does not fit the configured RAM is the user's error. */
+export function makeEngine(name: string, image: Image, config: MachineConfig): Engine {
+  const factory = engineFactory(name);
+  try {
+    return factory(image, config);
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,64 @@
+// The `popek` command (DESIGN §10). Every misuse is one line `popek: ...` on stderr and
+// exit 2; nothing a user types produces a stack trace.
+
+import { runCommand, RUN_HELP } from './run.ts';
+import { classifyCommand, CLASSIFY_HELP } from './classify.ts';
+import { benchCommand, BENCH_HELP } from './bench.ts';
+import { UsageError } from './usage.ts';
+
+type Out = (s: string) => void;
+interface Command {
+  summary: string;
+  help: string;
+  main: (args: string[], out: Out) => number | Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  run: { summary: 'assemble and run a guest program', help: RUN_HELP, main: runCommand },
+  classify: { summary: 'the Popek–Goldberg table of VX32 instructions', help: CLASSIFY_HELP, main: classifyCommand },
+  bench: { summary: 'guest instructions per second of each engine on each workload', help: BENCH_HELP, main: benchCommand },
+};
+
+const HELP = `usage: popek COMMAND [options]    (popek COMMAND --help for more)
+
+popek checks virtual machine monitors against a reference model of VX32.
+
+commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .join('\n')}`;
+
+/** Guest console bytes are code points 0–255: write them as bytes, not UTF-8. */
+const stdout: Out = (s) => process.stdout.write(Buffer.from(s, 'latin1'));
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      stdout(HELP + '\n');
+      return name === undefined ? 2 : 0;
+    }
+    const command = COMMANDS[name];
+    if (!command) throw new UsageError(`unknown command '${name}' (one of ${Object.keys(COMMANDS).join(', ')})`);
+    return await command.main(rest, stdout);
+  } catch (e) {
+    // One line, whatever the message (parseArgs' own messages span several).
+    process.stderr.write(`popek: ${describe(e).replace(/\s*\n\s*/g, ' ')}\n`);
+    if (!(e instanceof UsageError || isArgError(e))) {
+      if (process.env.POPEK_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+      return 3; // an internal error: a bug in popek, not in the user's input
+    }
+    return 2;
+  }
+}
+
+/** node:util parseArgs reports misuse with these codes. */
+function isArgError(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+}
+
+function describe(e: unknown): string {
+  if (e instanceof UsageError || isArgError(e)) return (e as Error).message;
+  return `internal error: ${e instanceof Error ? e.message : String(e)} (set POPEK_DEBUG=1 for a stack trace)`;
+}
