@@ -1,0 +1,71 @@
+// Runs the access matrix on any engine. Engine-agnostic: it only builds images, calls
+// `Engine.run` (spec/observation.ts) and reads the final observation, so the same
+// matrix checks the spec, the native engine and every VMM (see README.md).
+
+import type { Engine, Image, MachineConfig } from '../../spec/observation.ts';
+import { type Combo, comboName, legalCombos, scenarioOf } from './matrix.ts';
+import { type Oracle, oracle as designOracle } from './oracle.ts';
+import { MAX_STEPS, type Outcome, RAM_BYTES, expectedOutcome, outcomeOf, programOf } from './program.ts';
+
+export type MakeEngine = (image: Image, config: MachineConfig) => Engine;
+
+export interface MatrixFailure {
+  combo: Combo;
+  /** The combination as the names table prints it, e.g. `pde.p pde.us pte.p cr0.wp user write`. */
+  name: string;
+  expected: Outcome;
+  actual: Outcome;
+}
+
+export interface MatrixOptions {
+  /** The oracle to compare with (default: DESIGN §3.5). Tests pass broken ones to prove the matrix has teeth. */
+  oracle?: Oracle;
+  /** The combinations to run (default: every legal one). */
+  combos?: readonly Combo[];
+}
+
+/** Run every combination on a fresh engine; return the ones whose outcome differs from the oracle's. */
+export function runMatrix(makeEngine: MakeEngine, opts: MatrixOptions = {}): MatrixFailure[] {
+  return compareWithOracle(runCombos(makeEngine, opts.combos), opts.oracle);
+}
+
+/** Each combination's outcome on a fresh engine (split from the comparison so several oracles can judge one run). */
+export function runCombos(makeEngine: MakeEngine, combos: readonly Combo[] = legalCombos()): Map<Combo, Outcome> {
+  const outcomes = new Map<Combo, Outcome>();
+  for (const combo of combos) {
+    let actual: Outcome;
+    try {
+      actual = outcomeOf(makeEngine(programOf(combo), { ramBytes: RAM_BYTES }).run([], MAX_STEPS));
+    } catch (e) {
+      // DESIGN §6.14: no guest input may crash an engine; a throw is this combination's failure.
+      actual = { status: `engine threw: ${e instanceof Error ? e.message : String(e)}`, trace: [], pf: null, result: NaN, data: NaN, pde: NaN, pte: NaN };
+    }
+    outcomes.set(combo, actual);
+  }
+  return outcomes;
+}
+
+export function compareWithOracle(outcomes: ReadonlyMap<Combo, Outcome>, oracle: Oracle = designOracle): MatrixFailure[] {
+  const failures: MatrixFailure[] = [];
+  for (const [combo, actual] of outcomes) {
+    const expected = expectedOutcome(combo, oracle(scenarioOf(combo)));
+    if (differingFields(expected, actual).length > 0) failures.push({ combo, name: comboName(combo), expected, actual });
+  }
+  return failures;
+}
+
+const OUTCOME_FIELDS: readonly (keyof Outcome)[] = ['status', 'trace', 'pf', 'result', 'data', 'pde', 'pte'];
+
+function differingFields(a: Outcome, b: Outcome): (keyof Outcome)[] {
+  return OUTCOME_FIELDS.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
+
+/** The fields that differ, one line each: what a failing combination prints. */
+export function describeFailure(f: MatrixFailure): string {
+  const diffs = differingFields(f.expected, f.actual).map((k) => `    ${k}: expected ${show(f.expected[k])}, got ${show(f.actual[k])}`);
+  return [`  ${f.name}`, ...diffs].join('\n');
+}
+
+function show(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (typeof x === 'number' ? '0x' + (x >>> 0).toString(16) : x)).replace(/"/g, '');
+}
