@@ -1,0 +1,823 @@
+// The host CPU: VX32 (DESIGN §3) with rings 0–3, as a fast interpreter (STYLE §5).
+//
+// Hot-path rules: registers in an Int32Array, a `switch` on the opcode byte, the TLB
+// consulted inline (one AND, one compare) for fetches, loads and stores, and nothing
+// allocated per instruction. Faults are not thrown: an access that faults records the
+// vector and error code in `fv`/`fe` and returns; `exec` then returns R_FAULT and the
+// boundary logic (`step`, `runBurst`) hands the event to deliver.ts.
+//
+// Seam for the VMMs (DESIGN §4): `trap`. When set, every event the CPU would deliver
+// through the IDT (exceptions, `int n`, external interrupts) goes to the handler instead
+// — legacy mode's "traps vector to the installed monitor". VMX-lite will add its
+// non-root state and exit conditions beside it; `native` leaves it null.
+
+import type { TraceEntry } from '../../spec/observation.ts';
+import { FIELDS, IMM_MAX, badNobase, isCr } from './decode.ts';
+import { deliverEvent, KIND_EXC, KIND_EXT, KIND_SW } from './deliver.ts';
+import { PhysMem } from './memory.ts';
+import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, Mmu } from './mmu.ts';
+import {
+  MASK_READ_SUP,
+  MASK_READ_USER,
+  MASK_WRITE_SUP,
+  MASK_WRITE_USER,
+  TLB_D,
+  TLB_FRAME,
+  TLB_U,
+  TLB_V,
+  TLB_WS,
+  TLB_WU,
+  Tlb,
+} from './tlb.ts';
+
+// EFLAGS (DESIGN §3.1).
+export const CF = 1 << 0;
+export const ZF = 1 << 6;
+export const SF = 1 << 7;
+export const IF = 1 << 9;
+export const OF = 1 << 11;
+export const IOPL = 3 << 12;
+const ARITH = CF | ZF | SF | OF;
+const EFLAGS_FIXED = 2;
+
+// Exception vectors (DESIGN §3.7).
+export const VEC_UD = 6;
+export const VEC_DF = 8;
+export const VEC_NP = 11;
+export const VEC_GP = 13;
+export const VEC_PF = 14;
+
+/** `exec` results. */
+export const R_RETIRED = 0;
+export const R_FAULT = 1;
+export const R_INT = 2;
+
+/** `step` outcomes, in the order of StepOutcome. */
+export const S_RETIRED = 0;
+export const S_DELIVERED = 1;
+export const S_HALTED = 2;
+export const S_SHUTDOWN = 3;
+
+const NOBASE_BIT = 0x8 << 16;
+const PAGE_OFF = 0xfff;
+const ALL_PERMS = TLB_V | TLB_U | TLB_WU | TLB_WS | TLB_D;
+
+/**
+ * Takes over event delivery (legacy mode, VMX exits). Returns a step outcome
+ * (S_DELIVERED or S_SHUTDOWN). `kind` is KIND_EXC, KIND_EXT or KIND_SW; `errorCode` is
+ * −1 when the event has none; `faultEip` is the eip a fault raised while delivering
+ * would save (DESIGN §3.10.4).
+ */
+export interface TrapHandler {
+  event(cpu: Cpu, vector: number, kind: number, errorCode: number, savedEip: number, faultEip: number): number;
+}
+
+export class Cpu {
+  readonly mem: PhysMem;
+  readonly tlb: Tlb;
+  readonly mmu: Mmu;
+  // Direct references for the hot paths.
+  private readonly ram: Uint8Array;
+  private readonly ram32: Int32Array;
+  private readonly tlbE: Int32Array;
+  private readonly isTable: Uint8Array;
+
+  // Architectural state (DESIGN §3.1). 32-bit values are kept as int32.
+  readonly regs = new Int32Array(8);
+  eip = 0;
+  eflags = EFLAGS_FIXED;
+  cpl = 0;
+  cr0 = CR0_PE;
+  cr2 = 0;
+  cr3 = 0;
+  cr4 = 0;
+  idtrBase = 0;
+  idtrLimit = 0;
+  tr = 0;
+  /** Pending external vectors: one byte per vector, plus their number. */
+  readonly pending = new Uint8Array(256);
+  pendingCount = 0;
+  stiShadow = false;
+  halted = false;
+  shutdown = false;
+
+  // Guest-visible outputs (DESIGN §2).
+  icount = 0;
+  readonly console: number[] = [];
+  readonly trace: TraceEntry[] = [];
+
+  /** Installed monitor; null delivers through the guest IDT (DESIGN §4 seam). */
+  trap: TrapHandler | null = null;
+
+  // The fault being raised: vector (0 = none) and error code (−1 = none).
+  fv = 0;
+  fe = -1;
+  /** Vector of the `int n` that `exec` returned R_INT for. */
+  swVec = 0;
+
+  // TLB masks for the current cpl (tlb.ts): a hit needs every bit of the mask.
+  private rMask = MASK_READ_SUP;
+  private wMask = MASK_WRITE_SUP;
+
+  /** Bytes of the last slow-path access (≤ 8), with a little-endian word view. */
+  readonly buf = new Uint8Array(8);
+  readonly buf32 = new Int32Array(this.buf.buffer);
+
+  // Counters (not guest-visible).
+  tlbHits = 0;
+  tlbMisses = 0;
+  tableStoreFlushes = 0;
+
+  constructor(mem: PhysMem) {
+    this.mem = mem;
+    this.tlb = new Tlb(mem.frames);
+    this.mmu = new Mmu(mem, this.tlb);
+    this.ram = mem.ram;
+    this.ram32 = mem.ram32;
+    this.tlbE = this.tlb.entries;
+    this.isTable = this.tlb.isTable;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Boundary logic: interrupts, halt, the STI shadow (DESIGN §3.7, §3.10.6–9)
+
+  /** One step: an instruction retired or an event's handler entered. */
+  step(): number {
+    if (this.shutdown) return S_SHUTDOWN;
+    // DESIGN §3.10.6: the shadow covers exactly the boundary after the `sti`.
+    const shadow = this.stiShadow;
+    this.stiShadow = false;
+    if (!shadow && this.pendingCount !== 0 && (this.eflags & IF) !== 0) return this.deliverExternal();
+    if (this.halted) return S_HALTED;
+    return this.finish(this.exec());
+  }
+
+  /**
+   * Steps until `maxSteps` steps were taken, `icount` reached `icountLimit` (the next
+   * scheduled event), the CPU halted with nothing deliverable, or it shut down. Returns
+   * the number of steps taken. Only boundaries that need attention go through `step`.
+   */
+  runBurst(maxSteps: number, icountLimit: number): number {
+    let steps = 0;
+    while (steps < maxSteps && this.icount < icountLimit) {
+      if (this.pendingCount !== 0 || this.stiShadow || this.halted || this.shutdown) {
+        const s = this.step();
+        if (s === S_HALTED || s === S_SHUTDOWN) return steps;
+      } else {
+        const r = this.exec();
+        if (r !== R_RETIRED && this.finish(r) === S_SHUTDOWN) return steps + 1;
+      }
+      steps++;
+    }
+    return steps;
+  }
+
+  /** Whether an external interrupt would be delivered at this boundary. */
+  interruptDeliverable(): boolean {
+    return this.pendingCount !== 0 && (this.eflags & IF) !== 0 && !this.stiShadow;
+  }
+
+  /** Raise an external interrupt: the vector joins `pending` (DESIGN §3.7). */
+  raise(vector: number): void {
+    if (this.pending[vector] === 0) {
+      this.pending[vector] = 1;
+      this.pendingCount++;
+    }
+  }
+
+  private deliverExternal(): number {
+    // DESIGN §3.10.7: the vector leaves `pending` when delivery begins.
+    let v = 0;
+    while (this.pending[v] === 0) v++;
+    this.pending[v] = 0;
+    this.pendingCount--;
+    return deliverEvent(this, v, KIND_EXT, -1, this.eip, this.eip);
+  }
+
+  /** Turn an `exec` result into a step outcome, delivering what it raised. */
+  private finish(r: number): number {
+    if (r === R_RETIRED) return S_RETIRED;
+    if (r === R_INT) return deliverEvent(this, this.swVec, KIND_SW, -1, (this.eip + 8) | 0, this.eip);
+    const v = this.fv;
+    const e = this.fe;
+    this.fv = 0;
+    this.fe = -1;
+    // DESIGN §3.4: a faulting instruction has no effect, so eip is still its own.
+    return deliverEvent(this, v, KIND_EXC, e, this.eip, this.eip);
+  }
+
+  // ---------------------------------------------------------------------------------
+  // The interpreter: one instruction (DESIGN §3.3–3.4)
+
+  exec(): number {
+    const eip = this.eip;
+    const regs = this.regs;
+    let w0: number;
+    let imm: number;
+    // Fetch: an 8-byte read at the current cpl (DESIGN §3.5). Fast when aligned, inside
+    // one page and cached; otherwise the general path (straddles, MMIO, misses).
+    const e = this.tlbE[eip >>> 12]!;
+    const rm = this.rMask;
+    if ((e & rm) === rm && (eip & 3) === 0 && (eip & PAGE_OFF) <= 0xff8) {
+      this.tlbHits++;
+      const i = ((e & TLB_FRAME) | (eip & PAGE_OFF)) >> 2;
+      w0 = this.ram32[i]!;
+      imm = this.ram32[i + 1]!;
+    } else {
+      if (!this.access(eip, 8, false, this.cpl === 3)) return R_FAULT;
+      w0 = this.buf32[0]!;
+      imm = this.buf32[1]!;
+    }
+
+    // Decode (DESIGN §3.3): every rule is a #UD, checked before any privilege check.
+    const op = w0 & 0xff;
+    if ((w0 & ~FIELDS[op]!) !== 0 || badNobase(w0)) return this.ud();
+    const immMax = IMM_MAX[op]!;
+    if (immMax !== -1 && imm >>> 0 > immMax) return this.ud();
+    const a = (w0 >>> 8) & 7;
+    const b = (w0 >>> 16) & 7;
+    let next = (eip + 8) | 0;
+
+    switch (op) {
+      case 0x01: // nop
+        break;
+      case 0x02: // hlt: retires, then the CPU halts (DESIGN §3.7)
+        if (this.cpl !== 0) return this.gp(0);
+        this.halted = true;
+        break;
+      case 0x10:
+        regs[a] = regs[b]!;
+        break;
+      case 0x11:
+        regs[a] = imm;
+        break;
+      case 0x12: {
+        const v = this.rd32(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
+        if (this.fv !== 0) return R_FAULT;
+        regs[a] = v;
+        break;
+      }
+      case 0x13:
+        this.wr32(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, regs[a]!);
+        if (this.fv !== 0) return R_FAULT;
+        break;
+      case 0x14: {
+        const v = this.rd8(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
+        if (this.fv !== 0) return R_FAULT;
+        regs[a] = v;
+        break;
+      }
+      case 0x15:
+        this.wr8(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, regs[a]! & 0xff);
+        if (this.fv !== 0) return R_FAULT;
+        break;
+      case 0x16: // lea: no memory access
+        regs[a] = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
+        break;
+
+      // ALU (DESIGN §3.4: flags as IA-32)
+      case 0x20:
+        regs[a] = this.add(regs[a]!, regs[b]!);
+        break;
+      case 0x21:
+        regs[a] = this.sub(regs[a]!, regs[b]!);
+        break;
+      case 0x22:
+        regs[a] = this.logic(regs[a]! & regs[b]!);
+        break;
+      case 0x23:
+        regs[a] = this.logic(regs[a]! | regs[b]!);
+        break;
+      case 0x24:
+        regs[a] = this.logic(regs[a]! ^ regs[b]!);
+        break;
+      case 0x25:
+        this.sub(regs[a]!, regs[b]!);
+        break;
+      case 0x26:
+        this.logic(regs[a]! & regs[b]!);
+        break;
+      case 0x28:
+        regs[a] = this.add(regs[a]!, imm);
+        break;
+      case 0x29:
+        regs[a] = this.sub(regs[a]!, imm);
+        break;
+      case 0x2a:
+        regs[a] = this.logic(regs[a]! & imm);
+        break;
+      case 0x2b:
+        regs[a] = this.logic(regs[a]! | imm);
+        break;
+      case 0x2c:
+        regs[a] = this.logic(regs[a]! ^ imm);
+        break;
+      case 0x2d:
+        this.sub(regs[a]!, imm);
+        break;
+      case 0x2e:
+        this.logic(regs[a]! & imm);
+        break;
+      case 0x30: // shl
+        if (imm !== 0) {
+          const x = regs[a]!;
+          const r = x << imm;
+          const cf = (x >>> (32 - imm)) & 1;
+          this.setFlags(r, cf, imm === 1 ? (r >>> 31) ^ cf : 0);
+          regs[a] = r;
+        }
+        break;
+      case 0x31: // shr
+        if (imm !== 0) {
+          const x = regs[a]!;
+          const r = x >>> imm;
+          this.setFlags(r | 0, (x >>> (imm - 1)) & 1, imm === 1 ? x >>> 31 : 0);
+          regs[a] = r;
+        }
+        break;
+      case 0x32: // sar
+        if (imm !== 0) {
+          const x = regs[a]!;
+          const r = x >> imm;
+          this.setFlags(r, (x >> (imm - 1)) & 1, 0);
+          regs[a] = r;
+        }
+        break;
+      case 0x33: // not: no flags
+        regs[a] = ~regs[a]!;
+        break;
+      case 0x34: {
+        // neg: CF = (src ≠ 0), OF = (src = 0x80000000)
+        const x = regs[a]!;
+        const r = -x | 0;
+        this.setFlags(r, x !== 0 ? 1 : 0, x === -0x80000000 ? 1 : 0);
+        regs[a] = r;
+        break;
+      }
+      case 0x35: {
+        // inc keeps CF
+        const x = regs[a]!;
+        const r = (x + 1) | 0;
+        this.setFlags(r, this.eflags & CF, r === -0x80000000 ? 1 : 0);
+        regs[a] = r;
+        break;
+      }
+      case 0x36: {
+        // dec keeps CF
+        const x = regs[a]!;
+        const r = (x - 1) | 0;
+        this.setFlags(r, this.eflags & CF, x === -0x80000000 ? 1 : 0);
+        regs[a] = r;
+        break;
+      }
+
+      // Control flow (absolute targets)
+      case 0x40:
+        next = imm;
+        break;
+      case 0x41:
+        next = regs[a]!;
+        break;
+      case 0x42:
+        if (!this.push(next)) return R_FAULT;
+        next = imm;
+        break;
+      case 0x43: {
+        const t = regs[a]!; // read before the push: `call esp` jumps to the old esp
+        if (!this.push(next)) return R_FAULT;
+        next = t;
+        break;
+      }
+      case 0x44: {
+        const v = this.rd32(regs[4]!);
+        if (this.fv !== 0) return R_FAULT;
+        regs[4] = (regs[4]! + 4) | 0;
+        next = v;
+        break;
+      }
+      case 0x45:
+        if (!this.push(regs[a]!)) return R_FAULT;
+        break;
+      case 0x46:
+        if (!this.push(imm)) return R_FAULT;
+        break;
+      case 0x47: {
+        const v = this.rd32(regs[4]!);
+        if (this.fv !== 0) return R_FAULT;
+        regs[4] = (regs[4]! + 4) | 0;
+        regs[a] = v; // after esp: `pop esp` loads the popped value
+        break;
+      }
+      case 0x50:
+      case 0x51:
+      case 0x52:
+      case 0x53:
+      case 0x54:
+      case 0x55:
+      case 0x56:
+      case 0x57:
+      case 0x58:
+      case 0x59:
+      case 0x5c:
+      case 0x5d:
+      case 0x5e:
+      case 0x5f:
+        if (this.cond(op & 0xf)) next = imm;
+        break;
+
+      // System (DESIGN §3.4)
+      case 0x60:
+        if (!this.push(this.eflags)) return R_FAULT;
+        break;
+      case 0x61: {
+        const v = this.rd32(regs[4]!);
+        if (this.fv !== 0) return R_FAULT;
+        regs[4] = (regs[4]! + 4) | 0;
+        this.eflags = this.popfValue(v);
+        break;
+      }
+      case 0x62:
+        if (this.cpl > ((this.eflags >>> 12) & 3)) return this.gp(0);
+        this.eflags &= ~IF;
+        break;
+      case 0x63:
+        if (this.cpl > ((this.eflags >>> 12) & 3)) return this.gp(0);
+        if ((this.eflags & IF) === 0) {
+          this.eflags |= IF;
+          this.stiShadow = true; // DESIGN §3.10.6: only a 0 → 1 change
+        }
+        break;
+      case 0x64:
+        this.swVec = imm;
+        return R_INT;
+      case 0x65:
+        if (!this.iret()) return R_FAULT;
+        next = this.eip;
+        break;
+      case 0x66:
+        if (this.cpl > ((this.eflags >>> 12) & 3)) return this.gp(0);
+        regs[a] = imm === 0xe9 ? 0xe9 : -1;
+        break;
+      case 0x67:
+        if (this.cpl > ((this.eflags >>> 12) & 3)) return this.gp(0);
+        if (imm === 0xe9) this.console.push(regs[a]! & 0xff);
+        break;
+      case 0x70:
+        if (!isCr(b)) return this.ud();
+        if (this.cpl !== 0) return this.gp(0);
+        if (!this.writeCr(b, regs[a]!)) return R_FAULT;
+        break;
+      case 0x71:
+        if (!isCr(b)) return this.ud();
+        if (this.cpl !== 0) return this.gp(0);
+        regs[a] = b === 0 ? this.cr0 : b === 2 ? this.cr2 : b === 3 ? this.cr3 : this.cr4;
+        break;
+      case 0x72: {
+        if (this.cpl !== 0) return this.gp(0);
+        // lidt: 6-byte read, limit u16 then base u32
+        if (!this.access(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, 6, false, false)) return R_FAULT;
+        const buf = this.buf;
+        this.idtrLimit = buf[0]! | (buf[1]! << 8);
+        this.idtrBase = buf[2]! | (buf[3]! << 8) | (buf[4]! << 16) | (buf[5]! << 24);
+        break;
+      }
+      case 0x73: {
+        const buf = this.buf;
+        const base = this.idtrBase;
+        buf[0] = this.idtrLimit;
+        buf[1] = this.idtrLimit >>> 8;
+        buf[2] = base;
+        buf[3] = base >>> 8;
+        buf[4] = base >>> 16;
+        buf[5] = base >>> 24;
+        if (!this.access(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, 6, true, this.cpl === 3)) return R_FAULT;
+        break;
+      }
+      case 0x74:
+        if (this.cpl !== 0) return this.gp(0);
+        this.tr = regs[a]!;
+        break;
+      case 0x75:
+        regs[a] = this.tr;
+        break;
+      case 0x76:
+        // invlpg: no architectural effect (DESIGN §3.6), but the host TLB entry goes.
+        if (this.cpl !== 0) return this.gp(0);
+        this.tlb.invalidate((((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm) >>> 12);
+        break;
+      case 0x77:
+        regs[a] = 0x08 + 0x11 * this.cpl;
+        break;
+      default:
+        // 00 (zeroed memory), 03 ud2, and every undefined opcode.
+        return this.ud();
+    }
+    this.eip = next;
+    this.icount++;
+    return R_RETIRED;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Instruction helpers
+
+  private setFlags(r: number, cf: number, of: number): void {
+    this.eflags =
+      (this.eflags & ~ARITH) | cf | (of << 11) | (r === 0 ? ZF : 0) | (r < 0 ? SF : 0);
+  }
+
+  private add(x: number, y: number): number {
+    const r = (x + y) | 0;
+    this.setFlags(r, (x >>> 0) + (y >>> 0) > 0xffffffff ? 1 : 0, ((x ^ r) & (y ^ r)) < 0 ? 1 : 0);
+    return r;
+  }
+
+  private sub(x: number, y: number): number {
+    const r = (x - y) | 0;
+    this.setFlags(r, x >>> 0 < y >>> 0 ? 1 : 0, ((x ^ y) & (x ^ r)) < 0 ? 1 : 0);
+    return r;
+  }
+
+  private logic(r: number): number {
+    this.setFlags(r, 0, 0);
+    return r;
+  }
+
+  /** jcc condition `c` in x86 order (DESIGN §3.3). */
+  private cond(c: number): boolean {
+    const f = this.eflags;
+    let t: boolean;
+    switch (c >> 1) {
+      case 0:
+        t = (f & OF) !== 0;
+        break;
+      case 1:
+        t = (f & CF) !== 0;
+        break;
+      case 2:
+        t = (f & ZF) !== 0;
+        break;
+      case 3:
+        t = (f & (CF | ZF)) !== 0;
+        break;
+      case 4:
+        t = (f & SF) !== 0;
+        break;
+      case 6:
+        t = ((f >>> 7) & 1) !== ((f >>> 11) & 1);
+        break;
+      default: // 7: le
+        t = (f & ZF) !== 0 || ((f >>> 7) & 1) !== ((f >>> 11) & 1);
+        break;
+    }
+    return (c & 1) === 0 ? t : !t;
+  }
+
+  /** DESIGN §3.4 popf rules at the current cpl: arithmetic flags always, IF if cpl ≤ IOPL, IOPL if cpl = 0. */
+  popfValue(v: number): number {
+    let f = (this.eflags & ~ARITH) | (v & ARITH);
+    if (this.cpl <= ((this.eflags >>> 12) & 3)) f = (f & ~IF) | (v & IF);
+    if (this.cpl === 0) f = (f & ~IOPL) | (v & IOPL);
+    return f | EFLAGS_FIXED;
+  }
+
+  /** DESIGN §3.4, §3.10.11. On success sets eip (the caller reads it back). */
+  private iret(): boolean {
+    const regs = this.regs;
+    const sp = regs[4]!;
+    const nEip = this.rd32(sp);
+    if (this.fv !== 0) return false;
+    const csWord = this.rd32((sp + 4) | 0);
+    if (this.fv !== 0) return false;
+    const fl = this.rd32((sp + 8) | 0);
+    if (this.fv !== 0) return false;
+    const cs = csWord & 0xffff;
+    const r = cs & 3;
+    if (r < this.cpl || cs !== 0x08 + 0x11 * r) {
+      this.gp(cs & 0xfffc);
+      return false;
+    }
+    let nEsp = (sp + 12) | 0;
+    if (r > this.cpl) {
+      const outerEsp = this.rd32(nEsp);
+      if (this.fv !== 0) return false;
+      const ssWord = this.rd32((sp + 16) | 0);
+      if (this.fv !== 0) return false;
+      const ss = ssWord & 0xffff;
+      if (ss !== 0x10 + 0x11 * r) {
+        this.gp(ss & 0xfffc);
+        return false;
+      }
+      nEsp = outerEsp;
+    }
+    this.eflags = this.popfValue(fl); // at the old cpl
+    regs[4] = nEsp;
+    this.setCpl(r);
+    this.eip = nEip;
+    return true;
+  }
+
+  /** `mov crN, a` after the privilege check (DESIGN §3.4). False on #GP. */
+  private writeCr(n: number, v: number): boolean {
+    switch (n) {
+      case 0:
+        if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) {
+          this.gp(0);
+          return false;
+        }
+        this.cr0 = v;
+        this.mmu.setControl(this.cr0, this.cr3, this.cr4, false);
+        return true;
+      case 2:
+        this.cr2 = v;
+        return true;
+      case 3:
+        this.cr3 = v & ~0xfff;
+        this.mmu.setControl(this.cr0, this.cr3, this.cr4, true);
+        return true;
+      default:
+        if ((v & ~CR4_PSE) !== 0) {
+          this.gp(0);
+          return false;
+        }
+        this.cr4 = v;
+        this.mmu.setControl(this.cr0, this.cr3, this.cr4, false);
+        return true;
+    }
+  }
+
+  /** Change the privilege level, and with it the TLB masks of ordinary accesses. */
+  setCpl(c: number): void {
+    this.cpl = c;
+    this.rMask = c === 3 ? MASK_READ_USER : MASK_READ_SUP;
+    this.wMask = c === 3 ? MASK_WRITE_USER : MASK_WRITE_SUP;
+  }
+
+  ud(): number {
+    this.fv = VEC_UD;
+    this.fe = -1;
+    return R_FAULT;
+  }
+
+  gp(code: number): number {
+    this.fv = VEC_GP;
+    this.fe = code;
+    return R_FAULT;
+  }
+
+  np(code: number): number {
+    this.fv = VEC_NP;
+    this.fe = code;
+    return R_FAULT;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Linear memory accesses at the current cpl. Each returns normally; on a fault `fv`
+  // is set and loads return 0. The fast path is a TLB hit inside one page.
+
+  private rd32(la: number): number {
+    const e = this.tlbE[la >>> 12]!;
+    const m = this.rMask;
+    if ((e & m) === m && (la & PAGE_OFF) <= 0xffc) {
+      this.tlbHits++;
+      const pa = (e & TLB_FRAME) | (la & PAGE_OFF);
+      if ((pa & 3) === 0) return this.ram32[pa >> 2]!;
+      const r = this.ram;
+      return r[pa]! | (r[pa + 1]! << 8) | (r[pa + 2]! << 16) | (r[pa + 3]! << 24);
+    }
+    return this.access(la, 4, false, this.cpl === 3) ? this.buf32[0]! : 0;
+  }
+
+  private rd8(la: number): number {
+    const e = this.tlbE[la >>> 12]!;
+    const m = this.rMask;
+    if ((e & m) === m) {
+      this.tlbHits++;
+      return this.ram[(e & TLB_FRAME) | (la & PAGE_OFF)]!;
+    }
+    return this.access(la, 1, false, this.cpl === 3) ? this.buf[0]! : 0;
+  }
+
+  private wr32(la: number, v: number): void {
+    const e = this.tlbE[la >>> 12]!;
+    const m = this.wMask;
+    if ((e & m) === m && (la & PAGE_OFF) <= 0xffc) {
+      this.tlbHits++;
+      const pa = (e & TLB_FRAME) | (la & PAGE_OFF);
+      if ((pa & 3) === 0) this.ram32[pa >> 2] = v;
+      else {
+        const r = this.ram;
+        r[pa] = v;
+        r[pa + 1] = v >>> 8;
+        r[pa + 2] = v >>> 16;
+        r[pa + 3] = v >>> 24;
+      }
+      if (this.isTable[pa >>> 12] !== 0) this.tableStore();
+      return;
+    }
+    this.buf32[0] = v;
+    this.access(la, 4, true, this.cpl === 3);
+  }
+
+  private wr8(la: number, v: number): void {
+    const e = this.tlbE[la >>> 12]!;
+    const m = this.wMask;
+    if ((e & m) === m) {
+      this.tlbHits++;
+      const pa = (e & TLB_FRAME) | (la & PAGE_OFF);
+      this.ram[pa] = v;
+      if (this.isTable[pa >>> 12] !== 0) this.tableStore();
+      return;
+    }
+    this.buf[0] = v;
+    this.access(la, 1, true, this.cpl === 3);
+  }
+
+  private push(v: number): boolean {
+    const sp = (this.regs[4]! - 4) | 0;
+    this.wr32(sp, v);
+    if (this.fv !== 0) return false;
+    this.regs[4] = sp; // DESIGN §3.4: write first, then esp −= 4
+    return true;
+  }
+
+  /**
+   * The general access of `n` ≤ 8 bytes at `la` (DESIGN §3.5, §3.10.12): translate
+   * every distinct page in the order of the bytes, then perform the bytes; reads land
+   * in `buf`, writes come from it. Only an aligned 4-byte access can reach the device
+   * (DESIGN §3.2); fetches are 8 bytes, so they never do. `user` is false for the
+   * implicit supervisor accesses of delivery. Returns false with `fv` set on #PF.
+   */
+  access(la: number, n: number, write: boolean, user: boolean): boolean {
+    const pa0 = this.xlate(la, write, user);
+    if (pa0 < 0) return this.pageFault(la);
+    const firstPageBytes = 0x1000 - (la & PAGE_OFF);
+    let pa1 = 0;
+    const split = n > firstPageBytes;
+    if (split) {
+      const la1 = (la + firstPageBytes) | 0; // first byte of the next page (mod 2^32)
+      pa1 = this.xlate(la1, write, user);
+      if (pa1 < 0) return this.pageFault(la1);
+    }
+    const mem = this.mem;
+    if (n === 4 && !split && (pa0 & 3) === 0) {
+      if (write) mem.write32Data(pa0, this.buf32[0]!);
+      else this.buf32[0] = mem.read32Data(pa0);
+    } else {
+      const buf = this.buf;
+      for (let i = 0; i < n; i++) {
+        const pa = i < firstPageBytes ? pa0 + i : pa1 + (i - firstPageBytes);
+        if (write) mem.write8(pa, buf[i]!);
+        else buf[i] = mem.read8(pa);
+      }
+    }
+    if (write) {
+      // Coherence (tlb.ts): a store into a walked frame flushes, after the bytes land.
+      const frames = mem.frames;
+      const f0 = pa0 >>> 12;
+      const f1 = pa1 >>> 12;
+      if ((f0 < frames && this.isTable[f0] !== 0) || (split && f1 < frames && this.isTable[f1] !== 0)) {
+        this.tableStore();
+      }
+    }
+    return true;
+  }
+
+  /** Translate one page's address, through the TLB when it can. Returns hpa or −1. */
+  private xlate(la: number, write: boolean, user: boolean): number {
+    const vpn = la >>> 12;
+    const e = this.tlbE[vpn]!;
+    const m = write ? (user ? MASK_WRITE_USER : MASK_WRITE_SUP) : user ? MASK_READ_USER : MASK_READ_SUP;
+    if ((e & m) === m) {
+      this.tlbHits++;
+      return (e & TLB_FRAME) | (la & PAGE_OFF);
+    }
+    this.tlbMisses++;
+    const mmu = this.mmu;
+    if (!mmu.pg) {
+      // Paging off: linear = physical (DESIGN §3.5). Cache identity entries for RAM so
+      // the fast paths need no separate "paging off" test; PG changes flush them.
+      if (vpn < this.mem.frames) this.tlb.fill(vpn, (vpn << 12) | ALL_PERMS);
+      return la >>> 0;
+    }
+    return mmu.walk(la, write, user);
+  }
+
+  private pageFault(la: number): boolean {
+    // DESIGN §3.10.2: CR2 is written when the #PF is detected.
+    this.cr2 = la | 0;
+    this.fv = VEC_PF;
+    this.fe = this.mmu.faultErr;
+    return false;
+  }
+
+  /**
+   * A store reached a frame that a cached translation was walked through. VX32 has no
+   * TLB (DESIGN §3.6), so the next access must see the new entry: drop everything.
+   * Finer invalidation (per-frame reverse lists) would save re-walks for guests that
+   * edit live tables often; a full flush is simple and obviously coherent.
+   */
+  private tableStore(): void {
+    this.tableStoreFlushes++;
+    this.tlb.flush();
+  }
+}
