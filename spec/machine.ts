@@ -5,7 +5,8 @@
 import { deliver, exceptionEvent, type GuestEvent } from './events.ts';
 import { execute, programAccess, SoftwareInterrupt, type Hart } from './execute.ts';
 import { readBytes } from './access.ts';
-import { Fault, PF, ud } from './faults.ts';
+import { Fault, PF, isFault, ud } from './faults.ts';
+import { translate } from './paging.ts';
 import { decode, INSN_BYTES } from './isa.ts';
 import { PhysMem } from './phys.ts';
 import { IF, resetState, type CpuState } from './state.ts';
@@ -147,6 +148,21 @@ export class SpecMachine implements Engine {
       trace: this.trace.map((e) => ({ ...e })),
       pending: [...s.pending],
     };
+  }
+
+  /**
+   * The 8 bytes at eip as the next fetch would see them, without setting A/D bits or
+   * touching the device (for disassembly in reports), or undefined if the fetch would fault.
+   */
+  peekInsn(): Uint8Array | undefined {
+    const s = this.s;
+    const out = new Uint8Array(INSN_BYTES);
+    for (let i = 0; i < INSN_BYTES; i++) {
+      const pa = translate(this.mem, s, (s.eip + i) >>> 0, programAccess(s, 'fetch'), false);
+      if (isFault(pa)) return undefined;
+      out[i] = this.mem.readByte(pa);
+    }
+    return out;
   }
 
   counters(): Record<string, number> {

@@ -69,6 +69,8 @@ export type HostEventKind = HostEvent['kind'];
 export interface MachineConfig {
   /** Guest RAM size, a multiple of 4096 (DESIGN §3.2). */
   ramBytes: number;
+  /** Known-bug switches (DESIGN §8) for an engine under test; the spec has none. */
+  bugs?: readonly string[];
 }
 
 /**

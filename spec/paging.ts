@@ -64,11 +64,12 @@ function permitted(userOk: boolean, writable: boolean, acc: Access, cr0: number)
 }
 
 /**
- * Translate one linear address. On success sets A/D exactly as §3.5.5 — each a
+ * Translate one linear address. On success sets A/D exactly as §3.5.5 (unless
+ * `setAccessed` is false: a debugger's look that must not change the machine) — each a
  * read-modify-write of the word as it is in memory now, which matters when a PDE
  * doubles as a PTE (recursive mappings) — and returns the physical address.
  */
-export function translate(mem: PhysMem, s: CpuState, la: number, acc: Access): number | Fault {
+export function translate(mem: PhysMem, s: CpuState, la: number, acc: Access, setAccessed = true): number | Fault {
   if (!(s.cr0 & CR0_PG)) return la >>> 0; // §3.5: linear = physical
   const write = acc.kind === 'write';
 
@@ -81,7 +82,7 @@ export function translate(mem: PhysMem, s: CpuState, la: number, acc: Access): n
   if (s.cr4 & CR4_PSE && pde & PDE_PS) {
     if (pde & PDE_4M_RSVD) return pageFault('reserved', la, acc);
     if (!permitted((pde & PTE_US) !== 0, (pde & PTE_RW) !== 0, acc, s.cr0)) return pageFault('protection', la, acc);
-    mem.writeWalk32(pdeAddr, mem.readWalk32(pdeAddr) | PTE_A | (write ? PTE_D : 0));
+    if (setAccessed) mem.writeWalk32(pdeAddr, mem.readWalk32(pdeAddr) | PTE_A | (write ? PTE_D : 0));
     return ((pde & FRAME_4M) | (la & ~FRAME_4M)) >>> 0;
   }
 
@@ -96,7 +97,9 @@ export function translate(mem: PhysMem, s: CpuState, la: number, acc: Access): n
   if (!permitted(userOk, writable, acc, s.cr0)) return pageFault('protection', la, acc);
 
   // §3.5.5: success only, PDE first, then PTE; D only for writes.
-  mem.writeWalk32(pdeAddr, mem.readWalk32(pdeAddr) | PTE_A);
-  mem.writeWalk32(pteAddr, mem.readWalk32(pteAddr) | PTE_A | (write ? PTE_D : 0));
+  if (setAccessed) {
+    mem.writeWalk32(pdeAddr, mem.readWalk32(pdeAddr) | PTE_A);
+    mem.writeWalk32(pteAddr, mem.readWalk32(pteAddr) | PTE_A | (write ? PTE_D : 0));
+  }
   return ((pte & FRAME_4K) | (la & 0xfff)) >>> 0;
 }

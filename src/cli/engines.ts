@@ -1,6 +1,7 @@
 // The engines the command line can name (DESIGN §5). This is where spec/ and src/ meet.
 
 import { SpecMachine } from '../../spec/machine.ts';
+import { NativeEngine } from '../engines/native.ts';
 import type { Engine, Image, MachineConfig } from '../../spec/observation.ts';
 import { UsageError } from './usage.ts';
 
@@ -8,6 +9,7 @@ export type EngineFactory = (image: Image, config: MachineConfig) => Engine;
 
 export const ENGINES: Readonly<Record<string, EngineFactory>> = {
   spec: (image, config) => new SpecMachine(image, config),
+  native: (image, config) => new NativeEngine(image, config),
 };
 
 export function engineFactory(name: string): EngineFactory {

@@ -4,6 +4,7 @@
 import { runCommand, RUN_HELP } from './run.ts';
 import { classifyCommand, CLASSIFY_HELP } from './classify.ts';
 import { benchCommand, BENCH_HELP } from './bench.ts';
+import { diffCommand, DIFF_HELP } from './diff.ts';
 import { UsageError } from './usage.ts';
 
 type Out = (s: string) => void;
@@ -15,6 +16,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   run: { summary: 'assemble and run a guest program', help: RUN_HELP, main: runCommand },
+  diff: { summary: 'run the spec and an engine in lockstep; print the first divergence', help: DIFF_HELP, main: diffCommand },
   classify: { summary: 'the Popek–Goldberg table of VX32 instructions', help: CLASSIFY_HELP, main: classifyCommand },
   bench: { summary: 'guest instructions per second of each engine on each workload', help: BENCH_HELP, main: benchCommand },
 };

@@ -6,6 +6,7 @@
 import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
 import { Cpu } from '../hw/cpu.ts';
 import { PhysMem } from '../hw/memory.ts';
+import { HwBugs } from '../hw/bugs.ts';
 import { Schedule } from './schedule.ts';
 
 /** DESIGN §2 register order (copied from spec/observation.ts REG_NAMES, a value). */
@@ -23,7 +24,7 @@ export class NativeEngine implements Engine {
     // No VMM: host RAM is exactly the guest's RAM.
     this.mem = new PhysMem(config.ramBytes);
     for (const chunk of image.chunks) this.mem.load(chunk.addr >>> 0, chunk.bytes);
-    this.cpu = new Cpu(this.mem);
+    this.cpu = new Cpu(this.mem, new HwBugs(config.bugs));
     this.cpu.eip = image.entry | 0; // DESIGN §3.1 reset; everything else starts at reset values
   }
 

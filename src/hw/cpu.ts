@@ -15,7 +15,8 @@ import type { TraceEntry } from '../../spec/observation.ts';
 import { FIELDS, IMM_MAX, badNobase, isCr } from './decode.ts';
 import { deliverEvent, KIND_EXC, KIND_EXT, KIND_SW } from './deliver.ts';
 import { PhysMem } from './memory.ts';
-import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, Mmu } from './mmu.ts';
+import { HwBugs } from './bugs.ts';
+import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, Mmu, PF_U } from './mmu.ts';
 import {
   MASK_READ_SUP,
   MASK_READ_USER,
@@ -128,10 +129,13 @@ export class Cpu {
   tlbMisses = 0;
   tableStoreFlushes = 0;
 
-  constructor(mem: PhysMem) {
+  constructor(
+    mem: PhysMem,
+    readonly bugs: HwBugs = new HwBugs(),
+  ) {
     this.mem = mem;
     this.tlb = new Tlb(mem.frames);
-    this.mmu = new Mmu(mem, this.tlb);
+    this.mmu = new Mmu(mem, this.tlb, bugs);
     this.ram = mem.ram;
     this.ram32 = mem.ram32;
     this.tlbE = this.tlb.entries;
@@ -444,7 +448,7 @@ export class Cpu {
         if (this.cpl > ((this.eflags >>> 12) & 3)) return this.gp(0);
         if ((this.eflags & IF) === 0) {
           this.eflags |= IF;
-          this.stiShadow = true; // DESIGN §3.10.6: only a 0 → 1 change
+          this.stiShadow = !this.bugs.stiShadowIgnored; // DESIGN §3.10.6: only a 0 → 1 change
         }
         break;
       case 0x64:
@@ -806,7 +810,7 @@ export class Cpu {
     // DESIGN §3.10.2: CR2 is written when the #PF is detected.
     this.cr2 = la | 0;
     this.fv = VEC_PF;
-    this.fe = this.mmu.faultErr;
+    this.fe = this.bugs.pfNoUserBit ? this.mmu.faultErr & ~PF_U : this.mmu.faultErr;
     return false;
   }
 
@@ -817,6 +821,7 @@ export class Cpu {
    * edit live tables often; a full flush is simple and obviously coherent.
    */
   private tableStore(): void {
+    if (this.bugs.stalePtWrite) return;
     this.tableStoreFlushes++;
     this.tlb.flush();
   }

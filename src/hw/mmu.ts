@@ -4,6 +4,7 @@
 // slow path and may be plain.
 
 import type { PhysMem } from './memory.ts';
+import { HwBugs } from './bugs.ts';
 import { TLB_D, TLB_U, TLB_V, TLB_WS, TLB_WU, Tlb } from './tlb.ts';
 
 // Page-structure entry bits (DESIGN §3.5).
@@ -48,6 +49,7 @@ export class Mmu {
   constructor(
     private readonly mem: PhysMem,
     readonly tlb: Tlb,
+    private readonly bugs: HwBugs = new HwBugs(),
   ) {}
 
   /**
@@ -60,7 +62,7 @@ export class Mmu {
     const wp = (cr0 & CR0_WP) !== 0;
     const pse = (cr4 & CR4_PSE) !== 0;
     const base = (cr3 & ~0xfff) >>> 0;
-    if (cr3Written || pg !== this.pg || wp !== this.wp || pse !== this.pse) this.tlb.flush();
+    if ((cr3Written && !this.bugs.noCr3Flush) || pg !== this.pg || wp !== this.wp || pse !== this.pse) this.tlb.flush();
     this.pg = pg;
     this.wp = wp;
     this.pse = pse;

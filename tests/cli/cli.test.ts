@@ -114,12 +114,25 @@ describe('popek run', () => {
   });
 
   test('--help on every command', () => {
-    for (const cmd of ['run', 'classify', 'bench']) {
+    for (const cmd of ['run', 'diff', 'classify', 'bench']) {
       const r = popek(cmd, '--help');
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^usage: popek ${cmd}`));
     }
     expect(popek('--help').stdout).toMatch(/^usage: popek COMMAND/);
+  });
+});
+
+describe('popek diff', () => {
+  test('equivalent engines: exit 0 and the number of steps', () => {
+    const r = popek('diff', 'examples/usermode.s', '--engine', 'native');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^equivalent: spec and native agree on all \d+ steps/);
+  });
+
+  test('misuse is a usage error', () => {
+    expectUsageError(popek('diff', 'examples/hello.s', '--engine', 'bochs'), /unknown engine 'bochs'/);
+    expectUsageError(popek('diff'), /expected one FILE\.s/);
   });
 });
 

@@ -1,0 +1,60 @@
+// A divergence for people: the step, the instruction, then both observations side by
+// side with the differing fields marked (DESIGN §2: "report the first diverging step,
+// with both observations").
+
+import type { Observation } from '../../spec/observation.ts';
+import { REG_NAMES } from '../../spec/observation.ts';
+import type { Divergence } from './lockstep.ts';
+
+const hex = (n: number) => '0x' + (n >>> 0).toString(16);
+
+/** The fields shown side by side, in DESIGN §2 order. */
+function rows(o: Observation): [string, string][] {
+  const traceTail = o.trace.slice(-3).map((e) => JSON.stringify(e));
+  return [
+    ['status', o.status],
+    ['icount', String(o.icount)],
+    ...REG_NAMES.map((r): [string, string] => [`regs.${r}`, hex(o.regs[r])]),
+    ['eip', hex(o.eip)],
+    ['eflags', hex(o.eflags)],
+    ['cpl', String(o.cpl)],
+    ['cr0', hex(o.cr0)],
+    ['cr2', hex(o.cr2)],
+    ['cr3', hex(o.cr3)],
+    ['cr4', hex(o.cr4)],
+    ['idtr', `${hex(o.idtr.base)}/${hex(o.idtr.limit)}`],
+    ['tr', hex(o.tr)],
+    ['console', JSON.stringify(o.console.slice(-40))],
+    ['device.counter', String(o.device.counter)],
+    ['device.log', JSON.stringify(o.device.log.slice(-4))],
+    ['pending', JSON.stringify(o.pending)],
+    [`trace (${o.trace.length})`, traceTail.join(' ') || '[]'],
+  ];
+}
+
+export function formatDivergence(d: Divergence, engineName: string, color = false): string {
+  const mark = (s: string) => (color ? `\x1b[1;31m${s}\x1b[0m` : s);
+  const lines: string[] = [];
+  lines.push(`first divergence at step ${d.step}: ${d.insn}   (eip ${hex(d.eip)})`);
+  if (d.fired.length > 0) lines.push(`  events fired before this step: ${d.fired.map((e) => JSON.stringify(e)).join(', ')}`);
+  lines.push(`  step outcome: spec ${d.outcome.spec}, ${engineName} ${d.outcome.engine}`);
+  if (d.error) lines.push(`  ${engineName} threw: ${d.error}`);
+  const differing = new Set(d.fields.map((f) => f.path.replace(/\[.*$/, '')));
+  const a = rows(d.spec);
+  const b = rows(d.engine);
+  const w0 = Math.max(...a.map(([k]) => k.length)) + 2;
+  const w1 = Math.max(20, ...a.map(([, v]) => Math.min(v.length, 60)));
+  lines.push(`  ${''.padEnd(w0)}${'spec'.padEnd(w1)}  ${engineName}`);
+  for (let i = 0; i < a.length; i++) {
+    const [k, va] = a[i]!;
+    const vb = b[i]![1];
+    const key = k.replace(/ \(.*$/, '');
+    const differs = va !== vb || differing.has(key);
+    const line = `${differs ? '*' : ' '} ${k.padEnd(w0)}${va.slice(0, 60).padEnd(w1)}  ${vb.slice(0, 60)}`;
+    lines.push(differs ? mark(line) : line);
+  }
+  for (const f of d.fields) {
+    if (f.path.startsWith('ram') || f.path.startsWith('trace')) lines.push(mark(`* ${f.path}: spec ${JSON.stringify(f.spec)}, ${engineName} ${JSON.stringify(f.engine)}`));
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,38 @@
+// `popek diff FILE.s --engine E [--events F] [--max-steps N] [--ram SIZE]` (DESIGN §10):
+// run the spec and E in lockstep and print the first divergence, or "equivalent".
+
+import { parseArgs } from 'node:util';
+import { lockstep } from '../../properties/lockstep/lockstep.ts';
+import { formatDivergence } from '../../properties/lockstep/report.ts';
+import { engineFactory, makeEngine } from './engines.ts';
+import { RUN_OPTIONS, runSetup } from './run.ts';
+import { assembleFile } from './source.ts';
+
+export const DIFF_HELP = `usage: popek diff FILE.s --engine E [--ram SIZE] [--max-steps N] [--events FILE.json]
+
+Run the spec and engine E side by side, compare the observations (DESIGN §2) after
+every step, and print the first divergence with both observations — or "equivalent".
+Exit 0 if equivalent, 1 on a divergence.`;
+
+export function diffCommand(args: string[], out: (s: string) => void): number {
+  const { values, positionals } = parseArgs({ args, options: { ...RUN_OPTIONS, engine: { type: 'string' } }, allowPositionals: true, strict: true });
+  if (values.help) {
+    out(DIFF_HELP + '\n');
+    return 0;
+  }
+  const setup = runSetup(values, positionals, 'diff');
+  const engine = values.engine ?? 'native';
+  engineFactory(engine); // an unknown engine is a usage error before any work
+  const { image } = assembleFile(setup.file);
+  const config = { ramBytes: setup.ramBytes };
+  makeEngine('spec', image, config); // an image that does not fit is a usage error too
+  const result = lockstep((img, cfg) => makeEngine(engine, img, cfg), { image, config, events: setup.events, maxSteps: setup.maxSteps });
+  if (values.json) {
+    out(JSON.stringify({ equivalent: !result.divergence, steps: result.steps, divergence: result.divergence && { ...result.divergence, spec: undefined, engine: undefined } }) + '\n');
+  } else if (result.divergence) {
+    out(formatDivergence(result.divergence, engine, process.stdout.isTTY === true) + '\n');
+  } else {
+    out(`equivalent: spec and ${engine} agree on all ${result.steps} steps (status ${result.spec.status}, icount ${result.spec.icount})\n`);
+  }
+  return result.divergence ? 1 : 0;
+}
