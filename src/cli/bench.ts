@@ -6,16 +6,24 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { assemble } from '../../spec/asm/assemble.ts';
-import { ENGINES, makeEngine } from './engines.ts';
+import fc from 'fast-check';
+import { caseArb } from '../../properties/check/cases.ts';
+import { lockstep } from '../../properties/lockstep/lockstep.ts';
+import { DEFAULT_SEED } from './check.ts';
+import { ENGINES, engineFactory, makeEngine } from './engines.ts';
 import { UsageError, parseCount } from './usage.ts';
 
 export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--json]
+       popek bench --lockstep [--engine E] [--runs N]
 
 Runs each workload of examples/bench on each engine and prints guest instructions per
 second (wall clock) and the engine's counters.
   --engine E     an engine (repeatable; default: every engine)
   --workload W   a workload name (repeatable; default: all)
   --steps N      step budget per run (default: 3000000)
+  --lockstep     instead: lockstep property throughput on one core — generated cases of
+                 popek check, the engine (default native) against the spec, runs per second
+  --runs N       with --lockstep: how many cases (default: 500)
   --json         one JSON object`;
 
 const WORKLOADS_DIR = fileURLToPath(new URL('../../examples/bench/', import.meta.url));
@@ -40,6 +48,20 @@ export function benchOne(engine: string, workload: string, steps: number): Bench
   return { engine, workload, instructions: obs.icount, seconds, mips: obs.icount / seconds / 1e6, counters: e.counters() };
 }
 
+/** Lockstep throughput: the cases `popek check` generates, at its default seed, on this thread. */
+export function benchLockstep(engine: string, runs: number) {
+  const cases = fc.sample(caseArb, { seed: DEFAULT_SEED, numRuns: runs });
+  const make = engineFactory(engine);
+  const images = cases.map((c) => assemble(c.source, 'generated.s').image);
+  let steps = 0;
+  const t0 = performance.now();
+  cases.forEach((c, i) => {
+    steps += lockstep(make, { image: images[i]!, config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps }).steps;
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  return { engine, runs, seconds, runsPerSecond: runs / seconds, stepsPerRun: steps / runs };
+}
+
 export function benchCommand(args: string[], out: (s: string) => void): number {
   const { values } = parseArgs({
     args,
@@ -48,12 +70,21 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
       workload: { type: 'string', multiple: true },
       steps: { type: 'string', default: '3000000' },
       json: { type: 'boolean', default: false },
+      lockstep: { type: 'boolean', default: false },
+      runs: { type: 'string', default: '500' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
     out(BENCH_HELP + '\n');
+    return 0;
+  }
+  if (values.lockstep) {
+    const engine = values.engine?.[0] ?? 'native';
+    engineFactory(engine);
+    const r = benchLockstep(engine, parseCount(values.runs, '--runs', 1));
+    out(values.json ? JSON.stringify(r) + '\n' : `lockstep ${engine} vs spec: ${r.runs} generated cases, ${r.stepsPerRun.toFixed(0)} steps per run on average, ${r.seconds.toFixed(2)} s: ${r.runsPerSecond.toFixed(0)} runs/s on one core\n`);
     return 0;
   }
   const engines = values.engine ?? Object.keys(ENGINES);

@@ -5,9 +5,11 @@ import { runCommand, RUN_HELP } from './run.ts';
 import { classifyCommand, CLASSIFY_HELP } from './classify.ts';
 import { benchCommand, BENCH_HELP } from './bench.ts';
 import { diffCommand, DIFF_HELP } from './diff.ts';
+import { checkCommand, CHECK_HELP } from './check.ts';
+import { replayCommand, REPLAY_HELP } from './replay.ts';
 import { UsageError } from './usage.ts';
 
-type Out = (s: string) => void;
+type Out = (s: string | Uint8Array) => void;
 interface Command {
   summary: string;
   help: string;
@@ -17,6 +19,8 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   run: { summary: 'assemble and run a guest program', help: RUN_HELP, main: runCommand },
   diff: { summary: 'run the spec and an engine in lockstep; print the first divergence', help: DIFF_HELP, main: diffCommand },
+  check: { summary: 'the property suite: generated guests, every engine against the spec', help: CHECK_HELP, main: checkCommand },
+  replay: { summary: 're-run a saved counterexample and show the divergence', help: REPLAY_HELP, main: replayCommand },
   classify: { summary: 'the Popek–Goldberg table of VX32 instructions', help: CLASSIFY_HELP, main: classifyCommand },
   bench: { summary: 'guest instructions per second of each engine on each workload', help: BENCH_HELP, main: benchCommand },
 };
@@ -30,8 +34,8 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
   .join('\n')}`;
 
-/** Guest console bytes are code points 0–255: write them as bytes, not UTF-8. */
-const stdout: Out = (s) => process.stdout.write(Buffer.from(s, 'latin1'));
+/** Text is UTF-8; a guest's console arrives as bytes (see run.ts). */
+const stdout: Out = (s) => process.stdout.write(s);
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -49,7 +49,7 @@ export function runSetup(values: { ram: string; 'max-steps': string; events?: st
   };
 }
 
-export function runCommand(args: string[], out: (s: string) => void): number {
+export function runCommand(args: string[], out: (s: string | Uint8Array) => void): number {
   const { values, positionals } = parseArgs({ args, options: RUN_OPTIONS, allowPositionals: true, strict: true });
   if (values.help) {
     out(RUN_HELP + '\n');
@@ -60,6 +60,6 @@ export function runCommand(args: string[], out: (s: string) => void): number {
   const engine = makeEngine(values.engine, image, { ramBytes: setup.ramBytes });
   const obs = engine.run(setup.events, setup.maxSteps);
   if (values.json) out(JSON.stringify({ ...observationJson(obs), counters: engine.counters() }) + '\n');
-  else out(obs.console);
+  else out(Buffer.from(obs.console, 'latin1')); // console code points 0–255 are bytes (§3.10.14)
   return 0;
 }

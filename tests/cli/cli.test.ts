@@ -114,7 +114,7 @@ describe('popek run', () => {
   });
 
   test('--help on every command', () => {
-    for (const cmd of ['run', 'diff', 'classify', 'bench']) {
+    for (const cmd of ['run', 'diff', 'check', 'replay', 'classify', 'bench']) {
       const r = popek(cmd, '--help');
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^usage: popek ${cmd}`));
@@ -133,6 +133,28 @@ describe('popek diff', () => {
   test('misuse is a usage error', () => {
     expectUsageError(popek('diff', 'examples/hello.s', '--engine', 'bochs'), /unknown engine 'bochs'/);
     expectUsageError(popek('diff'), /expected one FILE\.s/);
+  });
+});
+
+describe('popek check and replay', () => {
+  test('a clean engine passes; a bug gives exit 1, a shrunk counterexample and a replay file', () => {
+    expect(popek('check', '--runs', '50', '--workers', '1').code).toBe(0);
+    const out = join(scratch, 'replays');
+    const r = popek('check', '--runs', '200', '--bug', 'sti-shadow-ignored', '--workers', '1', '--out', out);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/counterexample for equivalence on native with --bug sti-shadow-ignored/);
+    expect(r.stdout).toMatch(/first divergence at step \d+/);
+    const replayFile = /replay: popek replay (\S+)/.exec(r.stdout)![1]!;
+    const again = popek('replay', replayFile);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toMatch(/first divergence at step \d+/);
+  });
+
+  test('--list-bugs prints one name a line; unknown bugs and bad shards are usage errors', () => {
+    expect(popek('check', '--list-bugs').stdout.trim().split('\n')).toContain('tlb-no-flush-on-cr3');
+    expectUsageError(popek('check', '--bug', 'nonsense'), /unknown bug 'nonsense'/);
+    expectUsageError(popek('check', '--shard', '3/2'), /--shard/);
+    expectUsageError(popek('replay', join(scratch, 'nothing.json')), /cannot read replay file/);
   });
 });
 

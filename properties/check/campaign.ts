@@ -1,0 +1,119 @@
+// A campaign: `runs` generated cases of one property on one engine, cut into chunks
+// (seeds.ts), run in this thread or on worker threads, stopped at the first failure.
+// Deterministic whatever the number of workers: the failure reported is the one in the
+// lowest-numbered failing chunk, and every chunk below it is run to completion.
+
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { chunkSeed, chunksOf, type Shard } from './seeds.ts';
+import { PROPERTIES, runChunk, type ChunkOutcome, type PropertyDef } from './suite.ts';
+
+export interface CampaignOptions {
+  property?: string;
+  engine: string;
+  bugs: readonly string[];
+  runs: number;
+  seed: number;
+  workers?: number;
+  shard?: Shard;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface CampaignResult {
+  property: string;
+  engine: string;
+  bugs: readonly string[];
+  seed: number;
+  shard: Shard;
+  /** Runs actually made (fast-check stops a chunk at its first failure). */
+  runs: number;
+  chunks: number;
+  seconds: number;
+  failure?: ChunkOutcome['failure'] & { chunk: number };
+}
+
+export function propertyNamed(name = 'equivalence'): PropertyDef {
+  const p = PROPERTIES.find((x) => x.name === name);
+  if (!p) throw new RangeError(`unknown property '${name}' (one of ${PROPERTIES.map((x) => x.name).join(', ')})`);
+  return p;
+}
+
+export const defaultWorkers = (): number => Math.max(1, availableParallelism());
+
+export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
+  const prop = propertyNamed(o.property);
+  const shard = o.shard ?? { index: 1, count: 1 };
+  const chunks = chunksOf(o.runs, shard);
+  const t0 = performance.now();
+  const outcomes: ChunkOutcome[] = [];
+  const workers = Math.min(o.workers ?? 1, chunks.length);
+  let done = 0;
+  const record = (r: ChunkOutcome) => {
+    outcomes.push(r);
+    done += r.runs;
+    o.onProgress?.(done, o.runs);
+  };
+  if (workers <= 1) {
+    for (const { k, runs } of chunks) {
+      const r = runChunk(prop, o.engine, o.bugs, k, chunkSeed(o.seed, k), runs);
+      record(r);
+      if (r.failure) break;
+    }
+  } else {
+    await runOnWorkers(workers, chunks, (k, runs) => ({ property: prop.name, engine: o.engine, bugs: [...o.bugs], k, seed: chunkSeed(o.seed, k), runs }), record);
+  }
+  const failed = outcomes.filter((r) => r.failure).sort((a, b) => a.k - b.k)[0];
+  const result: CampaignResult = {
+    property: prop.name,
+    engine: o.engine,
+    bugs: o.bugs,
+    seed: o.seed,
+    shard,
+    runs: outcomes.filter((r) => !failed || r.k <= failed.k).reduce((n, r) => n + r.runs, 0),
+    chunks: outcomes.length,
+    seconds: (performance.now() - t0) / 1000,
+  };
+  if (failed?.failure) result.failure = { ...failed.failure, chunk: failed.k };
+  return result;
+}
+
+export interface ChunkJob {
+  property: string;
+  engine: string;
+  bugs: string[];
+  k: number;
+  seed: number;
+  runs: number;
+}
+
+/** Hand chunks out in order; after a failure in chunk f, hand out nothing above f. */
+async function runOnWorkers(n: number, chunks: { k: number; runs: number }[], job: (k: number, runs: number) => ChunkJob, record: (r: ChunkOutcome) => void): Promise<void> {
+  const entry = new URL('./worker-entry.mjs', import.meta.url);
+  let next = 0;
+  let lowestFailure = Infinity;
+  const pool = Array.from({ length: n }, () => new Worker(entry));
+  try {
+    await Promise.all(
+      pool.map(
+        (w) =>
+          new Promise<void>((resolve, reject) => {
+            const feed = () => {
+              const c = chunks[next];
+              if (c === undefined || c.k > lowestFailure) return resolve();
+              next++;
+              w.postMessage(job(c.k, c.runs));
+            };
+            w.on('message', (r: ChunkOutcome) => {
+              record(r);
+              if (r.failure) lowestFailure = Math.min(lowestFailure, r.k);
+              feed();
+            });
+            w.on('error', reject);
+            feed();
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,8 @@
+// The known-bug catalog as the command line sees it (DESIGN §8): every switch any engine
+// understands, by name.
+
+import { HW_BUGS } from '../hw/bugs.ts';
+
+export const BUG_CATALOG: Readonly<Record<string, { engines: readonly string[]; description: string }>> = Object.fromEntries(
+  Object.entries(HW_BUGS).map(([name, description]) => [name, { engines: ['native'], description }]),
+);
