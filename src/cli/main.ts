@@ -7,6 +7,7 @@ import { benchCommand, BENCH_HELP } from './bench.ts';
 import { diffCommand, DIFF_HELP } from './diff.ts';
 import { checkCommand, CHECK_HELP } from './check.ts';
 import { replayCommand, REPLAY_HELP } from './replay.ts';
+import { mutantsCommand, MUTANTS_HELP } from './mutants.ts';
 import { UsageError } from './usage.ts';
 
 type Out = (s: string | Uint8Array) => void;
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, Command> = {
   diff: { summary: 'run the spec and an engine in lockstep; print the first divergence', help: DIFF_HELP, main: diffCommand },
   check: { summary: 'the property suite: generated guests, every engine against the spec', help: CHECK_HELP, main: checkCommand },
   replay: { summary: 're-run a saved counterexample and show the divergence', help: REPLAY_HELP, main: replayCommand },
+  mutants: { summary: 'the known-bug catalog against the suite: what catches each bug', help: MUTANTS_HELP, main: mutantsCommand },
   classify: { summary: 'the Popek–Goldberg table of VX32 instructions', help: CLASSIFY_HELP, main: classifyCommand },
   bench: { summary: 'guest instructions per second of each engine on each workload', help: BENCH_HELP, main: benchCommand },
 };

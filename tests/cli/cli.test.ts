@@ -114,7 +114,7 @@ describe('popek run', () => {
   });
 
   test('--help on every command', () => {
-    for (const cmd of ['run', 'diff', 'check', 'replay', 'classify', 'bench']) {
+    for (const cmd of ['run', 'diff', 'check', 'replay', 'mutants', 'classify', 'bench']) {
       const r = popek(cmd, '--help');
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^usage: popek ${cmd}`));
