@@ -6,17 +6,23 @@
 // vector and error code in `fv`/`fe` and returns; `exec` then returns R_FAULT and the
 // boundary logic (`step`, `runBurst`) hands the event to deliver.ts.
 //
-// Seam for the VMMs (DESIGN §4): `trap`. When set, every event the CPU would deliver
-// through the IDT (exceptions, `int n`, external interrupts) goes to the handler instead
-// — legacy mode's "traps vector to the installed monitor". VMX-lite will add its
-// non-root state and exit conditions beside it; `native` leaves it null.
+// Seams for the VMMs (DESIGN §4), both consulted only on slow paths:
+// - `trap` (legacy.ts): when set, every event the CPU would deliver through the IDT
+//   (exceptions, `int n`, external interrupts) goes to the monitor instead;
+// - `vmx` (vmx.ts): non null while a guest runs in VMX non-root mode. The instructions
+//   a control can make exit (hlt, mov cr, lidt/sidt/ltr/str, invlpg, in/out) test it in
+//   their own `case`; page faults and EPT failures test it in `access`; delivery in
+//   deliver.ts. The fast paths (TLB hits, ALU, jumps) never look at it.
+// `native` leaves both null.
 
 import type { TraceEntry } from '../../spec/observation.ts';
 import { FIELDS, IMM_MAX, badNobase, isCr } from './decode.ts';
 import { deliverEvent, KIND_EXC, KIND_EXT, KIND_SW } from './deliver.ts';
 import { PhysMem } from './memory.ts';
 import { HwBugs } from './bugs.ts';
-import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, Mmu, PF_U } from './mmu.ts';
+import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, Mmu, PF_U, XLATE_FAULT } from './mmu.ts';
+import { dtQual, FV_EXIT, ioQual } from './exits.ts';
+import type { Vmx } from './vmx.ts';
 import {
   MASK_READ_SUP,
   MASK_READ_USER,
@@ -58,13 +64,15 @@ export const S_RETIRED = 0;
 export const S_DELIVERED = 1;
 export const S_HALTED = 2;
 export const S_SHUTDOWN = 3;
+/** A VM exit ended the step (non-root mode only; the VMCS holds the exit information). */
+export const S_EXIT = 4;
 
 const NOBASE_BIT = 0x8 << 16;
 const PAGE_OFF = 0xfff;
 const ALL_PERMS = TLB_V | TLB_U | TLB_WU | TLB_WS | TLB_D;
 
 /**
- * Takes over event delivery (legacy mode, VMX exits). Returns a step outcome
+ * Takes over event delivery (legacy mode, legacy.ts). Returns a step outcome
  * (S_DELIVERED or S_SHUTDOWN). `kind` is KIND_EXC, KIND_EXT or KIND_SW; `errorCode` is
  * −1 when the event has none; `faultEip` is the eip a fault raised while delivering
  * would save (DESIGN §3.10.4).
@@ -105,16 +113,21 @@ export class Cpu {
   // Guest-visible outputs (DESIGN §2).
   icount = 0;
   readonly console: number[] = [];
-  readonly trace: TraceEntry[] = [];
+  /** Where delivered events are recorded; vmx.ts points it at the running guest's trace. */
+  trace: TraceEntry[] = [];
 
   /** Installed monitor; null delivers through the guest IDT (DESIGN §4 seam). */
   trap: TrapHandler | null = null;
+  /** Non-null exactly while a guest runs in VMX non-root mode (vmx.ts). */
+  vmx: Vmx | null = null;
 
   // The fault being raised: vector (0 = none) and error code (−1 = none).
   fv = 0;
   fe = -1;
   /** Vector of the `int n` that `exec` returned R_INT for. */
   swVec = 0;
+  /** Linear address of the last #PF (a #PF exit's qualification: CR2 stays untouched). */
+  pfLa = 0;
 
   // TLB masks for the current cpl (tlb.ts): a hit needs every bit of the mask.
   private rMask = MASK_READ_SUP;
@@ -189,7 +202,7 @@ export class Cpu {
     }
   }
 
-  private deliverExternal(): number {
+  deliverExternal(): number {
     // DESIGN §3.10.7: the vector leaves `pending` when delivery begins.
     let v = 0;
     while (this.pending[v] === 0) v++;
@@ -199,13 +212,14 @@ export class Cpu {
   }
 
   /** Turn an `exec` result into a step outcome, delivering what it raised. */
-  private finish(r: number): number {
+  finish(r: number): number {
     if (r === R_RETIRED) return S_RETIRED;
     if (r === R_INT) return deliverEvent(this, this.swVec, KIND_SW, -1, (this.eip + 8) | 0, this.eip);
     const v = this.fv;
     const e = this.fe;
     this.fv = 0;
     this.fe = -1;
+    if (v === FV_EXIT) return S_EXIT; // vmx.ts recorded it; the instruction did not retire
     // DESIGN §3.4: a faulting instruction has no effect, so eip is still its own.
     return deliverEvent(this, v, KIND_EXC, e, this.eip, this.eip);
   }
@@ -228,7 +242,7 @@ export class Cpu {
       w0 = this.ram32[i]!;
       imm = this.ram32[i + 1]!;
     } else {
-      if (!this.access(eip, 8, false, this.cpl === 3)) return R_FAULT;
+      if (!this.access(eip, 8, false, this.cpl === 3, true)) return R_FAULT;
       w0 = this.buf32[0]!;
       imm = this.buf32[1]!;
     }
@@ -247,6 +261,7 @@ export class Cpu {
         break;
       case 0x02: // hlt: retires, then the CPU halts (DESIGN §3.7)
         if (this.cpl !== 0) return this.gp(0);
+        if (this.vmx !== null && this.vmx.ctl.hltExiting) return this.vmx.exitInstruction('hlt', 0, null, w0, imm);
         this.halted = true;
         break;
       case 0x10:
@@ -458,34 +473,56 @@ export class Cpu {
         if (!this.iret()) return R_FAULT;
         next = this.eip;
         break;
+      // SDM vol. 3C 25.1.1: #UD and privilege #GP come before a VM exit; I/O is
+      // privileged by IOPL here (VX32 has no I/O bitmap), so that check comes first too.
       case 0x66:
         if (this.cpl > ((this.eflags >>> 12) & 3)) return this.gp(0);
+        if (this.vmx !== null && this.vmx.ctl.ioExiting) return this.vmx.exitInstruction('io', ioQual(imm, true, a), null, w0, imm);
         regs[a] = imm === 0xe9 ? 0xe9 : -1;
         break;
       case 0x67:
         if (this.cpl > ((this.eflags >>> 12) & 3)) return this.gp(0);
+        if (this.vmx !== null && this.vmx.ctl.ioExiting) return this.vmx.exitInstruction('io', ioQual(imm, false, a), null, w0, imm);
         if (imm === 0xe9) this.console.push(regs[a]! & 0xff);
         break;
       case 0x70:
         if (!isCr(b)) return this.ud();
         if (this.cpl !== 0) return this.gp(0);
-        if (!this.writeCr(b, regs[a]!)) return R_FAULT;
+        if (this.vmx !== null) {
+          const r = this.vmx.movToCr(b, a, w0, imm);
+          if (r !== R_RETIRED) return r;
+          break;
+        }
+        if (!this.writeCr(b, regs[a]!, 0)) return R_FAULT;
         break;
       case 0x71:
         if (!isCr(b)) return this.ud();
         if (this.cpl !== 0) return this.gp(0);
+        if (this.vmx !== null) {
+          const r = this.vmx.movFromCr(b, a, w0, imm);
+          if (r !== R_RETIRED) return r;
+          break;
+        }
         regs[a] = b === 0 ? this.cr0 : b === 2 ? this.cr2 : b === 3 ? this.cr3 : this.cr4;
         break;
       case 0x72: {
         if (this.cpl !== 0) return this.gp(0);
+        const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
+        if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
+          return this.vmx.exitInstruction('idtr-access', dtQual(false, 0), m, w0, imm);
+        }
         // lidt: 6-byte read, limit u16 then base u32
-        if (!this.access(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, 6, false, false)) return R_FAULT;
+        if (!this.access(m, 6, false, false)) return R_FAULT;
         const buf = this.buf;
         this.idtrLimit = buf[0]! | (buf[1]! << 8);
         this.idtrBase = buf[2]! | (buf[3]! << 8) | (buf[4]! << 16) | (buf[5]! << 24);
         break;
       }
       case 0x73: {
+        const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
+        if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
+          return this.vmx.exitInstruction('idtr-access', dtQual(true, 0), m, w0, imm);
+        }
         const buf = this.buf;
         const base = this.idtrBase;
         buf[0] = this.idtrLimit;
@@ -494,21 +531,30 @@ export class Cpu {
         buf[3] = base >>> 8;
         buf[4] = base >>> 16;
         buf[5] = base >>> 24;
-        if (!this.access(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, 6, true, this.cpl === 3)) return R_FAULT;
+        if (!this.access(m, 6, true, this.cpl === 3)) return R_FAULT;
         break;
       }
       case 0x74:
         if (this.cpl !== 0) return this.gp(0);
+        if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
+          return this.vmx.exitInstruction('tr-access', dtQual(false, a), null, w0, imm);
+        }
         this.tr = regs[a]!;
         break;
       case 0x75:
+        if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
+          return this.vmx.exitInstruction('tr-access', dtQual(true, a), null, w0, imm);
+        }
         regs[a] = this.tr;
         break;
-      case 0x76:
+      case 0x76: {
         // invlpg: no architectural effect (DESIGN §3.6), but the host TLB entry goes.
         if (this.cpl !== 0) return this.gp(0);
-        this.tlb.invalidate((((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm) >>> 12);
+        const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
+        if (this.vmx !== null && this.vmx.ctl.invlpgExiting) return this.vmx.exitInstruction('invlpg', m >>> 0, m, w0, imm);
+        this.tlb.invalidate(m >>> 12);
         break;
+      }
       case 0x77:
         regs[a] = 0x08 + 0x11 * this.cpl;
         break;
@@ -620,15 +666,19 @@ export class Cpu {
     return true;
   }
 
-  /** `mov crN, a` after the privilege check (DESIGN §3.4). False on #GP. */
-  private writeCr(n: number, v: number): boolean {
+  /**
+   * `mov crN, a` after the privilege check (DESIGN §3.4). False on #GP. The validity
+   * checks apply to `v`, the value the program wrote; bits set in `keep` (a VMX CR0/CR4
+   * guest-host mask, SDM vol. 3C 25.3) keep their current value in the register.
+   */
+  writeCr(n: number, v: number, keep: number): boolean {
     switch (n) {
       case 0:
         if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) {
           this.gp(0);
           return false;
         }
-        this.cr0 = v;
+        this.cr0 = (v & ~keep) | (this.cr0 & keep);
         this.mmu.setControl(this.cr0, this.cr3, this.cr4, false);
         return true;
       case 2:
@@ -643,7 +693,7 @@ export class Cpu {
           this.gp(0);
           return false;
         }
-        this.cr4 = v;
+        this.cr4 = (v & ~keep) | (this.cr4 & keep);
         this.mmu.setControl(this.cr0, this.cr3, this.cr4, false);
         return true;
     }
@@ -751,16 +801,16 @@ export class Cpu {
    * (DESIGN §3.2); fetches are 8 bytes, so they never do. `user` is false for the
    * implicit supervisor accesses of delivery. Returns false with `fv` set on #PF.
    */
-  access(la: number, n: number, write: boolean, user: boolean): boolean {
-    const pa0 = this.xlate(la, write, user);
-    if (pa0 < 0) return this.pageFault(la);
+  access(la: number, n: number, write: boolean, user: boolean, fetch = false): boolean {
+    const pa0 = this.xlate(la, write, user, fetch);
+    if (pa0 < 0) return this.xlateFailed(la, pa0);
     const firstPageBytes = 0x1000 - (la & PAGE_OFF);
     let pa1 = 0;
     const split = n > firstPageBytes;
     if (split) {
       const la1 = (la + firstPageBytes) | 0; // first byte of the next page (mod 2^32)
-      pa1 = this.xlate(la1, write, user);
-      if (pa1 < 0) return this.pageFault(la1);
+      pa1 = this.xlate(la1, write, user, fetch);
+      if (pa1 < 0) return this.xlateFailed(la1, pa1);
     }
     const mem = this.mem;
     if (n === 4 && !split && (pa0 & 3) === 0) {
@@ -786,8 +836,8 @@ export class Cpu {
     return true;
   }
 
-  /** Translate one page's address, through the TLB when it can. Returns hpa or −1. */
-  private xlate(la: number, write: boolean, user: boolean): number {
+  /** Translate one page's address, through the TLB when it can. Returns hpa or < 0. */
+  private xlate(la: number, write: boolean, user: boolean, fetch: boolean): number {
     const vpn = la >>> 12;
     const e = this.tlbE[vpn]!;
     const m = write ? (user ? MASK_WRITE_USER : MASK_WRITE_SUP) : user ? MASK_READ_USER : MASK_READ_SUP;
@@ -797,18 +847,29 @@ export class Cpu {
     }
     this.tlbMisses++;
     const mmu = this.mmu;
-    if (!mmu.pg) {
+    if (!mmu.pg && mmu.ept === null) {
       // Paging off: linear = physical (DESIGN §3.5). Cache identity entries for RAM so
       // the fast paths need no separate "paging off" test; PG changes flush them.
       if (vpn < this.mem.frames) this.tlb.fill(vpn, (vpn << 12) | ALL_PERMS);
       return la >>> 0;
     }
-    return mmu.walk(la, write, user);
+    return mmu.walk(la, write, user, fetch);
+  }
+
+  /** A guest #PF (XLATE_FAULT) or, in non-root mode with EPT, an EPT exit (XLATE_EPT). */
+  private xlateFailed(la: number, code: number): boolean {
+    if (code === XLATE_FAULT) return this.pageFault(la);
+    this.vmx!.eptExit(la);
+    this.fv = FV_EXIT;
+    this.fe = -1;
+    return false;
   }
 
   private pageFault(la: number): boolean {
-    // DESIGN §3.10.2: CR2 is written when the #PF is detected.
-    this.cr2 = la | 0;
+    // DESIGN §3.10.2: CR2 is written when the #PF is detected — except that a #PF that
+    // exits to the VMM leaves the guest's CR2 alone (SDM vol. 3C 27.1).
+    this.pfLa = la | 0;
+    if (this.vmx === null || !this.vmx.pfExits) this.cr2 = la | 0;
     this.fv = VEC_PF;
     this.fe = this.bugs.pfNoUserBit ? this.mmu.faultErr & ~PF_U : this.mmu.faultErr;
     return false;

@@ -2,10 +2,16 @@
 // switch through the task-state area, the frame pushes, and what happens when delivery
 // itself faults (#DF, triple fault). One delivered event is one step; the trace gets an
 // entry only for a handler actually entered. Runs once per event, not per instruction.
+//
+// In VMX non-root mode (cpu.vmx set) the same delivery goes through the GUEST IDT, with
+// the exits of SDM vol. 3C ch. 25/27 woven in: an exception in the exception bitmap exits
+// instead of being delivered; a fault or EPT exit while delivering exits with the event
+// in IDT-vectoring information; a triple fault exits instead of shutting down.
 
 import { match, P } from 'ts-pattern';
 import type { TraceEntry } from '../../spec/observation.ts';
 import type { Cpu } from './cpu.ts';
+import { FV_EXIT } from './exits.ts';
 
 /** What is being delivered: a CPU exception, an external interrupt, or `int n`. */
 export const KIND_EXC = 0;
@@ -60,7 +66,9 @@ function escalate(first: FaultClass, second: FaultClass): Escalation {
  * Deliver an event, escalating as DESIGN §3.7 says until a handler is entered or the
  * CPU shuts down. `savedEip` is the eip the event's frame holds; `faultEip` the one a
  * fault raised during its delivery saves (DESIGN §3.10.4: the `int`'s own eip, an
- * interrupt's return eip, an exception's faulting eip). Returns a step outcome.
+ * interrupt's return eip, an exception's faulting eip). `injected`: VMX event injection,
+ * which never consults the exception bitmap (SDM vol. 3C 26.6.1). Returns a step
+ * outcome (S_EXIT in non-root mode when an exit ended it).
  */
 export function deliverEvent(
   cpu: Cpu,
@@ -69,8 +77,13 @@ export function deliverEvent(
   errorCode: number,
   savedEip: number,
   faultEip: number,
+  injected = false,
 ): number {
   if (cpu.trap !== null) return cpu.trap.event(cpu, vector, kind, errorCode, savedEip, faultEip);
+  const vmx = cpu.vmx;
+  if (vmx !== null && !injected && kind === KIND_EXC && vmx.exceptionExits(vector)) {
+    return vmx.exceptionExit(vector, errorCode);
+  }
   let v = vector;
   let k = kind;
   let err = errorCode;
@@ -87,13 +100,29 @@ export function deliverEvent(
     const fe = cpu.fe;
     cpu.fv = 0;
     cpu.fe = -1;
+    if (vmx !== null) {
+      // SDM vol. 3C 27.2.4: the interrupted event goes to IDT-vectoring information. The
+      // bitmap is consulted for the new fault BEFORE the double-fault rules, so a VMM
+      // that intercepts #PF (shadow paging) sees the hidden fault of a frame push and
+      // re-injects; if the fault was the guest's own, the VMM applies DESIGN §3.7 itself.
+      if (fv === FV_EXIT) return vmx.duringDelivery(v, k, err);
+      if (vmx.exceptionExits(fv)) {
+        vmx.exceptionExit(fv, fe);
+        return vmx.duringDelivery(v, k, err);
+      }
+    }
     const next = escalate(classOf(v, k), classOf(fv, KIND_EXC));
     if (next === 'shutdown') {
+      if (vmx !== null) return vmx.tripleFault(); // SDM vol. 3C 25.2: a triple fault exits
       cpu.shutdown = true;
       cpu.trace.push({ icount: cpu.icount, kind: 'shutdown' });
       return SHUTDOWN;
     }
     if (next === 'double-fault') {
+      if (vmx !== null && vmx.exceptionExits(VEC_DF)) {
+        vmx.exceptionExit(VEC_DF, 0);
+        return vmx.duringDelivery(v, k, err);
+      }
       v = VEC_DF;
       err = 0;
     } else {
