@@ -12,22 +12,26 @@ import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { DEFAULT_SEED } from './check.ts';
 import { ENGINES, engineFactory, makeEngine } from './engines.ts';
 import { UsageError, parseCount } from './usage.ts';
+import { CPU_PROFILES, modelledCycles, type CpuProfile } from './cost-model.ts';
 
-export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--json]
+export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--cpu PROFILE] [--json]
        popek bench --lockstep [--engine E] [--runs N]
 
 Runs each workload of examples/bench on each engine and prints guest instructions per
-second (wall clock) and the engine's counters.
+second (wall clock), exits, modelled cycles (DESIGN §9: counters × the costs of a CPU)
+and the overhead over native, then each engine's counters.
   --engine E     an engine (repeatable; default: every engine)
   --workload W   a workload name (repeatable; default: all)
   --steps N      step budget per run (default: 3000000)
+  --cpu PROFILE  exit round-trip costs of ${CPU_PROFILES.map((c) => c.name).join(', ')} (default: nehalem)
   --lockstep     instead: lockstep property throughput on one core — generated cases of
                  popek check, the engine (default native) against the spec, runs per second
   --runs N       with --lockstep: how many cases (default: 500)
   --json         one JSON object`;
 
 const WORKLOADS_DIR = fileURLToPath(new URL('../../examples/bench/', import.meta.url));
-export const WORKLOADS = ['tight-loop', 'paging-loop'] as const;
+/** tight-loop and paging-loop measure raw speed; user-loop, fork and ptemod are the three workloads of the VMM trade-offs (issue 6, DESIGN §9). */
+export const WORKLOADS = ['tight-loop', 'paging-loop', 'user-loop', 'fork', 'ptemod'] as const;
 
 export interface BenchRow {
   engine: string;
@@ -35,17 +39,22 @@ export interface BenchRow {
   instructions: number;
   seconds: number;
   mips: number;
+  exits: number;
+  modelledCycles: number;
+  /** Modelled cycles over native's on the same workload (when native ran). */
+  overhead?: number;
   counters: Record<string, number>;
 }
 
-export function benchOne(engine: string, workload: string, steps: number): BenchRow {
+export function benchOne(engine: string, workload: string, steps: number, cpu: CpuProfile): BenchRow {
   const source = readFileSync(`${WORKLOADS_DIR}${workload}.s`, 'utf8');
   const { image } = assemble(source, `examples/bench/${workload}.s`);
   const e = makeEngine(engine, image, { ramBytes: 1 << 20 });
   const t0 = performance.now();
   const obs = e.run([], steps);
   const seconds = (performance.now() - t0) / 1000;
-  return { engine, workload, instructions: obs.icount, seconds, mips: obs.icount / seconds / 1e6, counters: e.counters() };
+  const counters = e.counters();
+  return { engine, workload, instructions: obs.icount, seconds, mips: obs.icount / seconds / 1e6, exits: counters.exits ?? 0, modelledCycles: modelledCycles(counters, cpu), counters };
 }
 
 /** Lockstep throughput: the cases `popek check` generates, at its default seed, on this thread. */
@@ -69,6 +78,7 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
       engine: { type: 'string', multiple: true },
       workload: { type: 'string', multiple: true },
       steps: { type: 'string', default: '3000000' },
+      cpu: { type: 'string', default: 'nehalem' },
       json: { type: 'boolean', default: false },
       lockstep: { type: 'boolean', default: false },
       runs: { type: 'string', default: '500' },
@@ -93,21 +103,32 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
     if (!(WORKLOADS as readonly string[]).includes(w)) throw new UsageError(`unknown workload '${w}' (one of ${WORKLOADS.join(', ')})`);
   }
   const steps = parseCount(values.steps, '--steps', 1);
+  const cpu = CPU_PROFILES.find((c) => c.name === values.cpu);
+  if (!cpu) throw new UsageError(`--cpu: unknown profile '${values.cpu}' (one of ${CPU_PROFILES.map((c) => c.name).join(', ')})`);
+  for (const e of engines) engineFactory(e);
   const rows: BenchRow[] = [];
   for (const engine of engines) {
     for (const workload of workloads) {
       process.stderr.write(`bench: ${engine} × ${workload}...\n`);
-      rows.push(benchOne(engine, workload, steps));
+      rows.push(benchOne(engine, workload, steps, cpu));
     }
+  }
+  for (const r of rows) {
+    const native = rows.find((x) => x.engine === 'native' && x.workload === r.workload);
+    if (native && native.modelledCycles > 0 && r.engine !== 'spec') r.overhead = r.modelledCycles / native.modelledCycles;
   }
   if (values.json) {
     out(JSON.stringify(rows, null, 2) + '\n');
     return 0;
   }
-  out(`${'engine'.padEnd(12)} ${'workload'.padEnd(14)} ${'instructions'.padStart(12)} ${'seconds'.padStart(8)} ${'M instr/s'.padStart(10)}  counters\n`);
+  out(`cpu profile: ${cpu.name} (exit round trip ${cpu.exitRoundTrip} cycles)\n`);
+  out(`${'engine'.padEnd(12)} ${'workload'.padEnd(12)} ${'instructions'.padStart(12)} ${'M instr/s'.padStart(10)} ${'exits'.padStart(9)} ${'modelled Mcycles'.padStart(17)} ${'vs native'.padStart(9)}\n`);
   for (const r of rows) {
-    const counters = Object.entries(r.counters).map(([k, v]) => `${k}=${v}`).join(' ');
-    out(`${r.engine.padEnd(12)} ${r.workload.padEnd(14)} ${String(r.instructions).padStart(12)} ${r.seconds.toFixed(3).padStart(8)} ${r.mips.toFixed(2).padStart(10)}  ${counters}\n`);
+    const model = r.engine === 'spec' ? '-' : (r.modelledCycles / 1e6).toFixed(2);
+    const overhead = r.overhead === undefined ? '-' : `${r.overhead.toFixed(2)}x`;
+    out(`${r.engine.padEnd(12)} ${r.workload.padEnd(12)} ${String(r.instructions).padStart(12)} ${r.mips.toFixed(2).padStart(10)} ${String(r.exits).padStart(9)} ${model.padStart(17)} ${overhead.padStart(9)}\n`);
   }
+  out('\ncounters:\n');
+  for (const r of rows) out(`  ${r.engine} × ${r.workload}: ${Object.entries(r.counters).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
   return 0;
 }
