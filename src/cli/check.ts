@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultWorkers, runCampaign, type CampaignResult } from '../../properties/check/campaign.ts';
 import { PROPERTIES } from '../../properties/check/suite.ts';
+import { caseStats, formatStats } from '../../properties/check/stats.ts';
 import { BUG_CATALOG } from './bugs.ts';
 import { engineFactory } from './engines.ts';
 import { progressReporter } from './progress.ts';
@@ -17,6 +18,7 @@ export const EQUIVALENT_ENGINES = ['native'];
 export const DEFAULT_SEED = 20261125;
 
 export const CHECK_HELP = `usage: popek check [--engine E]... [--runs N] [--seed S] [--bug B]... [--workers N] [--shard I/N] [--json]
+       popek check --stats [--runs N] [--seed S]
        popek check --list-bugs
        popek check --merge RESULT.json...
 
@@ -33,6 +35,7 @@ first divergence; exit 1.
   --shard I/N     run slice I of N of the campaign (disjoint, reproducible, as CI matrices do)
   --out DIR       where replay files go (default: popek-replays)
   --json          the campaign result as JSON (feed shard results to --merge)
+  --stats         instead of checking: how often the campaign's cases reach each hard case
   --merge FILE..  merge the --json results of the shards of one campaign`;
 
 export async function checkCommand(args: string[], out: (s: string) => void): Promise<number> {
@@ -49,6 +52,7 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
       out: { type: 'string', default: 'popek-replays' },
       json: { type: 'boolean', default: false },
       'list-bugs': { type: 'boolean', default: false },
+      stats: { type: 'boolean', default: false },
       merge: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -77,6 +81,11 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   const runs = parseCount(values.runs, '--runs', 1);
   if (!/^-?\d+$/.test(values.seed)) throw new UsageError(`--seed: '${values.seed}' is not an integer`);
   const seed = Number(values.seed) | 0;
+  if (values.stats) {
+    const stats = caseStats(runs, seed);
+    out(values.json ? JSON.stringify(stats, null, 2) + '\n' : formatStats(stats) + '\n');
+    return 0;
+  }
   const workers = values.workers === undefined ? defaultWorkers() : parseCount(values.workers, '--workers', 1);
   const shard = values.shard === undefined ? undefined : parseShard(values.shard);
 
