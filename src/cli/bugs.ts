@@ -2,7 +2,9 @@
 // understands, by name.
 
 import { HW_BUGS } from '../hw/bugs.ts';
+import { INTERPRET_BUGS } from '../vmm/interpret/bugs.ts';
 
-export const BUG_CATALOG: Readonly<Record<string, { engines: readonly string[]; description: string }>> = Object.fromEntries(
-  Object.entries(HW_BUGS).map(([name, description]) => [name, { engines: ['native'], description }]),
-);
+export const BUG_CATALOG: Readonly<Record<string, { engines: readonly string[]; description: string }>> = Object.fromEntries([
+  ...Object.entries(HW_BUGS).map(([name, description]) => [name, { engines: ['native'], description }] as const),
+  ...Object.entries(INTERPRET_BUGS).map(([name, description]) => [name, { engines: ['interpret'], description }] as const),
+]);

@@ -14,7 +14,7 @@ import { progressReporter } from './progress.ts';
 import { UsageError, parseCount } from './usage.ts';
 
 /** Engines expected to be equivalent to the spec (DESIGN §5), checked by default. */
-export const EQUIVALENT_ENGINES = ['native'];
+export const EQUIVALENT_ENGINES = ['native', 'vmx-shadow'];
 export const DEFAULT_SEED = 20261125;
 
 export const CHECK_HELP = `usage: popek check [--engine E]... [--runs N] [--seed S] [--bug B]... [--workers N] [--shard I/N] [--json]
@@ -26,7 +26,7 @@ Generate random guest programs with host events and check, in lockstep with the 
 that the engine gives the same guest-visible results. On a counterexample: shrink it,
 write it to a replay file (popek replay FILE.json) and print it as VX32 assembly with the
 first divergence; exit 1.
-  --engine E      engine to check (repeatable; default: ${EQUIVALENT_ENGINES.join(', ')})
+  --engine E      engine to check (repeatable; default: ${EQUIVALENT_ENGINES.join(', ')}, or with --bug the bug's engines)
   --property P    ${PROPERTIES.map((p) => p.name).join(', ')} (default: equivalence)
   --runs N        generated cases per engine (default: 300)
   --seed S        campaign seed (default: ${DEFAULT_SEED}); the same seed gives the same run
@@ -70,7 +70,8 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   if (values.merge) return mergeResults(positionals, out);
   if (positionals.length > 0) throw new UsageError(`check: unexpected argument '${positionals[0]}'`);
 
-  const engines = values.engine ?? EQUIVALENT_ENGINES;
+  // A bug switched on without --engine means: check the engines that have that switch.
+  const engines = values.engine ?? (values.bug.length > 0 ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))] : EQUIVALENT_ENGINES);
   for (const e of engines) engineFactory(e);
   if (!PROPERTIES.some((p) => p.name === values.property)) throw new UsageError(`unknown property '${values.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);
   for (const b of values.bug) {

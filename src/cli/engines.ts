@@ -2,6 +2,7 @@
 
 import { SpecMachine } from '../../spec/machine.ts';
 import { NativeEngine } from '../engines/native.ts';
+import { InterpretEngine } from '../engines/interpret.ts';
 import type { Engine, Image, MachineConfig } from '../../spec/observation.ts';
 import { UsageError } from './usage.ts';
 
@@ -10,6 +11,7 @@ export type EngineFactory = (image: Image, config: MachineConfig) => Engine;
 export const ENGINES: Readonly<Record<string, EngineFactory>> = {
   spec: (image, config) => new SpecMachine(image, config),
   native: (image, config) => new NativeEngine(image, config),
+  interpret: (image, config) => new InterpretEngine(image, config),
 };
 
 export function engineFactory(name: string): EngineFactory {

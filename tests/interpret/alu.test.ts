@@ -1,0 +1,110 @@
+// Flag rules of DESIGN §3.4 on the interpreter's ALU, with expected flags worked out by
+// hand (IA-32 semantics, SDM vol. 2 for ADD/SUB/NEG/SHL/SHR/SAR).
+
+import { describe, expect, test } from 'vitest';
+import { alu, condition, shift, unary } from '../../src/vmm/interpret/alu.ts';
+import { CF, ControlBlock, OF, SF, ZF } from '../../src/vmm/interpret/control-block.ts';
+
+const FLAGS = CF | ZF | SF | OF;
+
+function withFlags(eflags: number): ControlBlock {
+  const cb = new ControlBlock(0);
+  cb.eflags = eflags;
+  return cb;
+}
+
+describe('two-operand group', () => {
+  test('add 0x7FFFFFFF + 1: signed overflow, no carry, negative', () => {
+    const cb = withFlags(0x2);
+    expect(alu(cb, 'add', 0x7fffffff, 1)).toBe(0x80000000);
+    expect(cb.eflags & FLAGS).toBe(SF | OF);
+  });
+  test('add 0xFFFFFFFF + 1: carry and zero, no overflow', () => {
+    const cb = withFlags(0x2);
+    expect(alu(cb, 'add', 0xffffffff, 1)).toBe(0);
+    expect(cb.eflags & FLAGS).toBe(CF | ZF);
+  });
+  test('sub 0 − 1: borrow, negative, no overflow', () => {
+    const cb = withFlags(0x2);
+    expect(alu(cb, 'sub', 0, 1)).toBe(0xffffffff);
+    expect(cb.eflags & FLAGS).toBe(CF | SF);
+  });
+  test('cmp 0x80000000, 1: overflow (negative − positive = positive), no write-back', () => {
+    const cb = withFlags(0x2);
+    expect(alu(cb, 'cmp', 0x80000000, 1)).toBe(-1);
+    expect(cb.eflags & FLAGS).toBe(OF);
+  });
+  test('logic ops clear CF and OF', () => {
+    const cb = withFlags(0x2 | CF | OF);
+    expect(alu(cb, 'xor', 5, 5)).toBe(0);
+    expect(cb.eflags & FLAGS).toBe(ZF);
+  });
+});
+
+describe('shifts (count 0 changes nothing; OF defined for count 1, else 0)', () => {
+  test('shl by 0 keeps every flag', () => {
+    const cb = withFlags(0x2 | CF | OF);
+    expect(shift(cb, 'shl', 0x80000000, 0)).toBe(0x80000000);
+    expect(cb.eflags & FLAGS).toBe(CF | OF);
+  });
+  test('shl 0x40000000 by 1: CF 0, MSB(result) 1 → OF 1', () => {
+    const cb = withFlags(0x2);
+    expect(shift(cb, 'shl', 0x40000000, 1)).toBe(0x80000000);
+    expect(cb.eflags & FLAGS).toBe(SF | OF);
+  });
+  test('shl 0xC0000000 by 2: CF = last bit out (1), OF 0 for counts > 1', () => {
+    const cb = withFlags(0x2);
+    expect(shift(cb, 'shl', 0xc0000000, 2)).toBe(0);
+    expect(cb.eflags & FLAGS).toBe(CF | ZF);
+  });
+  test('shr 0x80000001 by 1: CF 1, OF = MSB(original) = 1', () => {
+    const cb = withFlags(0x2);
+    expect(shift(cb, 'shr', 0x80000001, 1)).toBe(0x40000000);
+    expect(cb.eflags & FLAGS).toBe(CF | OF);
+  });
+  test('sar 0x80000000 by 31: all ones, negative, OF 0', () => {
+    const cb = withFlags(0x2);
+    expect(shift(cb, 'sar', 0x80000000, 31)).toBe(0xffffffff);
+    expect(cb.eflags & FLAGS).toBe(SF);
+  });
+});
+
+describe('unary group', () => {
+  test('neg 0: CF 0 (src = 0), ZF', () => {
+    const cb = withFlags(0x2 | CF);
+    expect(unary(cb, 'neg', 0)).toBe(0);
+    expect(cb.eflags & FLAGS).toBe(ZF);
+  });
+  test('neg 0x80000000: CF 1, OF 1, result unchanged', () => {
+    const cb = withFlags(0x2);
+    expect(unary(cb, 'neg', 0x80000000)).toBe(0x80000000);
+    expect(cb.eflags & FLAGS).toBe(CF | SF | OF);
+  });
+  test('inc keeps CF; inc 0x7FFFFFFF overflows', () => {
+    const cb = withFlags(0x2 | CF);
+    expect(unary(cb, 'inc', 0x7fffffff)).toBe(0x80000000);
+    expect(cb.eflags & FLAGS).toBe(CF | SF | OF);
+  });
+  test('dec 0x80000000 overflows, keeps CF clear', () => {
+    const cb = withFlags(0x2);
+    expect(unary(cb, 'dec', 0x80000000)).toBe(0x7fffffff);
+    expect(cb.eflags & FLAGS).toBe(OF);
+  });
+  test('not changes no flag', () => {
+    const cb = withFlags(0x2 | ZF);
+    expect(unary(cb, 'not', 0)).toBe(0xffffffff);
+    expect(cb.eflags & FLAGS).toBe(ZF);
+  });
+});
+
+describe('conditions (x86 order, §3.3)', () => {
+  test('l is SF ≠ OF; g is ¬ZF ∧ SF = OF; be is CF ∨ ZF; a is its negation', () => {
+    expect(condition(SF, 0xc)).toBe(true);
+    expect(condition(SF | OF, 0xc)).toBe(false);
+    expect(condition(SF | OF, 0xf)).toBe(true);
+    expect(condition(ZF, 0xf)).toBe(false);
+    expect(condition(CF, 0x6)).toBe(true);
+    expect(condition(CF, 0x7)).toBe(false);
+    expect(condition(0, 0x7)).toBe(true);
+  });
+});
