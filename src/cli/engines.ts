@@ -2,6 +2,7 @@
 
 import { SpecMachine } from '../../spec/machine.ts';
 import { NativeEngine } from '../engines/native.ts';
+import { VmxShadowEngine } from '../engines/vmx-shadow.ts';
 import { InterpretEngine } from '../engines/interpret.ts';
 import type { Engine, Image, MachineConfig } from '../../spec/observation.ts';
 import { UsageError } from './usage.ts';
@@ -11,6 +12,7 @@ export type EngineFactory = (image: Image, config: MachineConfig) => Engine;
 export const ENGINES: Readonly<Record<string, EngineFactory>> = {
   spec: (image, config) => new SpecMachine(image, config),
   native: (image, config) => new NativeEngine(image, config),
+  'vmx-shadow': (image, config) => new VmxShadowEngine(image, config),
   interpret: (image, config) => new InterpretEngine(image, config),
 };
 

@@ -1,0 +1,21 @@
+// vmx-shadow ≡ spec, and the properties only a VMM has (DESIGN §7): the audit after every
+// exit, host-event transparency, isolation and noninterference between two VMs sharing
+// an overcommitted host. The same campaigns as `popek check --engine vmx-shadow
+// --property P`, at fixed seeds.
+
+import { expect, test } from 'vitest';
+import { runCampaign } from './check/campaign.ts';
+
+const cases: [property: string, runs: number][] = [
+  ['equivalence', 400],
+  ['audit', 200],
+  ['transparency', 200],
+  ['isolation', 200],
+  ['noninterference', 200],
+];
+
+test.each(cases)('vmx-shadow: %s on %i generated guests', async (property, runs) => {
+  const r = await runCampaign({ engine: 'vmx-shadow', property, bugs: [], runs, seed: 0x5eed, workers: 2 });
+  expect(r.failure?.divergence, r.failure && `${r.failure.source}\n${r.failure.divergence}`).toBeUndefined();
+  expect(r.runs).toBe(runs);
+});

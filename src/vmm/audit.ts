@@ -1,0 +1,157 @@
+// The audit (DESIGN §6.13, after Xen's `sh_audit`): every invariant of the shadow MMU,
+// the p2m and host memory, checked from scratch against the guest's tables as they are
+// in memory now. Looks only (the walker without A/D, `peek32`): an audit never changes
+// what it audits. Returns the violations; an empty list is a clean audit.
+
+import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, gpteToGfn, largeGpdeToGfn } from './bits.ts';
+import { auditHostMemory, type HostMemory } from './host-memory.ts';
+import type { P2m } from './p2m.ts';
+import { ROLE_DIRECT, ROLE_PHYS, ROLE_PSE, ROLE_RW, ROLE_US, ROLE_WP, type ShadowMmu, type ShadowPage } from './shadow.ts';
+import type { Tlb } from '../hw/tlb.ts';
+import { TLB_FRAME, TLB_U, TLB_V, TLB_WS, TLB_WU } from '../hw/tlb.ts';
+
+export interface AuditSubject {
+  host: HostMemory;
+  p2m: P2m;
+  shadow: ShadowMmu;
+  /** The host TLB, when it currently holds this VM's translations. */
+  tlb: Tlb | null;
+}
+
+export function audit(s: AuditSubject): string[] {
+  return [...auditHostMemory(s.host), ...auditP2m(s), ...auditShadow(s), ...auditTlb(s)];
+}
+
+/** p2m invariants (p2m.ts): each resident gfn's frame is this VM's and records the gfn. */
+export function auditP2m({ host, p2m }: AuditSubject): string[] {
+  const out: string[] = [];
+  for (let gfn = 0; gfn < p2m.frames; gfn++) {
+    const hfn = p2m.resident(gfn);
+    if (hfn < 0) continue;
+    if (hfn >= host.guestFrames) out.push(`p2m: gfn ${gfn} maps host frame ${hfn} outside the guest range`);
+    else if (host.owner[hfn] !== p2m.vmId || host.ownerGfn[hfn] !== gfn) out.push(`p2m: gfn ${gfn} maps host frame ${hfn} owned by ${host.owner[hfn]} for gfn ${host.ownerGfn[hfn]}`);
+  }
+  return out;
+}
+
+const hex = (v: number): string => '0x' + (v >>> 0).toString(16);
+
+/** S1–S6 of shadow.ts. */
+export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
+  const out: string[] = [];
+  const ram32 = host.mem.ram32;
+  const rd = (gpa: number): number => (gpa < p2m.ramBytes ? p2m.peek32(gpa) : -1);
+  const seen = new Map<number, number[]>(); // gfn → leaf spte hpas found (S4)
+  const parentsFound = new Map<ShadowPage, number[]>();
+
+  if (shadow.active && !shadow.byHfn.has(shadow.active.hfn)) out.push('S6: the active root is not a live shadow page');
+  for (const sp of shadow.pages.values()) {
+    if (!host.isPoolFrame(sp.hfn)) out.push(`S1: shadow page (gfn ${sp.gfn}) lives in host frame ${sp.hfn}, not in the VMM pool`);
+    if (shadow.byHfn.get(sp.hfn) !== sp) out.push(`S1: shadow page at frame ${sp.hfn} missing from byHfn`);
+    const base = sp.hfn * PAGE_SIZE;
+    for (let i = 0; i < 1024; i++) {
+      const addr = base + i * 4;
+      const e = ram32[addr >>> 2]!;
+      if ((e & PTE_P) === 0) continue;
+      if (sp.level === 2) {
+        const child = shadow.byHfn.get(e >>> 12);
+        if (!child) {
+          out.push(`S5: spde ${hex(addr)} points at frame ${e >>> 12}, not a shadow page`);
+          continue;
+        }
+        (parentsFound.get(child) ?? parentsFound.set(child, []).get(child)!).push(addr);
+        if ((sp.role & ROLE_PHYS) !== 0) continue;
+        const gpde = rd(sp.gfn * PAGE_SIZE + i * 4);
+        if ((gpde & PTE_P) === 0) out.push(`S2: spde ${i} of root gfn ${sp.gfn} present, gpde ${hex(gpde)} not`);
+        else if ((gpde & PTE_A) === 0) out.push(`S2: spde ${i} of root gfn ${sp.gfn} present, gpde A clear`);
+        const large = (sp.role & ROLE_PSE) !== 0 && (gpde & PTE_PS) !== 0;
+        const wantGfn = large ? largeGpdeToGfn(gpde) : gpteToGfn(gpde);
+        const wantRole = (large ? ROLE_DIRECT : 0) | (gpde & PTE_US ? ROLE_US : 0) | (gpde & PTE_RW ? ROLE_RW : 0) | (sp.role & (ROLE_WP | ROLE_PSE));
+        if (child.gfn !== wantGfn || child.role !== wantRole) out.push(`S2: spde ${i} of root gfn ${sp.gfn} → shadow (gfn ${child.gfn}, role ${child.role}), gpde ${hex(gpde)} wants (gfn ${wantGfn}, role ${wantRole})`);
+      } else {
+        const gfn = sp.gfns[i]!;
+        (seen.get(gfn) ?? seen.set(gfn, []).get(gfn)!).push(addr);
+        const hfn = e >>> 12;
+        if (gfn < 0 || gfn >= p2m.frames) {
+          out.push(`S2: spte ${hex(addr)} maps gfn ${gfn} outside guest RAM (host frame ${hfn})`);
+          continue;
+        }
+        if (p2m.resident(gfn) !== hfn) out.push(`S2: spte ${hex(addr)} maps gfn ${gfn} to host frame ${hfn}, p2m says ${p2m.resident(gfn)}`);
+        if (host.owner[hfn] !== p2m.vmId) out.push(`isolation: spte ${hex(addr)} reaches host frame ${hfn} owned by ${host.owner[hfn]}`);
+        if ((e & PTE_RW) !== 0 && shadow.isTraced(gfn)) out.push(`S3: spte ${hex(addr)} maps traced gfn ${gfn} writable`);
+        out.push(...auditLeaf(sp, i, e, gfn, rd, shadow));
+      }
+    }
+  }
+  for (const sp of shadow.pages.values()) {
+    const want = (parentsFound.get(sp) ?? []).slice().sort((a, b) => a - b).join();
+    const have = sp.parents.slice().sort((a, b) => a - b).join();
+    if (want !== have) out.push(`S5: shadow page gfn ${sp.gfn} parents [${have}] but spdes [${want}] point at it`);
+  }
+  // S4: rmap is exactly the inverse of the present leaf sptes.
+  for (const [gfn, addrs] of shadow.rmap) {
+    const want = (seen.get(gfn) ?? []).slice().sort((a, b) => a - b).join();
+    const have = addrs.slice().sort((a, b) => a - b).join();
+    if (want !== have) out.push(`S4: rmap(${gfn}) = [${have}] but the sptes mapping it are [${want}]`);
+  }
+  for (const gfn of seen.keys()) if (!shadow.rmap.has(gfn)) out.push(`S4: gfn ${gfn} is mapped but has no rmap`);
+  return out;
+}
+
+/** S2 for one leaf: composed guest access, A, D, and the leaf's parents' gpdes. */
+function auditLeaf(sp: ShadowPage, i: number, e: number, gfn: number, rd: (gpa: number) => number, shadow: ShadowMmu): string[] {
+  if ((sp.role & ROLE_PHYS) !== 0) return gfn === sp.gfn + i ? [] : [`S2: physical-mode spte ${i} of ${sp.gfn} maps gfn ${gfn}`];
+  const out: string[] = [];
+  const wp = (sp.role & ROLE_WP) !== 0;
+  let access = (sp.role & ROLE_US ? PTE_US : 0) | (sp.role & ROLE_RW ? PTE_RW : 0);
+  let dirty: boolean;
+  if (sp.direct) {
+    if (gfn !== sp.gfn + i) out.push(`S2: large-page spte ${i} of gfn ${sp.gfn} maps gfn ${gfn}`);
+    // D of a 4 MiB page lives in each parent gpde.
+    dirty = sp.parents.length > 0;
+    for (const spde of sp.parents) {
+      const root = shadow.byHfn.get(Math.floor(spde / PAGE_SIZE));
+      if (!root) continue;
+      const gpde = rd(root.gfn * PAGE_SIZE + (spde % PAGE_SIZE));
+      if ((gpde & PTE_D) === 0) dirty = false;
+    }
+  } else {
+    const gpte = rd(sp.gfn * PAGE_SIZE + i * 4);
+    if ((gpte & PTE_P) === 0) return [`S2: spte ${i} of table gfn ${sp.gfn} present, gpte ${hex(gpte)} not`];
+    if ((gpte & PTE_A) === 0) out.push(`S2: spte ${i} of table gfn ${sp.gfn} present, gpte A clear`);
+    if (gpteToGfn(gpte) !== gfn) out.push(`S2: spte ${i} of table gfn ${sp.gfn} maps gfn ${gfn}, gpte ${hex(gpte)}`);
+    access &= gpte;
+    dirty = (gpte & PTE_D) !== 0;
+  }
+  if ((e & PTE_US) !== 0 && (access & PTE_US) === 0) out.push(`S2: spte ${i} of gfn ${sp.gfn} user-accessible, the guest's is not`);
+  if ((e & PTE_RW) !== 0) {
+    if (!dirty) out.push(`S2: spte ${i} of gfn ${sp.gfn} writable with guest D clear (dirty-bit emulation)`);
+    const supervisorOnly = (e & PTE_US) === 0;
+    if ((access & PTE_RW) === 0 && !(!wp && supervisorOnly)) out.push(`S2: spte ${i} of gfn ${sp.gfn} writable, the guest's is not`);
+  }
+  return out;
+}
+
+/** S6: every valid host TLB entry agrees with the sptes of the active root (TLB ⊆ sptes). */
+export function auditTlb({ host, shadow, tlb }: AuditSubject): string[] {
+  if (tlb === null || shadow.active === null) return [];
+  const out: string[] = [];
+  const ram32 = host.mem.ram32;
+  const entries = tlb.entries;
+  const root = shadow.active.hfn * PAGE_SIZE;
+  for (let vpn = 0; vpn < entries.length; vpn++) {
+    const t = entries[vpn]!;
+    if (t === 0) continue;
+    const spde = ram32[(root + (vpn >>> 10) * 4) >>> 2]!;
+    const spte = (spde & PTE_P) === 0 ? 0 : ram32[((spde & ~0xfff) + (vpn & 0x3ff) * 4) >>> 2]!;
+    const bad =
+      (t & TLB_V) === 0 ||
+      (spte & PTE_P) === 0 ||
+      (spte & ~0xfff) !== (t & TLB_FRAME) ||
+      ((t & TLB_U) !== 0 && (spte & PTE_US) === 0) ||
+      ((t & (TLB_WU | TLB_WS)) !== 0 && (spte & PTE_RW) === 0);
+    if (bad) out.push(`S6: host TLB entry for gva ${hex(vpn << 12)} = ${hex(t)} but spte = ${hex(spte)}`);
+    if (out.length > 8) break;
+  }
+  return out;
+}

@@ -1,0 +1,153 @@
+// A VM's guest RAM as host memory holds it (DESIGN §6.8): the p2m (gfn → hfn) with lazy
+// allocation, swap-out to the shared disk, swap-in on demand into a new frame, migration.
+// Everything the VMM does to guest RAM — its walker's gpte reads and A/D writes, emulated
+// stores, the observation — goes through here, so it always sees the current frame.
+//
+// Invariants (checked by audit.ts `auditP2m`):
+// - p2m[gfn] ≥ 0: the gfn lives in host frame p2m[gfn], owned by this VM for this gfn
+//   (host-memory.ts); ABSENT: never touched, reads as zeros (DESIGN §3.10.13);
+//   ≤ SWAPPED_BASE: on the disk, slot SWAPPED_BASE − p2m[gfn];
+// - before a frame stops holding its gfn (swap-out, migration), `unmap(gfn)` has removed
+//   every spte that maps it (the shadow MMU's rmap walk, DESIGN §6.8) and flushed the TLB.
+
+import { PAGE_SIZE } from './bits.ts';
+import type { HostMemory } from './host-memory.ts';
+
+export const ABSENT = -1;
+const SWAPPED_BASE = -2;
+const isSwapped = (v: number): boolean => v <= SWAPPED_BASE;
+const slotOf = (v: number): number => SWAPPED_BASE - v;
+
+/** gpa of a RAM byte? (DESIGN §3.2: RAM is [0, ramBytes).) */
+export class P2m {
+  readonly p2m: Int32Array;
+  readonly ramBytes: number;
+  readonly frames: number;
+  /** Set by the VM: zap every spte of `gfn` before its frame moves (the rmap walk). */
+  unmap: (gfn: number) => void = () => {};
+
+  /** Counters (not guest-visible). */
+  allocations = 0;
+  swapOuts = 0;
+  swapIns = 0;
+  migrations = 0;
+
+  constructor(
+    readonly host: HostMemory,
+    readonly vmId: number,
+    ramBytes: number,
+  ) {
+    this.ramBytes = ramBytes;
+    this.frames = ramBytes / PAGE_SIZE;
+    this.p2m = new Int32Array(this.frames).fill(ABSENT);
+  }
+
+  /** The host frame of `gfn`, allocating (zeroed) or swapping in as needed. */
+  ensure(gfn: number): number {
+    const v = this.p2m[gfn]!;
+    if (v >= 0) return v;
+    const host = this.host;
+    const hfn = host.allocGuest(this.vmId, gfn);
+    const cur = this.p2m[gfn]!; // allocGuest may have evicted; never this gfn (it had no frame)
+    if (isSwapped(cur)) {
+      host.swap.take(slotOf(cur), host.mem.ram.subarray(hfn * PAGE_SIZE, (hfn + 1) * PAGE_SIZE));
+      this.swapIns++;
+    } else this.allocations++;
+    this.p2m[gfn] = hfn;
+    return hfn;
+  }
+
+  /** The host frame of `gfn` if it is resident, else −1 (no side effect). */
+  resident(gfn: number): number {
+    const v = this.p2m[gfn]!;
+    return v >= 0 ? v : -1;
+  }
+
+  isSwapped(gfn: number): boolean {
+    return isSwapped(this.p2m[gfn]!);
+  }
+
+  /** Swap `gfn` out (DESIGN §6.8); false when it is not resident. */
+  swapOut(gfn: number): boolean {
+    if (gfn < 0 || gfn >= this.frames) return false;
+    const hfn = this.p2m[gfn]!;
+    if (hfn < 0) return false;
+    this.unmap(gfn);
+    const host = this.host;
+    const slot = host.swap.put(host.mem.ram.subarray(hfn * PAGE_SIZE, (hfn + 1) * PAGE_SIZE));
+    this.p2m[gfn] = SWAPPED_BASE - slot;
+    host.freeGuestFrame(hfn);
+    this.swapOuts++;
+    return true;
+  }
+
+  /** Move `gfn` to another host frame (DESIGN §6.8 migration); false when not resident. */
+  migrate(gfn: number): boolean {
+    if (gfn < 0 || gfn >= this.frames) return false;
+    const old = this.p2m[gfn]!;
+    if (old < 0) return false;
+    const host = this.host;
+    host.pinned[old] = 1; // the allocation below must not pick the frame being copied
+    const hfn = host.allocGuest(this.vmId, gfn);
+    host.pinned[old] = 0;
+    if (this.p2m[gfn] !== old) {
+      // Overcommit took this very gfn? It was pinned, so this cannot happen; say so loudly.
+      throw new Error('popek: migration source frame was evicted');
+    }
+    this.unmap(gfn);
+    const ram = host.mem.ram;
+    ram.copyWithin(hfn * PAGE_SIZE, old * PAGE_SIZE, (old + 1) * PAGE_SIZE);
+    this.p2m[gfn] = hfn;
+    host.freeGuestFrame(old);
+    this.migrations++;
+    return true;
+  }
+
+  // ---- guest-physical accesses by the VMM (RAM only; callers route MMIO/open bus) ----
+
+  read8(gpa: number): number {
+    const v = this.p2m[gpa >>> 12]!;
+    if (v === ABSENT) return 0;
+    return this.host.mem.ram[this.ensure(gpa >>> 12) * PAGE_SIZE + (gpa & 0xfff)]!;
+  }
+
+  write8(gpa: number, b: number): void {
+    this.host.mem.ram[this.ensure(gpa >>> 12) * PAGE_SIZE + (gpa & 0xfff)] = b;
+  }
+
+  /** An aligned word (walker gpte reads); a never-touched page reads 0 without allocating. */
+  read32(gpa: number): number {
+    const v = this.p2m[gpa >>> 12]!;
+    if (v === ABSENT) return 0;
+    return this.host.mem.ram32[(this.ensure(gpa >>> 12) * PAGE_SIZE + (gpa & 0xffc)) >>> 2]!;
+  }
+
+  write32(gpa: number, w: number): void {
+    this.host.mem.ram32[(this.ensure(gpa >>> 12) * PAGE_SIZE + (gpa & 0xffc)) >>> 2] = w;
+  }
+
+  /** An aligned word without side effects: no swap-in, no allocation (audits). */
+  peek32(gpa: number): number {
+    const v = this.p2m[gpa >>> 12]!;
+    if (v === ABSENT) return 0;
+    if (isSwapped(v)) {
+      const page = this.host.swap.peek(slotOf(v));
+      const o = gpa & 0xffc;
+      return page[o]! | (page[o + 1]! << 8) | (page[o + 2]! << 16) | (page[o + 3]! << 24);
+    }
+    return this.host.mem.ram32[(v * PAGE_SIZE + (gpa & 0xffc)) >>> 2]!;
+  }
+
+  /** Every byte of guest RAM, assembled from frames, disk and zero pages (DESIGN §2 `ram`). */
+  snapshot(into: Uint8Array): Uint8Array {
+    const ram = this.host.mem.ram;
+    for (let gfn = 0; gfn < this.frames; gfn++) {
+      const v = this.p2m[gfn]!;
+      const at = gfn * PAGE_SIZE;
+      if (v >= 0) into.set(ram.subarray(v * PAGE_SIZE, (v + 1) * PAGE_SIZE), at);
+      else if (v === ABSENT) into.fill(0, at, at + PAGE_SIZE);
+      else into.set(this.host.swap.peek(slotOf(v)), at);
+    }
+    return into;
+  }
+}

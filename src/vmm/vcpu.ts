@@ -1,0 +1,296 @@
+// The vCPU of `vmx-shadow` (DESIGN §5, §6): enters the guest in VMX-lite non-root mode on
+// the shadow root, and handles every exit. Exit dispatch is one exhaustive ts-pattern
+// match over the hardware's exit reasons (DESIGN §1); exits are the slow path.
+//
+// What exits, and why (the VMCS controls set in `prepare`):
+// - #PF only, in the exception bitmap: hidden faults fill the shadow (§6.3), true faults
+//   are reflected (§6.4), MMIO / open bus / traced stores are emulated (§6.5, §6.9);
+// - mov cr3 both ways, and mov cr0 / mov cr4 when they change PG, WP or PSE (guest-host
+//   masks with read shadows): the host runs on the shadow root with PG = WP = 1 and PSE
+//   = 0 while the guest reads its own values (§6.7);
+// - in/out, so each VM has its own console port;
+// - the interrupt window, when an interrupt waits for IF = 1 and no STI shadow.
+// Everything else — popf/pushf/cli/sti with the guest's own eflags (shadow EFLAGS), sidt
+// and str on the guest's own IDTR/TR, int n, iret, exceptions other than #PF — runs
+// natively in non-root mode.
+
+import { match } from 'ts-pattern';
+import type { StepOutcome } from '../../spec/observation.ts';
+import type { EventInfo, ExitInfo } from '../hw/exits.ts';
+import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, PF_U, PF_W } from './bits.ts';
+import { classOf, escalation, VEC_DF, VEC_GP, VEC_PF, type EmuFault } from './emulate.ts';
+import type { Vm } from './vm.ts';
+
+/** The real CR0 of a guest under shadow paging: paging on, supervisor write protection on. */
+const HOST_CR0 = CR0_PE | CR0_PG | CR0_WP;
+
+/** What handling one exit did to the guest, for the step accounting of the engine. */
+type Handled = 'none' | 'retired' | 'delivered' | 'shutdown';
+
+export class Vcpu {
+  /** Counters (not guest-visible): exits handled by reason and by what they were. */
+  readonly exitsBy: Record<string, number> = {};
+  hiddenFaults = 0;
+  trueFaults = 0;
+  emulations = 0;
+  private stalls = 0;
+
+  /** The host MMU's side-effect-free translation through the shadow (bound once). */
+  private readonly probe: (la: number, write: boolean, user: boolean, fetch: boolean) => number;
+
+  constructor(readonly vm: Vm) {
+    const mmu = vm.host.cpu.mmu;
+    this.probe = (la, write, user, fetch) => mmu.probe(la, write, user, fetch);
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Entry
+
+  /** Load the VMCS for the next entry: controls, host-side CRs, a pending interrupt. */
+  private prepare(): void {
+    const vm = this.vm;
+    const v = vm.vmcs;
+    const c = v.controls;
+    const g = v.guest;
+    const paging = vm.syncPaging();
+    if (vm.shadow.active === null) vm.shadow.loadRoot(paging);
+    c.cr0Mask = CR0_PG | CR0_WP;
+    c.cr0ReadShadow = vm.cr0;
+    c.cr4Mask = CR4_PSE;
+    c.cr4ReadShadow = vm.cr4;
+    c.cr3LoadExiting = true;
+    c.cr3StoreExiting = true;
+    c.ioExiting = true;
+    c.exceptionBitmap = 1 << VEC_PF;
+    c.externalInterruptExiting = false;
+    c.interruptWindowExiting = false;
+    g.cr0 = HOST_CR0;
+    g.cr4 = 0;
+    g.cr3 = vm.shadow.rootHpa;
+    if (vm.bugs.popfNoShadowIf) g.eflags |= EFLAGS_IF;
+    if (vm.pendingCount !== 0 && !v.injection.valid) {
+      // DESIGN §3.7: deliverable at a boundary with IF = 1 and no STI shadow; else wait
+      // for the window (the hardware exits the moment it opens).
+      const shadowBlocks = g.stiShadow && !vm.bugs.stiShadowIgnored;
+      if ((g.eflags & EFLAGS_IF) !== 0 && !shadowBlocks) v.injection.set(vm.takePending(), 'external');
+      else c.interruptWindowExiting = true;
+    }
+  }
+
+  /**
+   * Enter the guest for at most `budget` steps and handle the exit. Returns the steps
+   * the guest took (hardware steps plus an emulated instruction) and whether it shut down.
+   */
+  enter(budget: number): { steps: number; handled: Handled } {
+    const vm = this.vm;
+    const host = vm.host;
+    // With an interrupt waiting, single-step so an STI shadow is never lost at a
+    // fault-like exit (see `afterExit`).
+    if (vm.pendingCount !== 0) budget = 1;
+    this.prepare();
+    const g = vm.vmcs.guest;
+    const shadowBefore = g.stiShadow;
+    // A (re-)injected event is the step that passes the boundary the shadow covered.
+    if (vm.vmcs.injection.valid) g.stiShadow = false;
+    host.tlbOwner = vm;
+    const exit = host.vmx.vmenter(vm.vmcs, budget);
+    this.exitsBy[exit.reason] = (this.exitsBy[exit.reason] ?? 0) + 1;
+    // VMX-lite consumes the STI shadow at the boundary even when the instruction after it
+    // exits without retiring; VT-x reports blocking-by-STI for such fault-like exits.
+    if (exit.steps === 0 && shadowBefore && exit.reason !== 'interrupt-window') g.stiShadow = true;
+    const handled = this.dispatch(exit);
+    const emulatedStep = handled === 'retired' || handled === 'delivered';
+    if (exit.steps === 0 && handled === 'none') {
+      if (++this.stalls > 64) throw new Error(`popek: vmx-shadow made no progress at eip 0x${(g.eip >>> 0).toString(16)} (exit ${exit.reason})`);
+    } else this.stalls = 0;
+    if (emulatedStep) g.stiShadow = false;
+    return { steps: exit.steps + (emulatedStep ? 1 : 0), handled };
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Exit dispatch (DESIGN §1: exhaustive over the reasons)
+
+  private dispatch(exit: ExitInfo): Handled {
+    return match(exit.reason)
+      .with('exception', () => this.exception(exit))
+      .with('cr-access', () => this.crAccess(exit))
+      .with('io', () => this.io(exit))
+      .with('interrupt-window', 'preemption-timer', () => 'none' as const)
+      .with('triple-fault', () => this.tripleFault())
+      .with('hlt', () => {
+        // Not enabled (the hardware halts the guest itself); emulated if ever asked for.
+        this.vm.vmcs.guest.halted = true;
+        return this.skip();
+      })
+      .with('invlpg', () => this.skip()) // DESIGN §3.6: no architectural effect; shadows are always coherent
+      .with('external-interrupt', 'idtr-access', 'tr-access', 'ept-violation', 'ept-misconfig', (r) => {
+        throw new Error(`popek: vmx-shadow got exit '${r}', which its controls never enable`);
+      })
+      .exhaustive();
+  }
+
+  /** Retire the exiting instruction after emulating it. */
+  private skip(): Handled {
+    const g = this.vm.vmcs.guest;
+    g.eip = (g.eip + 8) | 0;
+    g.icount++;
+    return 'retired';
+  }
+
+  private tripleFault(): Handled {
+    const vm = this.vm;
+    vm.shutdown = true;
+    vm.vmcs.guest.trace.push({ icount: vm.vmcs.guest.icount, kind: 'shutdown' });
+    return 'shutdown';
+  }
+
+  // ---- #PF: hidden vs true (README: hidden fault) ----------------------------------
+
+  private exception(exit: ExitInfo): Handled {
+    const intr = exit.interruption!;
+    if (intr.vector !== VEC_PF) throw new Error(`popek: vmx-shadow got exception exit ${intr.vector}`);
+    const vm = this.vm;
+    const gva = exit.qualification >>> 0;
+    const hwErr = intr.errorCode ?? 0;
+    const write = (hwErr & PF_W) !== 0;
+    const user = (hwErr & PF_U) !== 0;
+    const paging = vm.syncPaging();
+    const g = vm.vmcs.guest;
+    vm.emulator.prefetch(this.probe, vm.host.memory.mem.ram, g.eip, g.cpl === 3);
+    const rec = vm.walker.walk(paging, gva, write, user, true);
+    if (!rec.ok) {
+      this.trueFaults++;
+      const err = vm.bugs.pfWrongErrorCode ? hwErr : rec.err;
+      return this.reflect({ vector: VEC_PF, errorCode: err, cr2: gva }, exit.idtVectoring);
+    }
+    this.hiddenFaults++;
+    const fill = vm.shadow.fill(paging, gva, rec, write, user);
+    if (fill === 'mapped') {
+      this.reinject(exit.idtVectoring);
+      return 'none';
+    }
+    // MMIO, open bus, or a store to a traced table: emulate (§6.5, §6.9).
+    if (exit.idtVectoring !== null) return this.deliveryNeedsEmulation(exit.idtVectoring);
+    this.emulations++;
+    const r = vm.emulator.step(vm.vmcs.guest, paging);
+    if (r === 'retired') return 'retired';
+    if (r === 'unsupported') throw new Error(`popek: vmx-shadow cannot emulate the instruction at 0x${(vm.vmcs.guest.eip >>> 0).toString(16)}`);
+    return this.reflect(r, null);
+  }
+
+  /**
+   * An event's delivery touched a page that cannot be mapped natively (a frame push to
+   * MMIO, open bus, or a traced table): the VMM delivers it in software. The guest's eip
+   * is still where the event left it (SDM 27.2.4), so the frame's eip is eip + length.
+   */
+  private deliveryNeedsEmulation(e: EventInfo): Handled {
+    const vm = this.vm;
+    const g = vm.vmcs.guest;
+    this.emulations++;
+    const r = vm.emulator.deliver(g, vm.syncPaging(), e.vector, e.kind, e.errorCode, (g.eip + e.instructionLength) | 0, g.eip);
+    if (r === 'shutdown') {
+      vm.shutdown = true;
+      return 'shutdown';
+    }
+    return 'delivered';
+  }
+
+  /** Re-inject the event an exit interrupted (SDM 27.2.4): its delivery starts over. */
+  private reinject(e: EventInfo | null): void {
+    if (e === null) return;
+    this.vm.vmcs.injection.set(e.vector, e.kind, e.errorCode, e.instructionLength);
+  }
+
+  /** Reflect a true fault to the guest (DESIGN §6.4), escalating as §3.7 when it hit a delivery. */
+  private reflect(f: EmuFault, during: EventInfo | null): Handled {
+    const vm = this.vm;
+    const g = vm.vmcs.guest;
+    // DESIGN §3.10.2: CR2 is written when the #PF is detected, even if it escalates.
+    if (f.vector === VEC_PF && f.cr2 !== undefined && !vm.bugs.cr2NotSet) g.cr2 = f.cr2 | 0;
+    let vector = f.vector;
+    let err = f.errorCode;
+    if (during !== null) {
+      const next = escalation(classOf(during.vector, during.kind), classOf(vector, 'exception'));
+      if (next === 'shutdown') return this.tripleFault();
+      if (next === 'double-fault') {
+        vector = VEC_DF;
+        err = 0;
+      }
+    }
+    vm.vmcs.injection.set(vector, 'exception', err, 0);
+    return 'none';
+  }
+
+  // ---- control registers (DESIGN §6.7) -------------------------------------------------
+
+  private crAccess(exit: ExitInfo): Handled {
+    const vm = this.vm;
+    const g = vm.vmcs.guest;
+    const q = exit.qualification;
+    const cr = q & 0xf;
+    const from = ((q >>> 4) & 3) === 1;
+    const reg = (q >>> 8) & 7;
+    if (from) {
+      // Only CR3 reads exit: the guest's CR3, never the shadow root's hpa.
+      g.regs[reg] = cr === 3 ? vm.cr3 : cr === 0 ? this.guestCr0() : vm.cr4;
+      return this.skip();
+    }
+    const v = g.regs[reg]!;
+    if (cr === 0) {
+      if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) return this.reflect({ vector: VEC_GP, errorCode: 0 }, null);
+      vm.cr0 = v;
+    } else if (cr === 4) {
+      if ((v & ~CR4_PSE) !== 0) return this.reflect({ vector: VEC_GP, errorCode: 0 }, null);
+      vm.cr4 = v;
+    } else if (cr === 3) vm.cr3 = v & ~0xfff;
+    else throw new Error(`popek: vmx-shadow got a cr-access exit for CR${cr}`);
+    // README: guest CR3 write / paging-mode change — switch to the cached or a new root.
+    vm.shadow.loadRoot(vm.syncPaging());
+    return this.skip();
+  }
+
+  /** What the guest reads as CR0 (the bug shows the host's PG). */
+  guestCr0(): number {
+    const vm = this.vm;
+    return vm.bugs.hostCrLeak ? vm.cr0 | CR0_PG : vm.cr0;
+  }
+
+  // ---- port I/O (DESIGN §3.4: port 0xE9 is the console) ---------------------------------
+
+  private io(exit: ExitInfo): Handled {
+    const vm = this.vm;
+    const q = exit.qualification;
+    const port = q >>> 16;
+    const reg = (q >>> 8) & 7;
+    if ((q & 8) !== 0) vm.vmcs.guest.regs[reg] = port === 0xe9 ? 0xe9 : -1;
+    else if (port === 0xe9) vm.console.push(vm.vmcs.guest.regs[reg]! & 0xff);
+    return this.skip();
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Steps for the engine (DESIGN §2: one step = an instruction retired or a handler entered)
+
+  /** Whether the guest can make progress without an event: not halted, or wakeable. */
+  blockedHalted(): boolean {
+    const vm = this.vm;
+    const g = vm.vmcs.guest;
+    if (!g.halted || vm.shutdown) return false;
+    return vm.pendingCount === 0 || (g.eflags & EFLAGS_IF) === 0;
+  }
+
+  step(): StepOutcome {
+    const vm = this.vm;
+    const g = vm.vmcs.guest;
+    for (;;) {
+      if (vm.shutdown) return 'shutdown';
+      if (this.blockedHalted() && !vm.vmcs.injection.valid) return 'halted';
+      const traceBefore = g.trace.length;
+      const { steps, handled } = this.enter(1);
+      if (handled === 'shutdown') return 'shutdown';
+      if (steps > 0) {
+        const last = g.trace[g.trace.length - 1];
+        return g.trace.length > traceBefore && last !== undefined && last.kind !== 'shutdown' ? 'delivered' : 'retired';
+      }
+    }
+  }
+}

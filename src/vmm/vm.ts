@@ -1,0 +1,123 @@
+// One VM on a host (DESIGN §6.12): its guest RAM (p2m), its shadow MMU, walker and
+// emulator, its devices (the MMIO device, the console port), its virtual interrupt
+// controller (pending vectors) and the guest's own view of the control registers.
+// The vCPU that runs it is vcpu.ts; the host it shares RAM and swap with is host.ts.
+
+import type { HostEvent } from '../../spec/observation.ts';
+import { MmioDevice } from '../hw/device.ts';
+import { Vmcs } from '../hw/vmcs.ts';
+import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE } from './bits.ts';
+import type { VmmBugs } from './bugs.ts';
+import { Emulator } from './emulate.ts';
+import type { Host } from './host.ts';
+import { P2m } from './p2m.ts';
+import { ShadowMmu, type ShadowOptions } from './shadow.ts';
+import { GuestWalker, type GuestPaging } from './walker.ts';
+import { audit } from './audit.ts';
+
+export interface VmOptions {
+  ramBytes: number;
+  shadow: ShadowOptions;
+}
+
+export class Vm {
+  readonly id: number;
+  readonly p2m: P2m;
+  readonly walker: GuestWalker;
+  readonly shadow: ShadowMmu;
+  readonly emulator: Emulator;
+  readonly device = new MmioDevice();
+  readonly console: number[] = [];
+  readonly vmcs = new Vmcs();
+
+  /** The guest's own CR0/CR3/CR4 (DESIGN §6.7: what the guest reads; the host runs on others). */
+  cr0 = CR0_PE;
+  cr3 = 0;
+  cr4 = 0;
+  /** The virtual interrupt controller: raised, undelivered external vectors (DESIGN §3.7). */
+  readonly pending = new Uint8Array(256);
+  pendingCount = 0;
+  shutdown = false;
+
+  /** The guest paging controls, rewritten in place (no allocation per exit). */
+  readonly paging: GuestPaging = { pg: false, wp: false, pse: false, cr3: 0 };
+
+  constructor(
+    readonly host: Host,
+    readonly bugs: VmmBugs,
+    opts: VmOptions,
+  ) {
+    let p2m: P2m | null = null;
+    this.id = host.memory.register({ evict: (gfn) => void p2m!.swapOut(gfn) });
+    p2m = new P2m(host.memory, this.id, opts.ramBytes);
+    this.p2m = p2m;
+    this.shadow = new ShadowMmu(host.memory, p2m, bugs, opts.shadow, () => host.vmx.flushTlb());
+    // DESIGN §6.8: before a frame moves, every spte mapping it goes, found through the rmap.
+    p2m.unmap = bugs.rmapMissedOnSwapOut ? () => {} : (gfn) => this.shadow.zapGfn(gfn);
+    this.walker = new GuestWalker(p2m, bugs);
+    this.emulator = new Emulator(p2m, this.walker, this.shadow, this.device, bugs);
+  }
+
+  /** Copy an image chunk into guest RAM; bytes beyond RAM are dropped (open bus). */
+  load(gpa: number, bytes: Uint8Array): void {
+    for (let i = 0; i < bytes.length; i++) {
+      const a = gpa + i;
+      if (a < this.p2m.ramBytes) this.p2m.write8(a, bytes[i]!);
+    }
+  }
+
+  /** Refresh `paging` from the guest's control registers. */
+  syncPaging(): GuestPaging {
+    const p = this.paging;
+    p.pg = (this.cr0 & CR0_PG) !== 0;
+    p.wp = (this.cr0 & CR0_WP) !== 0;
+    p.pse = (this.cr4 & CR4_PSE) !== 0;
+    p.cr3 = this.cr3 >>> 0;
+    return p;
+  }
+
+  raise(vector: number): void {
+    if (this.pending[vector] === 0) {
+      this.pending[vector] = 1;
+      this.pendingCount++;
+    }
+  }
+
+  /** The lowest pending vector, removed (DESIGN §3.10.7: it leaves when delivery begins). */
+  takePending(): number {
+    let v = 0;
+    while (this.pending[v] === 0) v++;
+    this.pending[v] = 0;
+    this.pendingCount--;
+    return v;
+  }
+
+  /** Host-only events (DESIGN §3.8): none may change what the guest observes. */
+  hostEvent(e: Exclude<HostEvent, { kind: 'irq' }>): void {
+    switch (e.kind) {
+      case 'swap-out':
+        if (e.gpa >>> 0 < this.p2m.ramBytes) this.p2m.swapOut(e.gpa >>> 12);
+        return;
+      case 'migrate':
+        if (e.gpa >>> 0 < this.p2m.ramBytes) this.p2m.migrate(e.gpa >>> 12);
+        return;
+      case 'evict-shadow':
+        this.shadow.evict(Math.max(0, e.count | 0));
+        return;
+      case 'flush-tlb':
+        this.host.vmx.flushTlb();
+        return;
+      case 'reclaim':
+        for (let i = 0; i < Math.min(e.frames | 0, 4096); i++) if (!this.host.memory.evictOne()) break;
+        return;
+      case 'switch-vm':
+        this.host.switchVm(this);
+        return;
+    }
+  }
+
+  /** DESIGN §6.13: every invariant, from scratch. */
+  audit(): string[] {
+    return audit({ host: this.host.memory, p2m: this.p2m, shadow: this.shadow, tlb: this.host.tlbOwner === this ? this.host.cpu.tlb : null });
+  }
+}

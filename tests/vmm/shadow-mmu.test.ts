@@ -1,0 +1,231 @@
+// Unit tests of the shadow MMU's foundations (DESIGN §6): host memory and the p2m, the
+// software guest walker, shadow fill, tracing, rmap, eviction, and the audit catching a
+// planted violation of each invariant. Expected values come from DESIGN §3.5 and §6.
+
+import { describe, expect, test } from 'vitest';
+import { HostMemory } from '../../src/vmm/host-memory.ts';
+import { P2m } from '../../src/vmm/p2m.ts';
+import { GuestWalker, type GuestPaging } from '../../src/vmm/walker.ts';
+import { ShadowMmu } from '../../src/vmm/shadow.ts';
+import { VmmBugs } from '../../src/vmm/bugs.ts';
+import { audit } from '../../src/vmm/audit.ts';
+import { PF_P, PF_RSVD, PF_U, PF_W, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/bits.ts';
+
+const RAM = 0x40000; // 64 guest frames
+const PD = 0x5000;
+const PT = 0x6000;
+
+function setup(opts: { guestFrames?: number; bugs?: string[]; maxPages?: number } = {}) {
+  const host = new HostMemory({ guestFrames: opts.guestFrames ?? 64, poolFrames: 16 });
+  const bugs = new VmmBugs(opts.bugs);
+  let flushes = 0;
+  let p2m!: P2m;
+  const id = host.register({ evict: (gfn) => void p2m.swapOut(gfn) });
+  p2m = new P2m(host, id, RAM);
+  const shadow = new ShadowMmu(host, p2m, bugs, { maxPages: opts.maxPages ?? 12, maxRoots: 2 }, () => flushes++);
+  p2m.unmap = (gfn) => shadow.zapGfn(gfn);
+  const walker = new GuestWalker(p2m, bugs);
+  const g: GuestPaging = { pg: true, wp: true, pse: true, cr3: PD };
+  // PDE 0 → PT (user, writable); PTE k → frame 0x10+k with flags; PDE 1 → a 4 MiB page at 0.
+  p2m.write32(PD, PT | PTE_P | PTE_RW | PTE_US);
+  p2m.write32(PD + 4, PTE_P | PTE_RW | PTE_US | PTE_PS);
+  for (let k = 0; k < 8; k++) p2m.write32(PT + 4 * k, ((0x10 + k) << 12) | PTE_P | PTE_RW | PTE_US);
+  p2m.write32(PT + 4 * 8, (PT & ~0xfff) | PTE_P | PTE_RW | PTE_US); // the table maps itself at 0x8000
+  const subject = { host, p2m, shadow, tlb: null };
+  const fault = (la: number, write: boolean, user: boolean) => {
+    const rec = walker.walk(g, la, write, user, true);
+    if (!rec.ok) return { err: rec.err } as const;
+    return { fill: shadow.fill(g, la, rec, write, user) } as const;
+  };
+  return { host, p2m, shadow, walker, g, subject, fault, flushes: () => flushes };
+}
+
+describe('p2m and host memory (DESIGN §6.8)', () => {
+  test('lazy allocation: untouched gfns read zero and hold no frame', () => {
+    const { p2m, host } = setup();
+    const before = host.freeGuestCount;
+    expect(p2m.read32(0x30000)).toBe(0);
+    expect(host.freeGuestCount).toBe(before);
+    p2m.write32(0x30000, 0x1234);
+    expect(host.freeGuestCount).toBe(before - 1);
+  });
+
+  test('swap-out then swap-in lands in a different frame with the same bytes', () => {
+    const { p2m, host } = setup();
+    p2m.write32(0x20000, 0xdeadbeef);
+    const hfn = p2m.resident(0x20);
+    expect(p2m.swapOut(0x20)).toBe(true);
+    expect(p2m.resident(0x20)).toBe(-1);
+    p2m.write32(0x21000, 1); // takes the freed frame
+    expect(p2m.read32(0x20000) | 0).toBe(0xdeadbeef | 0);
+    expect(p2m.resident(0x20)).not.toBe(hfn);
+    expect(host.swap.used).toBe(0);
+  });
+
+  test('migration moves the frame and keeps the bytes', () => {
+    const { p2m } = setup();
+    p2m.write32(0x20004, 77);
+    const hfn = p2m.resident(0x20);
+    expect(p2m.migrate(0x20)).toBe(true);
+    expect(p2m.resident(0x20)).not.toBe(hfn);
+    expect(p2m.read32(0x20004)).toBe(77);
+  });
+
+  test('overcommit: 64 guest frames of RAM on 4 host frames, every byte kept', () => {
+    const { p2m, host } = setup({ guestFrames: 4 });
+    for (let gfn = 0; gfn < 64; gfn++) p2m.write32(gfn * 4096 + 8, gfn * 3 + 1);
+    for (let gfn = 0; gfn < 64; gfn++) expect(p2m.read32(gfn * 4096 + 8)).toBe(gfn * 3 + 1);
+    expect(host.evictions).toBeGreaterThan(50);
+  });
+});
+
+describe('the guest walker (DESIGN §3.5)', () => {
+  test('sets PDE.A then PTE.A, and D only for writes', () => {
+    const { walker, g, p2m } = setup();
+    expect(walker.walk(g, 0x1000, false, true, true).gpa).toBe(0x11000);
+    expect(p2m.read32(PD) & PTE_A).toBe(PTE_A);
+    expect(p2m.read32(PT + 4) & (PTE_A | PTE_D)).toBe(PTE_A);
+    walker.walk(g, 0x1000, true, true, true);
+    expect(p2m.read32(PT + 4) & PTE_D).toBe(PTE_D);
+  });
+
+  test('a faulting walk sets no A/D and composes the error code', () => {
+    const { walker, g, p2m } = setup();
+    p2m.write32(PT + 4, 0x11000 | PTE_P | PTE_US); // read-only
+    const r = walker.walk(g, 0x1000, true, true, true);
+    expect(r.ok).toBe(false);
+    expect(r.err).toBe(PF_P | PF_W | PF_U);
+    expect(p2m.read32(PD) & PTE_A).toBe(0);
+    expect(walker.walk(g, 0x9000, false, false, true).err).toBe(0); // not present
+  });
+
+  test('4 MiB pages: reserved bits give RSVD, D lands in the PDE', () => {
+    const { walker, g, p2m } = setup();
+    expect(walker.walk(g, 0x401234, true, false, true).gpa).toBe(0x1234);
+    expect(p2m.read32(PD + 4) & (PTE_A | PTE_D)).toBe(PTE_A | PTE_D);
+    p2m.write32(PD + 4, PTE_P | PTE_RW | PTE_PS | 0x2000);
+    expect(walker.walk(g, 0x400000, false, false, true).err).toBe(PF_P | PF_RSVD);
+  });
+
+  test('a swapped-out page table is faulted back in by the walk', () => {
+    const { walker, g, p2m } = setup();
+    p2m.swapOut(PT >>> 12);
+    expect(walker.walk(g, 0x2000, false, false, true).gpa).toBe(0x12000);
+    expect(p2m.resident(PT >>> 12)).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('shadow fill, tracing, rmap, eviction (DESIGN §6.1–6.11)', () => {
+  test('a read fill maps read-only until the guest D bit is set (dirty-bit emulation)', () => {
+    const { fault, shadow, g, p2m, subject } = setup();
+    shadow.loadRoot(g);
+    expect(fault(0x1000, false, true)).toEqual({ fill: 'mapped' });
+    const spte = (addr: number) => subject.host.mem.ram32[addr >>> 2]!;
+    const leaf = shadow.rmapOf(0x11)[0]!;
+    expect(spte(leaf) & PTE_RW).toBe(0);
+    expect(fault(0x1000, true, true)).toEqual({ fill: 'mapped' });
+    expect(spte(leaf) & PTE_RW).toBe(PTE_RW);
+    expect(spte(leaf) >>> 12).toBe(p2m.resident(0x11));
+    expect(audit(subject)).toEqual([]);
+  });
+
+  test('a shadowed table is write-protected and a traced write zaps its sptes', () => {
+    const { fault, shadow, g, p2m, subject } = setup();
+    shadow.loadRoot(g);
+    fault(0x1000, false, false);
+    // 0x8000 maps the table itself: the write must be emulated, never mapped writable.
+    expect(fault(0x8000, true, false)).toEqual({ fill: 'emulate' });
+    expect(audit(subject)).toEqual([]);
+    p2m.write32(PT + 4, 0x13000 | PTE_P | PTE_RW | PTE_US); // the emulated store
+    shadow.tracedWrite(PT + 4, 4);
+    expect(shadow.rmapOf(0x11)).toEqual([]);
+    expect(audit(subject)).toEqual([]);
+  });
+
+  test('a page that becomes a table loses write permission everywhere', () => {
+    const { fault, shadow, g, p2m, subject } = setup();
+    shadow.loadRoot(g);
+    p2m.write32(PT + 4 * 9, 0x7000 | PTE_P | PTE_RW | PTE_US);
+    fault(0x9000, true, false); // 0x7000 mapped writable
+    const leaf = shadow.rmapOf(7)[0]!;
+    expect(subject.host.mem.ram32[leaf >>> 2]! & PTE_RW).toBe(PTE_RW);
+    p2m.write32(PD + 8, 0x7000 | PTE_P | PTE_RW | PTE_US); // PDE 2 → 0x7000 as a table
+    p2m.write32(0x7000, 0x15000 | PTE_P | PTE_RW | PTE_US);
+    shadow.tracedWrite(PD + 8, 4);
+    fault(0x800000, false, false); // shadows gfn 7
+    expect(subject.host.mem.ram32[leaf >>> 2]! & PTE_RW).toBe(0);
+    expect(audit(subject)).toEqual([]);
+  });
+
+  test('swap-out zaps every spte of the frame through the rmap', () => {
+    const { fault, shadow, g, p2m, subject } = setup();
+    shadow.loadRoot(g);
+    fault(0x1000, true, false);
+    fault(0x401000 + 0x10000, false, false); // the 4 MiB alias of gfn 0x11
+    expect(shadow.rmapOf(0x11).length).toBe(2);
+    p2m.swapOut(0x11);
+    expect(shadow.rmapOf(0x11)).toEqual([]);
+    expect(audit(subject)).toEqual([]);
+  });
+
+  test('the rmap-missed-on-swap-out bug is caught by the audit', () => {
+    const { fault, shadow, g, p2m, subject } = setup({ bugs: ['rmap-missed-on-swap-out'] });
+    p2m.unmap = () => {}; // the bug as the VM wires it: swap-out skips the rmap walk
+    shadow.loadRoot(g);
+    fault(0x1000, true, false);
+    p2m.swapOut(0x11);
+    expect(audit(subject).join('\n')).toMatch(/S2: spte .* maps gfn 17 to host frame/);
+  });
+
+  test('eviction is bounded and never drops the active root', () => {
+    const { fault, shadow, g, subject } = setup({ maxPages: 4 });
+    shadow.loadRoot(g);
+    for (let pdi = 2; pdi < 12; pdi++) {
+      subject.p2m.write32(PD + 4 * pdi, PT | PTE_P | PTE_RW | (pdi & 1 ? PTE_US : 0));
+      fault(pdi << 22, false, false);
+      expect(shadow.pages.size).toBeLessThanOrEqual(4);
+      expect(shadow.active).not.toBeNull();
+    }
+    expect(shadow.evict(100)).toBeGreaterThan(0);
+    expect(shadow.pages.size).toBe(1);
+    expect(audit(subject)).toEqual([]);
+  });
+
+  test('the audit finds a planted writable spte of a traced gfn and a broken rmap', () => {
+    const { fault, shadow, g, subject } = setup();
+    shadow.loadRoot(g);
+    fault(0x8000, false, false);
+    const leaf = shadow.rmapOf(PT >>> 12)[0]!;
+    subject.host.mem.ram32[leaf >>> 2]! |= PTE_RW;
+    expect(audit(subject).join('\n')).toMatch(/S3: .* traced gfn 6 writable/);
+    shadow.rmap.clear();
+    expect(audit(subject).join('\n')).toMatch(/S4:/);
+  });
+
+  test('physical mode maps gpa = gva through the p2m; MMIO and open bus are never mapped', () => {
+    const { shadow, subject } = setup();
+    const off: GuestPaging = { pg: false, wp: false, pse: false, cr3: 0 };
+    shadow.loadRoot(off);
+    const w = new GuestWalker(subject.p2m, new VmmBugs());
+    expect(shadow.fill(off, 0x3000, w.walk(off, 0x3000, true, false, true), true, false)).toBe('mapped');
+    expect(shadow.fill(off, 0xfee00000, w.walk(off, 0xfee00000, false, false, true), false, false)).toBe('emulate');
+    expect(shadow.fill(off, RAM, w.walk(off, RAM, false, false, true), false, false)).toBe('emulate');
+    expect(audit(subject)).toEqual([]);
+  });
+});
+
+describe('unshadowing a page no longer used as a table (DESIGN §6.5)', () => {
+  test('three emulated stores with no fill through it unshadow a table; the active root stays', () => {
+    const { fault, shadow, g, subject } = setup();
+    shadow.loadRoot(g);
+    fault(0x1000, false, false); // shadows the PD (root) and PT (gfn 6)
+    expect(shadow.isTraced(PT >>> 12)).toBe(true);
+    for (let i = 0; i < 3; i++) shadow.tracedWrite(PT + 0x100 + 4 * i, 4);
+    expect(shadow.isTraced(PT >>> 12)).toBe(false);
+    expect(shadow.stats.unshadowed).toBe(1);
+    for (let i = 0; i < 5; i++) shadow.tracedWrite(PD + 0x100, 4);
+    expect(shadow.active).not.toBeNull();
+    expect(shadow.isTraced(PD >>> 12)).toBe(true);
+    expect(audit(subject)).toEqual([]);
+  });
+});
