@@ -7,11 +7,11 @@ import { expect, test } from 'vitest';
 import { runCampaign } from './check/campaign.ts';
 
 const cases: [property: string, runs: number][] = [
-  ['equivalence', 400],
-  ['audit', 200],
-  ['transparency', 200],
-  ['isolation', 200],
-  ['noninterference', 200],
+  ['equivalence', 300],
+  ['audit', 100],
+  ['transparency', 150],
+  ['isolation', 150],
+  ['noninterference', 150],
 ];
 
 test.each(cases)('vmx-shadow: %s on %i generated guests', async (property, runs) => {
