@@ -1,0 +1,169 @@
+// Emulation of the instructions that trap when the guest kernel is deprivileged to ring 1
+// with IOPL 0 (DESIGN §3.4): they raise #GP at rings 1–3 and the monitor performs them on
+// the guest's virtual state — or, when the GUEST's own cpl / IOPL forbids them, reflects
+// the #GP the guest would have seen. Classic trap-and-emulate: exactly these are caught;
+// the sensitive unprivileged ones (pushf, popf, sidt, str, `mov a, cs`) never get here.
+//
+// Faults are values (STYLE §3): each emulation returns 'retired' or the guest's fault.
+
+import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF } from '../bits.ts';
+import type { EmuFault } from '../emulate.ts';
+import { VEC_GP, VEC_PF } from '../emulate.ts';
+import type { Vm } from '../vm.ts';
+import type { GuestPaging } from '../walker.ts';
+import type { GuestView } from './guest-view.ts';
+
+const NOBASE_BIT = 0x8 << 16;
+const GP0: EmuFault = { vector: VEC_GP, errorCode: 0 };
+
+/** What a trapping instruction turned out to be, for the counters. */
+export type Emulated = 'hlt' | 'cli' | 'sti' | 'in' | 'out' | 'mov-to-cr' | 'mov-from-cr' | 'lidt' | 'ltr' | 'invlpg';
+
+/** Opcodes (DESIGN §3.3) that trap with #GP at rings 1–3 and are emulated here. */
+export function emulatedOp(op: number): Emulated | null {
+  switch (op) {
+    case 0x02:
+      return 'hlt';
+    case 0x62:
+      return 'cli';
+    case 0x63:
+      return 'sti';
+    case 0x66:
+      return 'in';
+    case 0x67:
+      return 'out';
+    case 0x70:
+      return 'mov-to-cr';
+    case 0x71:
+      return 'mov-from-cr';
+    case 0x72:
+      return 'lidt';
+    case 0x74:
+      return 'ltr';
+    case 0x76:
+      return 'invlpg';
+    default:
+      return null;
+  }
+}
+
+export interface PrivilegedContext {
+  vm: Vm;
+  g: GuestView;
+  /** The guest changed CR0.PG/WP, CR4.PSE or CR3: switch shadow roots. */
+  pagingChanged(): void;
+  /** `sti` turned IF on: the STI shadow starts (DESIGN §3.10.6). */
+  stiShadowStarts(): void;
+  /** `invlpg`: drop the host TLB entry of that page (no architectural effect, §3.6). */
+  invalidatePage(la: number): void;
+}
+
+/**
+ * Emulate instruction `what` (words `w0`, `imm`, already decoded by the hardware: #UD
+ * came first) at the guest's eip. On 'retired' eip and icount have advanced.
+ */
+export function emulatePrivileged(ctx: PrivilegedContext, what: Emulated, w0: number, imm: number): 'retired' | EmuFault {
+  const { vm, g } = ctx;
+  const regs = g.regs;
+  const a = (w0 >>> 8) & 7;
+  const b = (w0 >>> 16) & 7;
+  const cpl = g.cpl;
+  // DESIGN §3.4: hlt, mov crN, lidt, ltr, invlpg need cpl 0; cli/sti/in/out cpl ≤ IOPL.
+  const ioAllowed = cpl <= g.iopl;
+  switch (what) {
+    case 'hlt':
+      if (cpl !== 0) return GP0;
+      g.halted = true;
+      break;
+    case 'cli':
+      if (!ioAllowed) return GP0;
+      g.vflags &= ~EFLAGS_IF;
+      break;
+    case 'sti':
+      if (!ioAllowed) return GP0;
+      if ((g.vflags & EFLAGS_IF) === 0) {
+        g.vflags |= EFLAGS_IF;
+        retire(g);
+        ctx.stiShadowStarts();
+        return 'retired';
+      }
+      break;
+    case 'in':
+      if (!ioAllowed) return GP0;
+      regs[a] = imm === 0xe9 ? 0xe9 : -1;
+      break;
+    case 'out':
+      if (!ioAllowed) return GP0;
+      if (imm === 0xe9) vm.console.push(regs[a]! & 0xff);
+      break;
+    case 'mov-to-cr': {
+      if (cpl !== 0) return GP0;
+      const v = regs[a]!;
+      if (b === 2) g.cr2 = v;
+      else {
+        if (b === 0) {
+          if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) return GP0;
+          vm.cr0 = v;
+        } else if (b === 3) vm.cr3 = v & ~0xfff;
+        else {
+          if ((v & ~CR4_PSE) !== 0) return GP0;
+          vm.cr4 = v;
+        }
+        ctx.pagingChanged();
+      }
+      break;
+    }
+    case 'mov-from-cr':
+      if (cpl !== 0) return GP0;
+      regs[a] = b === 0 ? vm.cr0 : b === 2 ? g.cr2 : b === 3 ? vm.cr3 : vm.cr4;
+      break;
+    case 'lidt': {
+      if (cpl !== 0) return GP0;
+      const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
+      const bytes = readGuest(vm, vm.syncPaging(), m, 6);
+      if (!(bytes instanceof Uint8Array)) return bytes;
+      g.idtrLimit = bytes[0]! | (bytes[1]! << 8);
+      g.idtrBase = bytes[2]! | (bytes[3]! << 8) | (bytes[4]! << 16) | (bytes[5]! << 24);
+      break;
+    }
+    case 'ltr':
+      if (cpl !== 0) return GP0;
+      g.tr = regs[a]!;
+      break;
+    case 'invlpg':
+      if (cpl !== 0) return GP0;
+      ctx.invalidatePage(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
+      break;
+  }
+  retire(g);
+  return 'retired';
+}
+
+function retire(g: GuestView): void {
+  g.eip = g.eip + 8;
+  g.icount++;
+}
+
+const lidtBuf = new Uint8Array(6);
+
+/**
+ * A supervisor read of `n` ≤ 8 bytes at guest linear `la` (DESIGN §3.5, §3.10.12): each
+ * distinct page translated in byte order by the one guest walker (A bits set), then the
+ * bytes from guest RAM or open bus. Only `lidt` needs it: 6 bytes never reach the device.
+ */
+function readGuest(vm: Vm, paging: GuestPaging, la: number, n: number): Uint8Array | EmuFault {
+  const first = 0x1000 - (la & 0xfff);
+  const gpa = [0, 0];
+  for (let page = 0; page < (n > first ? 2 : 1); page++) {
+    const at = page === 0 ? la : (la + first) | 0;
+    const rec = vm.walker.walk(paging, at, false, false, true);
+    if (!rec.ok) return { vector: VEC_PF, errorCode: rec.err, cr2: at >>> 0 };
+    gpa[page] = rec.gpa;
+  }
+  for (let i = 0; i < n; i++) {
+    const pa = i < first ? gpa[0]! + i : gpa[1]! + (i - first);
+    lidtBuf[i] = pa < vm.p2m.ramBytes ? vm.p2m.read8(pa) : 0xff;
+  }
+  return lidtBuf;
+}
+
