@@ -7,6 +7,7 @@ import { expect, test } from 'vitest';
 import { SpecMachine } from '../spec/machine.ts';
 import type { HostEvent, Image } from '../spec/observation.ts';
 import { NativeEngine } from '../src/engines/native.ts';
+import { engineFactory } from '../src/cli/engines.ts';
 import { lockstep } from './lockstep/lockstep.ts';
 import { formatDivergence } from './lockstep/report.ts';
 import { observationJson } from '../src/cli/observation-json.ts';
@@ -91,13 +92,14 @@ const eventsArb: fc.Arbitrary<HostEvent[]> = fc.array(
   { maxLength: 6 },
 );
 
-test('random code and random tables: no engine throws, and native ≡ spec', () => {
+test.each(['native', 'interpret', 'vmx-shadow'])('random code and random tables: %s never throws and agrees with the spec', (engine) => {
+  const make = engineFactory(engine);
   const seen = { paging: 0, handlerEntered: 0, longRun: 0 };
   const runs = 400;
   fc.assert(
     fc.property(imageArb, eventsArb, (image, events) => {
-      const r = lockstep((i, c) => new NativeEngine(i, c), { image, config: { ramBytes: RAM }, events, maxSteps: 300 });
-      if (r.divergence) throw new Error(formatDivergence(r.divergence, 'native'));
+      const r = lockstep(make, { image, config: { ramBytes: RAM }, events, maxSteps: 300 });
+      if (r.divergence) throw new Error(formatDivergence(r.divergence, engine));
       expect(['running', 'halted', 'shutdown']).toContain(r.spec.status);
       if (r.spec.cr0 >>> 31) seen.paging++;
       if (r.spec.trace.some((e) => e.kind !== 'shutdown')) seen.handlerEntered++;
