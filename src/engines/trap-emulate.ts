@@ -15,8 +15,8 @@ import { Host } from '../vmm/host.ts';
 import { Vm } from '../vmm/vm.ts';
 import { TrapEmulateMonitor } from '../vmm/trap-emulate/monitor.ts';
 import { Schedule } from './schedule.ts';
+import { regsByName, vmObservation } from './vm-observation.ts';
 
-const REG_NAMES = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'] as const;
 
 /**
  * The monitor's own IDTR and TR, loaded into the real registers: what a deprivileged
@@ -135,18 +135,10 @@ export class TrapEmulateEngine implements Engine {
     const vm = this.vm;
     const cpu = this.host.cpu;
     const g = this.monitor.g;
-    const regs = {} as Record<(typeof REG_NAMES)[number], number>;
-    REG_NAMES.forEach((name, i) => (regs[name] = cpu.regs[i]! >>> 0));
-    const pending: number[] = [];
-    for (let v = 0; v < 256; v++) if (vm.pending[v] !== 0) pending.push(v);
-    let console = '';
-    for (let i = 0; i < vm.console.length; i += 4096) console += String.fromCharCode(...vm.console.slice(i, i + 4096));
-    const ramCopy = this.ramCopy;
-    const p2m = vm.p2m;
-    return {
+    return vmObservation(vm, this.ramCopy, {
       status: this.status(),
       icount: cpu.icount,
-      regs,
+      regs: regsByName(cpu.regs),
       eip: cpu.eip >>> 0,
       eflags: g.eflags >>> 0,
       cpl: g.cpl,
@@ -156,14 +148,8 @@ export class TrapEmulateEngine implements Engine {
       cr4: vm.cr4 >>> 0,
       idtr: { base: g.idtrBase >>> 0, limit: g.idtrLimit },
       tr: g.tr >>> 0,
-      get ram(): Uint8Array {
-        return p2m.snapshot(ramCopy);
-      },
-      console,
-      device: { counter: vm.device.counter, log: [...vm.device.log] },
       trace: cpu.trace.map((t) => ({ ...t })),
-      pending,
-    };
+    });
   }
 
   icount(): number {

@@ -10,8 +10,8 @@ import { Host } from '../vmm/host.ts';
 import { Vcpu } from '../vmm/vcpu.ts';
 import { Vm } from '../vmm/vm.ts';
 import { Schedule } from './schedule.ts';
+import { regsByName, vmObservation } from './vm-observation.ts';
 
-const REG_NAMES = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'] as const;
 
 export interface VmxShadowOptions {
   /** Host frames for guest RAM; fewer than the guest's frames is overcommit (DESIGN §6.8). */
@@ -126,18 +126,10 @@ export class VmxShadowEngine implements Engine {
   observe(): Observation {
     const vm = this.vm;
     const g = vm.vmcs.guest;
-    const regs = {} as Record<(typeof REG_NAMES)[number], number>;
-    REG_NAMES.forEach((name, i) => (regs[name] = g.regs[i]! >>> 0));
-    const pending: number[] = [];
-    for (let v = 0; v < 256; v++) if (vm.pending[v] !== 0) pending.push(v);
-    let console = '';
-    for (let i = 0; i < vm.console.length; i += 4096) console += String.fromCharCode(...vm.console.slice(i, i + 4096));
-    const ramCopy = this.ramCopy;
-    const p2m = vm.p2m;
-    const obs = {
+    return vmObservation(vm, this.ramCopy, {
       status: this.status(),
       icount: g.icount,
-      regs,
+      regs: regsByName(g.regs),
       eip: g.eip >>> 0,
       eflags: g.eflags >>> 0,
       cpl: g.cpl,
@@ -147,16 +139,8 @@ export class VmxShadowEngine implements Engine {
       cr4: vm.cr4 >>> 0,
       idtr: { base: g.idtrBase >>> 0, limit: g.idtrLimit },
       tr: g.tr >>> 0,
-      // Assembled from frames, swap and zero pages only when someone looks (DESIGN §2).
-      get ram(): Uint8Array {
-        return p2m.snapshot(ramCopy);
-      },
-      console,
-      device: { counter: vm.device.counter, log: [...vm.device.log] },
       trace: g.trace.map((t) => ({ ...t })),
-      pending,
-    };
-    return obs;
+    });
   }
 
   icount(): number {
