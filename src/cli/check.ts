@@ -14,7 +14,7 @@ import { progressReporter } from './progress.ts';
 import { UsageError, parseCount } from './usage.ts';
 
 /** Engines expected to be equivalent to the spec (DESIGN §5), checked by default. */
-export const EQUIVALENT_ENGINES = ['native', 'interpret', 'vmx-shadow'];
+export const EQUIVALENT_ENGINES = ['native', 'interpret', 'vmx-shadow', 'vmx-ept'];
 export const DEFAULT_SEED = 20261125;
 
 export const CHECK_HELP = `usage: popek check [--engine E]... [--runs N] [--seed S] [--bug B]... [--workers N] [--shard I/N] [--json]

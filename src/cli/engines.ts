@@ -4,6 +4,7 @@ import { SpecMachine } from '../../spec/machine.ts';
 import { NativeEngine } from '../engines/native.ts';
 import { VmxShadowEngine } from '../engines/vmx-shadow.ts';
 import { InterpretEngine } from '../engines/interpret.ts';
+import { VmxEptEngine } from '../engines/vmx-ept.ts';
 import { TrapEmulateEngine } from '../engines/trap-emulate.ts';
 import type { Engine, Image, MachineConfig } from '../../spec/observation.ts';
 import { UsageError } from './usage.ts';
@@ -15,6 +16,7 @@ export const ENGINES: Readonly<Record<string, EngineFactory>> = {
   native: (image, config) => new NativeEngine(image, config),
   'vmx-shadow': (image, config) => new VmxShadowEngine(image, config),
   interpret: (image, config) => new InterpretEngine(image, config),
+  'vmx-ept': (image, config) => new VmxEptEngine(image, config),
   'trap-emulate': (image, config) => new TrapEmulateEngine(image, config),
 };
 
