@@ -48,12 +48,14 @@ const imageArb: fc.Arbitrary<Image> = fc
     paging: fc.oneof({ arbitrary: fc.constant(true), weight: 3 }, { arbitrary: fc.constant(false), weight: 1 }),
     pse: fc.boolean(),
     wp: fc.boolean(),
-    pteFlags: fc.array(fc.oneof({ arbitrary: fc.constant(7), weight: 6 }, { arbitrary: fc.nat(0x7f), weight: 1 }), { minLength: 16, maxLength: 16 }),
+    pteFlags: fc.array(fc.oneof({ arbitrary: fc.constant(7), weight: 6 }, { arbitrary: fc.nat(0x7f), weight: 1 }), { minLength: 17, maxLength: 17 }), // page 16 is beyond RAM: open bus
     pde0: fc.oneof(fc.constant(PT | 7), fc.constant(PT | 3), fc.constant(0x87), fc.integer({ min: 0, max: 0xffffffff })),
     // Exception vectors 0–31 always get a gate, mostly well-formed; other vectors at random.
     exceptionGates: fc.array(fc.tuple(fc.nat(15), fc.oneof({ arbitrary: fc.constantFrom(0x8e00, 0xef00, 0x8f00), weight: 8 }, { arbitrary: fc.nat(0xffff), weight: 1 })), { minLength: 32, maxLength: 32 }),
     gates: fc.array(fc.tuple(fc.integer({ min: 32, max: 255 }), fc.nat(15), fc.oneof(fc.constant(0x8e00), fc.constant(0xef00), fc.nat(0xffff))), { maxLength: 48 }),
     words: fc.array(fc.tuple(fc.nat(RAM / 4 - 1), fc.integer({ min: 0, max: 0xffffffff })), { maxLength: 32 }),
+    /** An instruction in the last 4 bytes of RAM, reached by a jump: its fetch crosses into open bus. */
+    ramEnd: fc.option(insnArb, { freq: 4 }),
   })
   .map((g) => {
     const bytes = new Uint8Array(RAM);
@@ -80,7 +82,12 @@ const imageArb: fc.Arbitrary<Image> = fc
       movEaxImm(g.pse ? 0x10 : 0), movCr(4),
       movEaxImm(1 | (g.wp ? 0x10000 : 0) | (g.paging ? 0x80000000 : 0)), movCr(0),
     ];
-    [...prologue, ...g.code].forEach((x, i) => bytes.set(x, 0x200 + 8 * i));
+    const code = [...g.code];
+    if (g.ramEnd !== null) {
+      bytes.set(g.ramEnd.subarray(0, 4), RAM - 4);
+      code.unshift(insn(0x40, 0, 0, RAM - 4)); // jmp RAM - 4, first thing after the prologue
+    }
+    [...prologue, ...code].forEach((x, i) => bytes.set(x, 0x200 + 8 * i));
     return { chunks: [{ addr: 0, bytes }], entry: 0x200 };
   });
 

@@ -73,7 +73,8 @@ export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
         (seen.get(gfn) ?? seen.set(gfn, []).get(gfn)!).push(addr);
         const hfn = e >>> 12;
         if (gfn < 0 || gfn >= p2m.frames) {
-          out.push(`S2: spte ${hex(addr)} maps gfn ${gfn} outside guest RAM (host frame ${hfn})`);
+          // Open bus may only be the shared all-ones frame, read-only (shadow.ts onesHfn).
+          if (hfn !== shadow.onesHfn || (e & PTE_RW) !== 0) out.push(`S2: spte ${hex(addr)} maps gfn ${gfn} outside guest RAM (host frame ${hfn})`);
           continue;
         }
         if (p2m.resident(gfn) !== hfn) out.push(`S2: spte ${hex(addr)} maps gfn ${gfn} to host frame ${hfn}, p2m says ${p2m.resident(gfn)}`);

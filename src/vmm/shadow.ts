@@ -28,6 +28,7 @@ import type { HostMemory } from './host-memory.ts';
 import type { P2m } from './p2m.ts';
 import type { GuestPaging, WalkRecord } from './walker.ts';
 import type { VmmBugs } from './bugs.ts';
+import { MMIO_BASE } from '../hw/device.ts';
 
 // Role bits (KVM's kvm_mmu_page_role, cut to what VX32 needs).
 /** Level 2 (a directory, a root); clear: level 1 (a table of leaves). */
@@ -82,6 +83,8 @@ const roleKey = (gfn: number, role: number): number => gfn * 128 + role;
  * unshadowed"; KVM's write-flooding detection uses the same count).
  */
 const WRITE_FLOOD = 3;
+/** The gfn of the MMIO window (DESIGN §3.2). */
+const MMIO_GFN = MMIO_BASE >>> 12;
 
 export class ShadowMmu {
   readonly pages = new Map<number, ShadowPage>();
@@ -124,7 +127,17 @@ export class ShadowMmu {
   ) {
     this.ram32 = host.mem.ram32;
     this.stealGfn = p2m.frames - 1;
+    this.onesHfn = host.allocPool();
+    host.mem.ram.fill(0xff, this.onesHfn * PAGE_SIZE, (this.onesHfn + 1) * PAGE_SIZE);
   }
+
+  /**
+   * A pool frame of 0xFF bytes that open-bus gfns map to, read-only (DESIGN §3.2: open bus
+   * reads 0xFF per byte, writes are dropped). Reads and fetches there run natively — an
+   * instruction whose fetch crosses from the end of RAM into open bus needs no emulation —
+   * and a write finds no RW and is emulated (dropped). No guest can change the frame.
+   */
+  readonly onesHfn: number;
 
   rmapOf(gfn: number): readonly number[] {
     return this.rmap.get(gfn) ?? [];
@@ -216,8 +229,14 @@ export class ShadowMmu {
     const gfn = child.direct && (child.role & ROLE_PHYS) === 0 ? child.gfn + pti : rec.gpa >>> 12;
     let hfn: number;
     if (gfn >= this.p2m.frames) {
-      if (!this.bugs.gpteOutsideRamMapped || gfn >= this.host.mem.frames) return 'emulate';
-      hfn = gfn; // the bug: "a gpte pointing outside RAM mapped to a host frame"
+      if (this.bugs.gpteOutsideRamMapped && gfn < this.host.mem.frames) {
+        hfn = gfn; // the bug: "a gpte pointing outside RAM mapped to a host frame"
+      } else if (write || gfn === MMIO_GFN) {
+        return 'emulate'; // MMIO is never mapped (§6.9); open-bus writes are dropped in software
+      } else {
+        this.setLeaf(child, pti, gfn, this.onesHfn, rec.access & PTE_US);
+        return 'mapped';
+      }
     } else hfn = this.p2m.ensure(gfn);
 
     let perms = rec.access & PTE_US;

@@ -96,3 +96,15 @@ test('a split 4 MiB page does not outlive its gpde (audit, seed 31)', () => {
   expect(got.ram[0x15004]).toBe(spec.ram[0x15004]); // the second store set D in the new PDE
   expect(got.ram.join()).toBe(spec.ram.join());
 });
+
+// An instruction in the last 4 bytes of RAM: its fetch reads 4 bytes of open bus (0xFF,
+// DESIGN §3.2), so `mov eax, imm` gets imm = 0xFFFFFFFF. Open-bus gfns used to be left
+// unmapped, which sent the fetch to the emulator — which handles memory instructions only,
+// and threw. They now map a read-only all-ones pool frame (ShadowMmu.onesHfn).
+test('a fetch that crosses from the end of RAM into open bus (found after the session review)', () => {
+  equivalent(`
+    jmp 0xFFFC
+  .org 0xFFFC
+    .db 0x11, 0, 0, 0
+  `, [], 0x10000);
+});

@@ -202,14 +202,17 @@ describe('shadow fill, tracing, rmap, eviction (DESIGN §6.1–6.11)', () => {
     expect(audit(subject).join('\n')).toMatch(/S4:/);
   });
 
-  test('physical mode maps gpa = gva through the p2m; MMIO and open bus are never mapped', () => {
+  test('physical mode maps gpa = gva through the p2m; MMIO is never mapped; open bus reads map the all-ones frame read-only', () => {
     const { shadow, subject } = setup();
     const off: GuestPaging = { pg: false, wp: false, pse: false, cr3: 0 };
     shadow.loadRoot(off);
     const w = new GuestWalker(subject.p2m, new VmmBugs());
     expect(shadow.fill(off, 0x3000, w.walk(off, 0x3000, true, false, true), true, false)).toBe('mapped');
     expect(shadow.fill(off, 0xfee00000, w.walk(off, 0xfee00000, false, false, true), false, false)).toBe('emulate');
-    expect(shadow.fill(off, RAM, w.walk(off, RAM, false, false, true), false, false)).toBe('emulate');
+    // DESIGN §3.2: open bus reads 0xFF and drops writes — reads run natively on a
+    // read-only frame of 0xFF bytes, writes are emulated.
+    expect(shadow.fill(off, RAM, w.walk(off, RAM, false, false, true), false, false)).toBe('mapped');
+    expect(shadow.fill(off, RAM + 0x1000, w.walk(off, RAM + 0x1000, true, false, true), true, false)).toBe('emulate');
     expect(audit(subject)).toEqual([]);
   });
 });
