@@ -29,11 +29,25 @@ const A = {
   cfgCs: 0x4a08,
   cfgSs: 0x4a0c,
   cfgEip: 0x4a10,
+  cfgPde: 0x4a40,
+  cfgPte: 0x4a44,
+  cfgNext: 0x4a48,
   /** The access instructions, each the first of its routine. */
   doRead: 0x0800,
   doWrite: 0x0900,
   doFetch: 0x0a00,
+  /** The rewrite variant's routine: warm the translation, rewrite the live entries, go on. */
+  rewrite: 0x0b00,
 } as const;
+
+/**
+ * `plain`: the entries hold the combination from the start. `rewrite`: they start fully
+ * permissive (P RW US), the guest reads through them — so a TLB or a shadow now caches the
+ * translation — then stores the combination's PDE and PTE into the live tables and makes
+ * the access. VX32 has no TLB (DESIGN §3.6): the outcome must be the same as `plain`'s,
+ * which is what memory tracing (DESIGN §6.5) and TLB coherence are for.
+ */
+export type Variant = 'plain' | 'rewrite';
 
 /** Values the program leaves behind, so success is visible in RAM. */
 const DATA_INIT = 0x5eed1234; // the test data word before the run
@@ -115,6 +129,15 @@ do_write:
 .org ${A.doFetch}
 do_fetch:
     jmp TEST_LA
+.org ${A.rewrite}
+rewrite:
+    mov ebx, [DATA_LA]      ; the first access, through the permissive entries
+    mov ebx, [cfg_pde]
+    mov [${TEST_PDE_ADDR}], ebx
+    mov ebx, [cfg_pte]
+    mov [${TEST_PTE_ADDR}], ebx
+    mov ebx, [cfg_next]
+    jmp ebx                 ; the access routine (eax still holds the write value)
 
 .org PD
     .dd PT0 | ${KERNEL_PDE_FLAGS}
@@ -145,6 +168,10 @@ cfg_ss:  .dd 0              ; patched
 cfg_eip: .dd 0              ; patched
 idt_desc:
     .dd (IDT << 16) | (8*0x80 + 7), IDT >> 16
+.org ${A.cfgPde}
+cfg_pde: .dd 0              ; patched (rewrite variant)
+cfg_pte: .dd 0              ; patched (rewrite variant)
+cfg_next: .dd 0             ; patched (rewrite variant)
 
 .org ${LAYOUT.testPhys}
 test_code:                  ; runs at TEST_LA when a fetch succeeds
@@ -172,6 +199,10 @@ function templateImage(): Image {
     do_read: A.doRead,
     do_write: A.doWrite,
     do_fetch: A.doFetch,
+    rewrite: A.rewrite,
+    cfg_pde: A.cfgPde,
+    cfg_pte: A.cfgPte,
+    cfg_next: A.cfgNext,
   };
   for (const [name, addr] of Object.entries(expect)) {
     const got = symbols.get(name);
@@ -183,26 +214,37 @@ function templateImage(): Image {
 
 const hex = (v: number | undefined) => (v === undefined ? 'undefined' : '0x' + (v >>> 0).toString(16));
 
+/** Fully permissive entries (P RW US) over the test page, for the rewrite variant's first read. */
+const PERMISSIVE_PDE = LAYOUT.ptTest | 0x7;
+const PERMISSIVE_PTE = LAYOUT.testPhys | 0x7;
+
 /** The data words a scenario patches into the template. */
-function patchesOf(s: Scenario): [addr: number, value: number][] {
+function patchesOf(s: Scenario, variant: Variant): [addr: number, value: number][] {
   const r = s.cpl;
   const entry = s.access === 'read' ? A.doRead : s.access === 'write' ? A.doWrite : A.doFetch;
-  return [
-    [TEST_PDE_ADDR, s.pde],
-    [TEST_PTE_ADDR, s.pte],
+  const mode: [number, number][] = [
     [A.cfgCr0, s.cr0],
     [A.cfgCr4, s.cr4],
     [A.cfgCs, 0x08 + 0x11 * r], // DESIGN §3.1 selectors
     [A.cfgSs, 0x10 + 0x11 * r],
-    [A.cfgEip, entry],
+  ];
+  if (variant === 'plain') return [...mode, [TEST_PDE_ADDR, s.pde], [TEST_PTE_ADDR, s.pte], [A.cfgEip, entry]];
+  return [
+    ...mode,
+    [TEST_PDE_ADDR, PERMISSIVE_PDE],
+    [TEST_PTE_ADDR, PERMISSIVE_PTE],
+    [A.cfgPde, s.pde],
+    [A.cfgPte, s.pte],
+    [A.cfgEip, A.rewrite],
+    [A.cfgNext, entry],
   ];
 }
 
 /** The guest for one combination: a copy of the template with its words patched. */
-export function programOf(combo: Combo): Image {
+export function programOf(combo: Combo, variant: Variant = 'plain'): Image {
   const base = templateImage();
   const chunks = base.chunks.map((c) => ({ addr: c.addr, bytes: c.bytes.slice() }));
-  for (const [addr, value] of patchesOf(scenarioOf(combo))) {
+  for (const [addr, value] of patchesOf(scenarioOf(combo), variant)) {
     const chunk = chunks.find((c) => addr >= c.addr && addr + 4 <= c.addr + c.bytes.length);
     if (!chunk) throw new Error(`access matrix template: no image bytes at ${hex(addr)}`);
     new DataView(chunk.bytes.buffer, chunk.bytes.byteOffset).setUint32(addr - chunk.addr, value >>> 0, true);
@@ -211,7 +253,7 @@ export function programOf(combo: Combo): Image {
 }
 
 /** Enough steps for the longest path (set-up, access, #PF delivery, handler) with room to spare. */
-export const MAX_STEPS = 200;
+export const MAX_STEPS = 220;
 
 /** What the matrix compares: the few guest-visible words one access can change. */
 export interface Outcome {

@@ -5,7 +5,7 @@
 import type { Engine, Image, MachineConfig } from '../../spec/observation.ts';
 import { type Combo, comboName, legalCombos, scenarioOf } from './matrix.ts';
 import { type Oracle, oracle as designOracle } from './oracle.ts';
-import { MAX_STEPS, type Outcome, RAM_BYTES, expectedOutcome, outcomeOf, programOf } from './program.ts';
+import { MAX_STEPS, type Outcome, RAM_BYTES, type Variant, expectedOutcome, outcomeOf, programOf } from './program.ts';
 
 export type MakeEngine = (image: Image, config: MachineConfig) => Engine;
 
@@ -22,20 +22,22 @@ export interface MatrixOptions {
   oracle?: Oracle;
   /** The combinations to run (default: every legal one). */
   combos?: readonly Combo[];
+  /** `rewrite`: the guest rewrites the live entries after a first access (program.ts). */
+  variant?: Variant;
 }
 
 /** Run every combination on a fresh engine; return the ones whose outcome differs from the oracle's. */
 export function runMatrix(makeEngine: MakeEngine, opts: MatrixOptions = {}): MatrixFailure[] {
-  return compareWithOracle(runCombos(makeEngine, opts.combos), opts.oracle);
+  return compareWithOracle(runCombos(makeEngine, opts.combos, opts.variant), opts.oracle);
 }
 
 /** Each combination's outcome on a fresh engine (split from the comparison so several oracles can judge one run). */
-export function runCombos(makeEngine: MakeEngine, combos: readonly Combo[] = legalCombos()): Map<Combo, Outcome> {
+export function runCombos(makeEngine: MakeEngine, combos: readonly Combo[] = legalCombos(), variant: Variant = 'plain'): Map<Combo, Outcome> {
   const outcomes = new Map<Combo, Outcome>();
   for (const combo of combos) {
     let actual: Outcome;
     try {
-      actual = outcomeOf(makeEngine(programOf(combo), { ramBytes: RAM_BYTES }).run([], MAX_STEPS));
+      actual = outcomeOf(makeEngine(programOf(combo, variant), { ramBytes: RAM_BYTES }).run([], MAX_STEPS));
     } catch (e) {
       // DESIGN §6.14: no guest input may crash an engine; a throw is this combination's failure.
       actual = { status: `engine threw: ${e instanceof Error ? e.message : String(e)}`, trace: [], pf: null, result: NaN, data: NaN, pde: NaN, pte: NaN };
