@@ -15,12 +15,19 @@ import { FIELDS, IMM_MAX, badNobase } from '../hw/decode.ts';
 import type { MmioDevice } from '../hw/device.ts';
 import { MMIO_BASE, MMIO_END } from '../hw/device.ts';
 import type { P2m } from './p2m.ts';
-import type { ShadowMmu } from './shadow.ts';
 import type { GuestPaging, GuestWalker } from './walker.ts';
 import type { VmmBugs } from './bugs.ts';
 import { EFLAGS_IF } from './bits.ts';
 import type { TraceEntry } from '../../spec/observation.ts';
 import { match } from 'ts-pattern';
+
+/**
+ * Who hears of every store the emulator performs, one call per page: the shadow MMU's
+ * memory tracing (DESIGN §6.5), or a nested-paging VM's zero-frame and TLB bookkeeping.
+ */
+export interface StoreTracer {
+  tracedWrite(gpa: number, len: number): void;
+}
 
 /** The guest registers the emulator reads and writes (the VMCS guest-state area's shape). */
 export interface EmuGuest {
@@ -75,7 +82,7 @@ export class Emulator {
   constructor(
     private readonly p2m: P2m,
     private readonly walker: GuestWalker,
-    private readonly shadow: ShadowMmu,
+    private readonly shadow: StoreTracer,
     private readonly device: MmioDevice,
     private readonly bugs: VmmBugs,
   ) {}

@@ -4,22 +4,16 @@
 // stores: a store that allocated a frame for a gfn the EPT maps to the zero frame must
 // move the EPT leaf, and a store into a host frame a cached translation was walked
 // through must flush the TLB (the hardware's coherence marks see only the CPU's stores).
-//
-// The emulator's parameter is the ShadowMmu class, whose private members keep a plain
-// object from matching it, hence the one cast below. Wanted in src/vmm/emulate.ts: take a
-// `{ tracedWrite(gpa: number, len: number): void }` interface instead (see README).
 
 import type { MmioDevice } from '../../hw/device.ts';
 import type { VmmBugs } from '../bugs.ts';
 import { Emulator } from '../emulate.ts';
 import type { P2m } from '../p2m.ts';
-import type { ShadowMmu } from '../shadow.ts';
 import type { GuestWalker } from '../walker.ts';
 
 /** Called after each emulated store of `len` bytes at `gpa` (one call per page). */
 export type StoreHook = (gpa: number, len: number) => void;
 
 export function eptEmulator(p2m: P2m, walker: GuestWalker, device: MmioDevice, bugs: VmmBugs, onStore: StoreHook): Emulator {
-  const tracer: Pick<ShadowMmu, 'tracedWrite'> = { tracedWrite: onStore };
-  return new Emulator(p2m, walker, tracer as ShadowMmu, device, bugs);
+  return new Emulator(p2m, walker, { tracedWrite: onStore }, device, bugs);
 }
