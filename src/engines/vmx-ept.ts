@@ -11,6 +11,7 @@ import { EptVcpu } from '../vmm/ept/vcpu.ts';
 import { EptVm } from '../vmm/ept/vm.ts';
 import { Host } from '../vmm/host.ts';
 import { Schedule } from './schedule.ts';
+import { runVcpu } from '../vmm/vmx-steps.ts';
 import { regsByName, vmObservation } from './vm-observation.ts';
 
 
@@ -101,24 +102,7 @@ export class VmxEptEngine implements Engine {
   }
 
   run(events: readonly HostEvent[], maxSteps: number): Observation {
-    const schedule = new Schedule(events);
-    const fire = (e: HostEvent): void => this.fire(e);
-    const vm = this.vm;
-    const g = vm.vmcs.guest;
-    let steps = 0;
-    for (;;) {
-      schedule.fireDue(g.icount, fire);
-      if (vm.shutdown || steps >= maxSteps) break;
-      if (this.vcpu.blockedHalted() && !vm.vmcs.injection.valid) {
-        // DESIGN §3.10.9: time jumps to the next event; a halt with none left ends the run.
-        if (schedule.done) break;
-        schedule.fireNextGroup(fire);
-        continue;
-      }
-      const budget = Math.max(1, Math.min(maxSteps - steps, schedule.nextAt - g.icount));
-      steps += this.vcpu.enter(budget).steps;
-      this.checkAudit();
-    }
+    runVcpu(this.vcpu, new Schedule(events), (e) => this.fire(e), maxSteps, () => this.checkAudit());
     return this.observe();
   }
 

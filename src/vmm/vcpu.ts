@@ -15,6 +15,7 @@
 // natively in non-root mode.
 
 import { match } from 'ts-pattern';
+import { blockedHalted, stepVcpu, type Handled } from './vmx-steps.ts';
 import type { StepOutcome } from '../../spec/observation.ts';
 import type { EventInfo, ExitInfo } from '../hw/exits.ts';
 import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, PF_U, PF_W } from './bits.ts';
@@ -25,7 +26,6 @@ import type { Vm } from './vm.ts';
 const HOST_CR0 = CR0_PE | CR0_PG | CR0_WP;
 
 /** What handling one exit did to the guest, for the step accounting of the engine. */
-type Handled = 'none' | 'retired' | 'delivered' | 'shutdown';
 
 export class Vcpu {
   /** Counters (not guest-visible): exits handled by reason and by what they were. */
@@ -270,27 +270,13 @@ export class Vcpu {
   // ---------------------------------------------------------------------------------
   // Steps for the engine (DESIGN §2: one step = an instruction retired or a handler entered)
 
-  /** Whether the guest can make progress without an event: not halted, or wakeable. */
+  /** Halted with nothing that can wake it now (vmx-steps.ts). */
   blockedHalted(): boolean {
-    const vm = this.vm;
-    const g = vm.vmcs.guest;
-    if (!g.halted || vm.shutdown) return false;
-    return vm.pendingCount === 0 || (g.eflags & EFLAGS_IF) === 0;
+    return blockedHalted(this.vm);
   }
 
   step(): StepOutcome {
-    const vm = this.vm;
-    const g = vm.vmcs.guest;
-    for (;;) {
-      if (vm.shutdown) return 'shutdown';
-      if (this.blockedHalted() && !vm.vmcs.injection.valid) return 'halted';
-      const traceBefore = g.trace.length;
-      const { steps, handled } = this.enter(1);
-      if (handled === 'shutdown') return 'shutdown';
-      if (steps > 0) {
-        const last = g.trace[g.trace.length - 1];
-        return g.trace.length > traceBefore && last !== undefined && last.kind !== 'shutdown' ? 'delivered' : 'retired';
-      }
-    }
+    return stepVcpu(this);
   }
+
 }

@@ -14,6 +14,7 @@
 // every page fault, CR3 write and page-table edit do not exist here.
 
 import { match } from 'ts-pattern';
+import { blockedHalted, stepVcpu, type Handled } from '../vmx-steps.ts';
 import type { StepOutcome } from '../../../spec/observation.ts';
 import { EPT_RWX, EPT_W } from '../../hw/ept.ts';
 import { EPT_QUAL_PERM_SHIFT, EPT_QUAL_WRITE, type EventInfo, type ExitInfo } from '../../hw/exits.ts';
@@ -23,7 +24,6 @@ import { EPT_OPEN_BUS, isMmioGpa } from './ept-map.ts';
 import type { EptVm } from './vm.ts';
 
 /** What handling one exit did to the guest, for the step accounting of the engine. */
-type Handled = 'none' | 'retired' | 'delivered' | 'shutdown';
 
 export class EptVcpu {
   /** Counters (not guest-visible). */
@@ -225,27 +225,13 @@ export class EptVcpu {
   // ---------------------------------------------------------------------------------
   // Steps for the engine (DESIGN §2: one step = an instruction retired or a handler entered)
 
-  /** Halted with nothing that can wake it now. */
+  /** Halted with nothing that can wake it now (vmx-steps.ts). */
   blockedHalted(): boolean {
-    const vm = this.vm;
-    const g = vm.vmcs.guest;
-    if (!g.halted || vm.shutdown) return false;
-    return vm.pendingCount === 0 || (g.eflags & EFLAGS_IF) === 0;
+    return blockedHalted(this.vm);
   }
 
   step(): StepOutcome {
-    const vm = this.vm;
-    const g = vm.vmcs.guest;
-    for (;;) {
-      if (vm.shutdown) return 'shutdown';
-      if (this.blockedHalted() && !vm.vmcs.injection.valid) return 'halted';
-      const traceBefore = g.trace.length;
-      const { steps, handled } = this.enter(1);
-      if (handled === 'shutdown') return 'shutdown';
-      if (steps > 0) {
-        const last = g.trace[g.trace.length - 1];
-        return g.trace.length > traceBefore && last !== undefined && last.kind !== 'shutdown' ? 'delivered' : 'retired';
-      }
-    }
+    return stepVcpu(this);
   }
+
 }
