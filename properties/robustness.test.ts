@@ -99,7 +99,7 @@ const eventsArb: fc.Arbitrary<HostEvent[]> = fc.array(
   { maxLength: 6 },
 );
 
-test.each(['native', 'interpret', 'vmx-shadow'])('random code and random tables: %s never throws and agrees with the spec', (engine) => {
+test.each(['native', 'interpret', 'vmx-shadow', 'vmx-ept'])('random code and random tables: %s never throws and agrees with the spec', (engine) => {
   const make = engineFactory(engine);
   const seen = { paging: 0, handlerEntered: 0, longRun: 0 };
   const runs = 400;
