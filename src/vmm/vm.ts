@@ -3,6 +3,7 @@
 // controller (pending vectors) and the guest's own view of the control registers.
 // The vCPU that runs it is vcpu.ts; the host it shares RAM and swap with is host.ts.
 
+import { PendingVectors } from './pending.ts';
 import type { HostEvent } from '../../spec/observation.ts';
 import { MmioDevice } from '../hw/device.ts';
 import { Vmcs } from '../hw/vmcs.ts';
@@ -20,7 +21,7 @@ export interface VmOptions {
   shadow: ShadowOptions;
 }
 
-export class Vm {
+export class Vm extends PendingVectors {
   readonly id: number;
   readonly p2m: P2m;
   readonly walker: GuestWalker;
@@ -34,9 +35,6 @@ export class Vm {
   cr0 = CR0_PE;
   cr3 = 0;
   cr4 = 0;
-  /** The virtual interrupt controller: raised, undelivered external vectors (DESIGN §3.7). */
-  readonly pending = new Uint8Array(256);
-  pendingCount = 0;
   shutdown = false;
 
   /** The guest paging controls, rewritten in place (no allocation per exit). */
@@ -47,6 +45,7 @@ export class Vm {
     readonly bugs: VmmBugs,
     opts: VmOptions,
   ) {
+    super();
     let p2m: P2m | null = null;
     this.id = host.memory.register({ evict: (gfn) => void p2m!.swapOut(gfn) });
     p2m = new P2m(host.memory, this.id, opts.ramBytes);
@@ -76,21 +75,6 @@ export class Vm {
     return p;
   }
 
-  raise(vector: number): void {
-    if (this.pending[vector] === 0) {
-      this.pending[vector] = 1;
-      this.pendingCount++;
-    }
-  }
-
-  /** The lowest pending vector, removed (DESIGN §3.10.7: it leaves when delivery begins). */
-  takePending(): number {
-    let v = 0;
-    while (this.pending[v] === 0) v++;
-    this.pending[v] = 0;
-    this.pendingCount--;
-    return v;
-  }
 
   /** Host-only events (DESIGN §3.8): none may change what the guest observes. */
   hostEvent(e: Exclude<HostEvent, { kind: 'irq' }>): void {

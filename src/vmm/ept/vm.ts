@@ -4,6 +4,7 @@
 // owns its page tables and its CR0/CR3/CR4 outright: there is no shadow state at all.
 // The vCPU is vcpu.ts; the host (CPU, VMX-lite, host RAM, swap disk) is src/vmm/host.ts.
 
+import { PendingVectors } from '../pending.ts';
 import type { HostEvent } from '../../../spec/observation.ts';
 import { EPT_RWX, EPT_W } from '../../hw/ept.ts';
 import { MmioDevice } from '../../hw/device.ts';
@@ -25,7 +26,7 @@ export interface EptVmOptions {
   maxEptTables: number;
 }
 
-export class EptVm {
+export class EptVm extends PendingVectors {
   readonly id: number;
   readonly p2m: P2m;
   readonly ept: EptMap;
@@ -34,9 +35,6 @@ export class EptVm {
   readonly device = new MmioDevice();
   readonly console: number[] = [];
   readonly vmcs = new Vmcs();
-  /** The virtual interrupt controller: raised, undelivered external vectors (DESIGN §3.7). */
-  readonly pending = new Uint8Array(256);
-  pendingCount = 0;
   shutdown = false;
   /** The guest paging controls for the VMM's walker, rewritten in place. */
   readonly paging: GuestPaging = { pg: false, wp: false, pse: false, cr3: 0 };
@@ -52,6 +50,7 @@ export class EptVm {
     readonly bugs: EptBugs,
     opts: EptVmOptions,
   ) {
+    super();
     let p2m: P2m | null = null;
     this.id = host.memory.register({ evict: (gfn) => void p2m!.swapOut(gfn) });
     p2m = new P2m(host.memory, this.id, opts.ramBytes);
@@ -89,21 +88,6 @@ export class EptVm {
     return p;
   }
 
-  raise(vector: number): void {
-    if (this.pending[vector] === 0) {
-      this.pending[vector] = 1;
-      this.pendingCount++;
-    }
-  }
-
-  /** The lowest pending vector, removed (DESIGN §3.10.7: it leaves when delivery begins). */
-  takePending(): number {
-    let v = 0;
-    while (this.pending[v] === 0) v++;
-    this.pending[v] = 0;
-    this.pendingCount--;
-    return v;
-  }
 
   /**
    * An EPT violation at RAM gpa `gpa` for an access needing `access` (EPT_R/W/X): make
