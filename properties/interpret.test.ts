@@ -6,6 +6,7 @@
 
 import { expect, test } from 'vitest';
 import { InterpretEngine } from '../src/engines/interpret.ts';
+import { runsOf } from './budget.ts';
 import { runCampaign } from './check/campaign.ts';
 import { LEGAL_COUNT } from './access-matrix/matrix.ts';
 import { describeFailure, runMatrix } from './access-matrix/run.ts';
@@ -13,9 +14,9 @@ import { describeFailure, runMatrix } from './access-matrix/run.ts';
 const SEED = 0x5e1e;
 
 test('interpret ≡ spec in lockstep on 300 generated guests', async () => {
-  const r = await runCampaign({ engine: 'interpret', bugs: [], runs: 300, seed: SEED, workers: 1 });
+  const r = await runCampaign({ engine: 'interpret', bugs: [], runs: runsOf(300), seed: SEED, workers: 1 });
   expect(r.failure?.divergence, r.failure && `${r.failure.source}\n${r.failure.divergence}`).toBeUndefined();
-  expect(r.runs).toBe(300);
+  expect(r.runs).toBe(runsOf(300));
 }, 300_000);
 
 test(`all ${LEGAL_COUNT} legal access-matrix combinations match the oracle on interpret`, () => {

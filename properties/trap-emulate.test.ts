@@ -22,6 +22,7 @@ import { caseArb, caseInstructions, type CheckCase } from './check/cases.ts';
 import { lockstep, type Divergence } from './lockstep/lockstep.ts';
 import { formatDivergence } from './lockstep/report.ts';
 import { labelsOf } from './arbitraries/labels.ts';
+import { runsOf } from './budget.ts';
 
 const SEED = 20261125;
 const ENGINE = 'trap-emulate';
@@ -85,7 +86,7 @@ test('trap-emulate ≡ spec on generated guests without sensitive unprivileged i
       if (d !== undefined) throw new Error(`${c.source}\n\n${formatDivergence(d, ENGINE)}`);
       return true;
     }),
-    { seed: SEED, numRuns: 300 },
+    { seed: SEED, numRuns: runsOf(300) },
   );
   console.log(`trap-emulate equivalence: ${JSON.stringify(stats)}`);
   // Most runs must be real agreements, not iret discards.
@@ -157,6 +158,6 @@ test('robustness: random code never crashes trap-emulate', () => {
         expect(['running', 'halted', 'shutdown']).toContain(obs.status);
       },
     ),
-    { seed: SEED, numRuns: 300 },
+    { seed: SEED, numRuns: runsOf(300) },
   );
 });

@@ -1,26 +1,31 @@
 // vmx-ept ≡ spec (DESIGN §7; issue 7 item 3): the guest owns its page tables, the
 // hardware walks gpa → hpa through the VMM's EPT. The same campaigns as `popek check
-// --engine vmx-ept [--property P]` at a fixed seed — lockstep equivalence with the host
+// --engine vmx-ept --property P` at a fixed seed — lockstep equivalence with the host
 // events the generator schedules (swap-out, migrate, reclaim, flush-tlb, evict-shadow,
-// switch-vm) and host-event transparency — plus one property only this VMM has: on a
-// host that overcommits RAM 4:1 and lets the VM keep a single EPT table, with the audit
-// of src/vmm/ept/audit.ts after every exit, the run still ends as the spec's.
+// switch-vm), host-event transparency, the audit of src/vmm/ept/audit.ts after every
+// exit, isolation and noninterference between two VMs sharing an overcommitted host —
+// plus: on a host that overcommits RAM 4:1 and lets the VM keep a single EPT table, with
+// the audit after every exit, the run still ends as the spec's.
 
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { assemble } from '../spec/asm/assemble.ts';
 import { SpecMachine } from '../spec/machine.ts';
 import { VmxEptEngine } from '../src/engines/vmx-ept.ts';
+import { runsOf } from './budget.ts';
 import { runCampaign } from './check/campaign.ts';
 import { caseArb } from './check/cases.ts';
 import { diffObservations } from './lockstep/compare.ts';
 
 const SEED = 20261125;
 
-test.each([
+test.each(([
   ['equivalence', 300],
   ['transparency', 200],
-])('vmx-ept: %s on %i generated guests', async (property, runs) => {
+  ['audit', 100],
+  ['isolation', 150],
+  ['noninterference', 150],
+] as const).map(([p, n]) => [p, runsOf(n)] as const))('vmx-ept: %s on %i generated guests', async (property, runs) => {
   const r = await runCampaign({ engine: 'vmx-ept', property, bugs: [], runs, seed: SEED, workers: 1 });
   expect(r.failure?.divergence, r.failure && `${r.failure.source}\n${r.failure.divergence}`).toBeUndefined();
   expect(r.runs).toBe(runs);
@@ -38,7 +43,7 @@ test('vmx-ept: overcommitted host, one EPT table, audit after every exit: the sp
       const want = new SpecMachine(image, config).run(c.events, c.maxSteps);
       expect(diffObservations(want, got)).toEqual([]);
     }),
-    { seed: SEED, numRuns: 100 },
+    { seed: SEED, numRuns: runsOf(100) },
   );
   // The squeeze really squeezed: frames went to disk and came back into other frames,
   // tables were evicted and rebuilt, every removal was followed by invept.

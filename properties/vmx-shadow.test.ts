@@ -4,6 +4,7 @@
 // --property P`, at fixed seeds.
 
 import { expect, test } from 'vitest';
+import { runsOf, workersOf } from './budget.ts';
 import { runCampaign } from './check/campaign.ts';
 
 const cases: [property: string, runs: number][] = [
@@ -14,8 +15,8 @@ const cases: [property: string, runs: number][] = [
   ['noninterference', 150],
 ];
 
-test.each(cases)('vmx-shadow: %s on %i generated guests', async (property, runs) => {
-  const r = await runCampaign({ engine: 'vmx-shadow', property, bugs: [], runs, seed: 0x5eed, workers: 2 });
+test.each(cases.map(([p, n]) => [p, runsOf(n)] as const))('vmx-shadow: %s on %i generated guests', async (property, runs) => {
+  const r = await runCampaign({ engine: 'vmx-shadow', property, bugs: [], runs, seed: 0x5eed, workers: workersOf(2) });
   expect(r.failure?.divergence, r.failure && `${r.failure.source}\n${r.failure.divergence}`).toBeUndefined();
   expect(r.runs).toBe(runs);
 });

@@ -4,6 +4,7 @@
 
 import type { Engine, Image, MachineConfig } from '../../spec/observation.ts';
 import { type Combo, comboName, legalCombos, scenarioOf } from './matrix.ts';
+import { sampleOf } from '../budget.ts';
 import { type Oracle, oracle as designOracle } from './oracle.ts';
 import { MAX_STEPS, type Outcome, RAM_BYTES, type Variant, expectedOutcome, outcomeOf, programOf } from './program.ts';
 
@@ -32,7 +33,7 @@ export function runMatrix(makeEngine: MakeEngine, opts: MatrixOptions = {}): Mat
 }
 
 /** Each combination's outcome on a fresh engine (split from the comparison so several oracles can judge one run). */
-export function runCombos(makeEngine: MakeEngine, combos: readonly Combo[] = legalCombos(), variant: Variant = 'plain'): Map<Combo, Outcome> {
+export function runCombos(makeEngine: MakeEngine, combos: readonly Combo[] = sampleOf(legalCombos()), variant: Variant = 'plain'): Map<Combo, Outcome> {
   const outcomes = new Map<Combo, Outcome>();
   for (const combo of combos) {
     let actual: Outcome;

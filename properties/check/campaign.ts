@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { chunkSeed, chunksOf, type Shard } from './seeds.ts';
-import { PROPERTIES, runChunk, type ChunkOutcome, type PropertyDef } from './suite.ts';
+import { PROPERTIES, appliesTo, runChunk, type ChunkOutcome, type PropertyDef } from './suite.ts';
 
 export interface CampaignOptions {
   property?: string;
@@ -42,6 +42,7 @@ export const defaultWorkers = (): number => Math.max(1, availableParallelism());
 
 export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const prop = propertyNamed(o.property);
+  if (!appliesTo(prop, o.engine)) throw new RangeError(`property '${prop.name}' is about ${prop.engines!.join(', ')}, not ${o.engine}`);
   const shard = o.shard ?? { index: 1, count: 1 };
   const chunks = chunksOf(o.runs, shard);
   const t0 = performance.now();

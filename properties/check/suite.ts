@@ -5,7 +5,8 @@
 
 import fc from 'fast-check';
 import { assemble } from '../../spec/asm/assemble.ts';
-import type { Image, Observation } from '../../spec/observation.ts';
+import type { HostEvent, Image, MachineConfig, Observation } from '../../spec/observation.ts';
+import { VmxEptEngine } from '../../src/engines/vmx-ept.ts';
 import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
 import { diffObservations } from '../lockstep/compare.ts';
 import { engineFactory } from '../../src/cli/engines.ts';
@@ -18,6 +19,8 @@ export interface PropertyDef {
   name: string;
   /** What a failure means, for the report. */
   meaning: string;
+  /** The engines it is about (default: every engine). */
+  engines?: readonly string[];
   /** undefined when the property holds for this case, else the failure as text. */
   check(c: CheckCase, engine: string, bugs: readonly string[]): string | undefined;
 }
@@ -31,14 +34,62 @@ export const equivalence: PropertyDef = {
   },
 };
 
-/** vmx-shadow only: the audit of DESIGN §6.13 after every exit, on a tight shadow pool. */
+/** What the VMM-only properties need of a VM on the host: its audit and its RAM as the guest sees it. */
+interface HostedVm {
+  audit(): string[];
+  p2m: { snapshot(into: Uint8Array): Uint8Array };
+}
+
+/** An engine run as a VMM on simulated host hardware, with its VM and an optional second VM. */
+interface HostedEngine {
+  run(events: readonly HostEvent[], maxSteps: number): Observation;
+  readonly vm: HostedVm;
+  readonly companion: HostedVm | null;
+}
+
+/**
+ * How hard a property squeezes the VMM's own structures (DESIGN §6.10): `audit` — small
+ * enough that eviction and root or table rebuilds happen often; `squeeze` — as small as
+ * works at all; `shared` — two VMs, room for both.
+ */
+type Pressure = 'audit' | 'squeeze' | 'shared';
+
+interface HostShape {
+  pressure: Pressure;
+  /** Host frames for guest RAM, both VMs together; fewer than their frames is overcommit (DESIGN §6.8). */
+  hostGuestFrames?: number;
+  auditEveryExit?: boolean;
+  companion?: { image: Image; ramBytes: number };
+}
+
+/** The VMMs with a host beneath them: each names what its pressure levels mean. */
+const HOSTED: Readonly<Record<string, (image: Image, config: MachineConfig, shape: HostShape) => HostedEngine>> = {
+  'vmx-shadow': (image, config, { pressure, ...shape }) => {
+    const pool = { audit: { maxShadowPages: 6, maxRoots: 2 }, squeeze: { maxShadowPages: 5, maxRoots: 1 }, shared: { maxShadowPages: 8 } }[pressure];
+    return new VmxShadowEngine(image, config, { ...shape, ...pool });
+  },
+  'vmx-ept': (image, config, { pressure, ...shape }) => {
+    // One EPT table for the whole VM: every access outside the last 4 MiB region evicts it.
+    const tables = { audit: { maxEptTables: 1 }, squeeze: { maxEptTables: 1 }, shared: {} }[pressure];
+    return new VmxEptEngine(image, config, { ...shape, ...tables });
+  },
+};
+
+export const HOSTED_ENGINES: readonly string[] = Object.keys(HOSTED);
+
+function hosted(engine: string): (image: Image, config: MachineConfig, shape: HostShape) => HostedEngine {
+  const make = HOSTED[engine];
+  if (make === undefined) throw new RangeError(`engine '${engine}' runs no VM on a host (one of ${HOSTED_ENGINES.join(', ')})`);
+  return make;
+}
+
+/** The audit of DESIGN §6.13 after every exit and host event, on a VMM squeezed to evict often. */
 export const auditEveryExit: PropertyDef = {
   name: 'audit',
-  meaning: 'a shadow-MMU invariant (DESIGN §6.13) is broken after some exit',
+  meaning: 'a VMM invariant (DESIGN §6.13) is broken after some exit',
+  engines: HOSTED_ENGINES,
   check(c, engine, bugs) {
-    if (engine !== 'vmx-shadow') return undefined;
-    // A small pool and two cached roots force eviction and root rebuilds often.
-    const e = new VmxShadowEngine(imageOf(c.source), { ramBytes: c.ramBytes, bugs }, { auditEveryExit: true, maxShadowPages: 6, maxRoots: 2 });
+    const e = hosted(engine)(imageOf(c.source), { ramBytes: c.ramBytes, bugs }, { pressure: 'audit', auditEveryExit: true });
     try {
       e.run(c.events, c.maxSteps);
       return undefined;
@@ -56,8 +107,8 @@ function differs(a: Observation, b: Observation, what: string): string | undefin
 
 /**
  * Host-event transparency (DESIGN §7): the same guest with its host-only events and
- * without them ends with identical observations; for vmx-shadow also on a host that
- * overcommits RAM 4:1, with a 5-page shadow pool and a single cached root.
+ * without them ends with identical observations; for a VMM also on a host that
+ * overcommits RAM 4:1 with its own structures squeezed to the minimum.
  */
 export const hostEventTransparency: PropertyDef = {
   name: 'transparency',
@@ -69,9 +120,10 @@ export const hostEventTransparency: PropertyDef = {
     const withEvents = make(image, config).run(c.events, c.maxSteps);
     const irqsOnly = make(image, config).run(c.events.filter((e) => e.kind === 'irq'), c.maxSteps);
     const d = differs(irqsOnly, withEvents, 'without host events vs with them');
-    if (d !== undefined || engine !== 'vmx-shadow') return d;
-    const squeezed = new VmxShadowEngine(image, config, { hostGuestFrames: Math.max(2, Math.floor(c.ramBytes / 4096 / 4)), maxShadowPages: 5, maxRoots: 1 }).run(c.events, c.maxSteps);
-    return differs(irqsOnly, squeezed, 'roomy host vs overcommitted host with a tiny shadow pool');
+    const host = HOSTED[engine];
+    if (d !== undefined || host === undefined) return d;
+    const squeezed = host(image, config, { pressure: 'squeeze', hostGuestFrames: Math.max(2, Math.floor(c.ramBytes / 4096 / 4)) }).run(c.events, c.maxSteps);
+    return differs(irqsOnly, squeezed, 'roomy host vs overcommitted host with the VMM squeezed');
   },
 };
 
@@ -87,19 +139,19 @@ function bystanderImage(): Image {
 
 /**
  * Isolation (DESIGN §6.13, §7): with a second VM on the same overcommitted host, the
- * guest's sptes reach only its own frames, the bystander's canaries never change and no
- * audit of either VM fails, whatever the guest and the host events do.
+ * guest's mappings reach only its own frames, the bystander's canaries never change and
+ * no audit of either VM fails, whatever the guest and the host events do.
  */
 export const isolation: PropertyDef = {
   name: 'isolation',
   meaning: 'a guest reached memory it was not given (another VM, the VMM pool)',
+  engines: HOSTED_ENGINES,
   check(c, engine, bugs) {
-    if (engine !== 'vmx-shadow') return undefined;
     const by = bystanderImage();
-    const e = new VmxShadowEngine(imageOf(c.source), { ramBytes: c.ramBytes, bugs }, {
+    const e = hosted(engine)(imageOf(c.source), { ramBytes: c.ramBytes, bugs }, {
+      pressure: 'shared',
       companion: { image: by, ramBytes: BYSTANDER_RAM },
       hostGuestFrames: Math.max(4, Math.floor((c.ramBytes + BYSTANDER_RAM) / 4096 / 2)),
-      maxShadowPages: 8,
     });
     try {
       e.run([...c.events, { at: 0, kind: 'switch-vm' }], c.maxSteps);
@@ -122,13 +174,13 @@ export const isolation: PropertyDef = {
 export const noninterference: PropertyDef = {
   name: 'noninterference',
   meaning: 'what one VM observes depends on what another VM on the host runs',
+  engines: HOSTED_ENGINES,
   check(c, engine, bugs) {
-    if (engine !== 'vmx-shadow') return undefined;
     const image = imageOf(c.source);
     const events = [...c.events, { at: 0, kind: 'switch-vm' as const }, { at: Math.floor(c.maxSteps / 3), kind: 'switch-vm' as const }];
     const frames = Math.max(4, Math.floor((2 * c.ramBytes) / 4096 / 3));
     const run = (companion: { image: Image; ramBytes: number }) =>
-      new VmxShadowEngine(image, { ramBytes: c.ramBytes, bugs }, { companion, hostGuestFrames: frames, maxShadowPages: 8 }).run(events, c.maxSteps);
+      hosted(engine)(image, { ramBytes: c.ramBytes, bugs }, { pressure: 'shared', companion, hostGuestFrames: frames }).run(events, c.maxSteps);
     try {
       return differs(run({ image: bystanderImage(), ramBytes: BYSTANDER_RAM }), run({ image, ramBytes: c.ramBytes }), 'idle neighbour vs busy neighbour');
     } catch (err) {
@@ -136,6 +188,9 @@ export const noninterference: PropertyDef = {
     }
   },
 };
+
+/** Whether `p` says anything about `engine` (the VMM-only properties need a host beneath it). */
+export const appliesTo = (p: PropertyDef, engine: string): boolean => p.engines === undefined || p.engines.includes(engine);
 
 export const PROPERTIES: readonly PropertyDef[] = [equivalence, auditEveryExit, hostEventTransparency, isolation, noninterference];
 

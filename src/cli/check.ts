@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultWorkers, runCampaign, type CampaignResult } from '../../properties/check/campaign.ts';
-import { PROPERTIES } from '../../properties/check/suite.ts';
+import { PROPERTIES, appliesTo } from '../../properties/check/suite.ts';
 import { caseStats, formatStats } from '../../properties/check/stats.ts';
 import { BUG_CATALOG } from './bugs.ts';
 import { engineFactory } from './engines.ts';
@@ -27,7 +27,8 @@ that the engine gives the same guest-visible results. On a counterexample: shrin
 write it to a replay file (popek replay FILE.json) and print it as VX32 assembly with the
 first divergence; exit 1.
   --engine E      engine to check (repeatable; default: ${EQUIVALENT_ENGINES.join(', ')}, or with --bug the bug's engines)
-  --property P    ${PROPERTIES.map((p) => p.name).join(', ')} (default: equivalence)
+  --property P    ${PROPERTIES.map((p) => (p.engines ? `${p.name} (${p.engines.join(', ')})` : p.name)).join(', ')}
+                  (default: equivalence)
   --runs N        generated cases per engine (default: 300)
   --seed S        campaign seed (default: ${DEFAULT_SEED}); the same seed gives the same run
   --bug B         switch on a catalog bug (repeatable); --list-bugs prints the names
@@ -71,9 +72,15 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   if (positionals.length > 0) throw new UsageError(`check: unexpected argument '${positionals[0]}'`);
 
   // A bug switched on without --engine means: check the engines that have that switch.
-  const engines = values.engine ?? (values.bug.length > 0 ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))] : EQUIVALENT_ENGINES);
-  for (const e of engines) engineFactory(e);
-  if (!PROPERTIES.some((p) => p.name === values.property)) throw new UsageError(`unknown property '${values.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);
+  const property = PROPERTIES.find((p) => p.name === values.property);
+  if (!property) throw new UsageError(`unknown property '${values.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);
+  // Without --engine: the bugs' engines, else every equivalent engine the property is about.
+  const engines =
+    values.engine ?? (values.bug.length > 0 ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))] : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e)));
+  for (const e of engines) {
+    engineFactory(e);
+    if (!appliesTo(property, e)) throw new UsageError(`property '${property.name}' is about ${property.engines!.join(', ')}, not ${e}`);
+  }
   for (const b of values.bug) {
     const entry = BUG_CATALOG[b];
     if (!entry) throw new UsageError(`unknown bug '${b}' (popek check --list-bugs)`);

@@ -47,7 +47,7 @@ export class TrapEmulateEngine implements Engine {
       throw new RangeError(`popek: RAM size must be a positive multiple of 4096 up to 1 GiB, got ${config.ramBytes}`);
     }
     const maxPages = opts.maxShadowPages ?? 48;
-    this.host = new Host({ guestFrames: Math.max(2, ramFrames), poolFrames: maxPages + 4 }, bugs.filter(isHwBug));
+    this.host = new Host({ guestFrames: ramFrames, poolFrames: maxPages + 4 }, bugs.filter(isHwBug));
     this.vm = new Vm(this.host, new VmmBugs(bugs), { ramBytes: config.ramBytes, shadow: { maxPages, maxRoots: opts.maxRoots ?? 4 } });
     for (const chunk of image.chunks) this.vm.load(chunk.addr >>> 0, chunk.bytes);
     const cpu = this.host.cpu;

@@ -62,7 +62,7 @@ export class VmxEptEngine implements Engine {
     // one instruction may need beyond the budget (ept-map.ts: the budget is soft).
     const perVm = (ram: number) => 3 + tables(ram) + POOL_SLACK;
     const poolFrames = perVm(config.ramBytes) + (opts.companion ? perVm(opts.companion.ramBytes) : 0);
-    this.host = new Host({ guestFrames: Math.max(2, opts.hostGuestFrames ?? ramFrames + companionFrames), poolFrames: Math.max(4, poolFrames) }, bugs.filter(isHwBug));
+    this.host = new Host({ guestFrames: (opts.hostGuestFrames ?? ramFrames + companionFrames), poolFrames: Math.max(4, poolFrames) }, bugs.filter(isHwBug));
     this.vm = new EptVm(this.host, new EptBugs(bugs), { ramBytes: config.ramBytes, maxEptTables: tables(config.ramBytes) });
     for (const chunk of image.chunks) this.vm.load(chunk.addr >>> 0, chunk.bytes);
     this.vm.vmcs.guest.eip = image.entry | 0;
@@ -167,6 +167,7 @@ export class VmxEptEngine implements Engine {
       mmioEmulations: this.vcpu.mmioEmulations,
       openBusEmulations: this.vcpu.openBusEmulations,
       openBusMaps: this.vcpu.openBusMaps,
+      thrashEmulations: this.vcpu.thrashEmulations,
       swapOuts: vm.p2m.swapOuts,
       swapIns: vm.p2m.swapIns,
       migrations: vm.p2m.migrations,

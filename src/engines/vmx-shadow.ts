@@ -52,7 +52,7 @@ export class VmxShadowEngine implements Engine {
     const companionFrames = opts.companion ? opts.companion.ramBytes / PAGE_SIZE : 0;
     const vms = opts.companion ? 2 : 1;
     this.host = new Host(
-      { guestFrames: Math.max(2, opts.hostGuestFrames ?? ramFrames + companionFrames), poolFrames: vms * (maxPages + 4) },
+      { guestFrames: opts.hostGuestFrames ?? ramFrames + companionFrames, poolFrames: vms * (maxPages + 4) },
       bugs.filter(isHwBug),
     );
     this.vm = new Vm(this.host, new VmmBugs(bugs), { ramBytes: config.ramBytes, shadow });
@@ -147,6 +147,7 @@ export class VmxShadowEngine implements Engine {
       hiddenFaults: this.vcpu.hiddenFaults,
       trueFaults: this.vcpu.trueFaults,
       emulations: this.vcpu.emulations,
+      thrashEmulations: this.vcpu.thrashEmulations,
       tlbHits: this.host.cpu.tlbHits,
       tlbMisses: this.host.cpu.tlbMisses,
       walks: this.host.cpu.mmu.walks,

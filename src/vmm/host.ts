@@ -8,6 +8,15 @@ import { Vmx } from '../hw/vmx.ts';
 import { HostMemory, type HostMemoryConfig } from './host-memory.ts';
 import type { Vm } from './vm.ts';
 
+/**
+ * The fewest host frames for guest RAM a host runs with, whatever it is configured with.
+ * An instruction without memory operands must run natively (the emulator performs only
+ * memory accesses): its fetch may straddle two pages, and the walk to each — in hardware
+ * under nested paging, in the VMM's walker under shadow paging — reads a page directory
+ * and a page table. Anything an instruction needs beyond that is emulated (THRASHING_STALLS).
+ */
+export const MIN_GUEST_FRAMES = 5;
+
 export class Host {
   readonly memory: HostMemory;
   readonly cpu: Cpu;
@@ -19,7 +28,7 @@ export class Host {
   switches = 0;
 
   constructor(c: HostMemoryConfig, hwBugs: readonly string[] = []) {
-    this.memory = new HostMemory(c);
+    this.memory = new HostMemory({ ...c, guestFrames: Math.max(MIN_GUEST_FRAMES, c.guestFrames) });
     this.cpu = new Cpu(this.memory.mem, new HwBugs(hwBugs));
     this.vmx = new Vmx(this.cpu);
   }

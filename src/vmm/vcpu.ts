@@ -15,7 +15,7 @@
 // natively in non-root mode.
 
 import { match } from 'ts-pattern';
-import { blockedHalted, stepVcpu, type Handled } from './vmx-steps.ts';
+import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } from './vmx-steps.ts';
 import type { StepOutcome } from '../../spec/observation.ts';
 import type { EventInfo, ExitInfo } from '../hw/exits.ts';
 import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, PF_U, PF_W } from './bits.ts';
@@ -34,6 +34,8 @@ export class Vcpu {
   trueFaults = 0;
   emulations = 0;
   private stalls = 0;
+  /** Instructions and deliveries emulated because their working set did not fit the host. */
+  thrashEmulations = 0;
 
   /** The host MMU's side-effect-free translation through the shadow (bound once). */
   private readonly probe: (la: number, write: boolean, user: boolean, fetch: boolean) => number;
@@ -101,7 +103,7 @@ export class Vcpu {
     const handled = this.dispatch(exit);
     const emulatedStep = handled === 'retired' || handled === 'delivered';
     if (exit.steps === 0 && handled === 'none') {
-      if (++this.stalls > 64) throw new Error(`popek: vmx-shadow made no progress at eip 0x${(g.eip >>> 0).toString(16)} (exit ${exit.reason})`);
+      if (++this.stalls > STALL_LIMIT) throw new Error(`popek: vmx-shadow made no progress at eip 0x${(g.eip >>> 0).toString(16)} (exit ${exit.reason})`);
     } else this.stalls = 0;
     if (emulatedStep) g.stiShadow = false;
     return { steps: exit.steps + (emulatedStep ? 1 : 0), handled };
@@ -165,11 +167,14 @@ export class Vcpu {
     }
     this.hiddenFaults++;
     const fill = vm.shadow.fill(paging, gva, rec, write, user);
-    if (fill === 'mapped') {
+    // The hardware needs every page of the access mapped at once, and the walker the
+    // guest's tables too: on a host too small for that, emulate (THRASHING_STALLS).
+    if (fill === 'mapped' && this.stalls < THRASHING_STALLS) {
       this.reinject(exit.idtVectoring);
       return 'none';
     }
-    // MMIO, open bus, or a store to a traced table: emulate (§6.5, §6.9).
+    if (fill === 'mapped') this.thrashEmulations++;
+    // MMIO, open bus, a store to a traced table, or thrashing: emulate (§6.5, §6.9).
     if (exit.idtVectoring !== null) return this.deliveryNeedsEmulation(exit.idtVectoring);
     this.emulations++;
     const r = vm.emulator.step(vm.vmcs.guest, paging);

@@ -8,6 +8,19 @@ import type { Vmcs } from '../hw/vmcs.ts';
 import { EFLAGS_IF } from './bits.ts';
 import type { Schedule } from '../engines/schedule.ts';
 
+/**
+ * Overcommit below one instruction's working set (DESIGN §6.8): with fewer host frames
+ * than the pages an instruction or a delivery needs resident at once, bringing one in
+ * evicts another and the guest would fault forever. After this many exits in a row
+ * without progress a vCPU performs the instruction in software instead, where the
+ * emulator needs one page at a time. (A straddling access through two tables resolves
+ * at most six pages, each one stall.)
+ */
+export const THRASHING_STALLS = 8;
+
+/** Exits in a row without progress that no guest can cause: a VMM bug, reported. */
+export const STALL_LIMIT = 64;
+
 /** What handling one exit did to the guest. */
 export type Handled = 'none' | 'retired' | 'delivered' | 'shutdown';
 

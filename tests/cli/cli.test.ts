@@ -154,6 +154,7 @@ describe('popek check and replay', () => {
     expect(popek('check', '--list-bugs').stdout.trim().split('\n')).toContain('tlb-no-flush-on-cr3');
     expectUsageError(popek('check', '--bug', 'nonsense'), /unknown bug 'nonsense'/);
     expectUsageError(popek('check', '--shard', '3/2'), /--shard/);
+    expectUsageError(popek('check', '--property', 'isolation', '--engine', 'native'), /property 'isolation' is about vmx-shadow, vmx-ept, not native/);
     expectUsageError(popek('replay', join(scratch, 'nothing.json')), /cannot read replay file/);
   });
 });

@@ -10,6 +10,7 @@ import { engineFactory } from '../../src/cli/engines.ts';
 import { TrapEmulateEngine } from '../../src/engines/trap-emulate.ts';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { formatDivergence } from '../../properties/lockstep/report.ts';
+import { stepsOf } from '../../properties/budget.ts';
 
 const root = new URL('../../', import.meta.url);
 
@@ -36,7 +37,7 @@ test.each([
   ['examples/bench/fork.s', 20_000],
   ['examples/bench/ptemod.s', 20_000],
 ])('%s: trap-emulate ≡ spec', (file, maxSteps) => {
-  const r = run(file, maxSteps);
+  const r = run(file, stepsOf(maxSteps));
   expect(r.divergence && formatDivergence(r.divergence, 'trap-emulate')).toBeUndefined();
 });
 

@@ -1,25 +1,37 @@
 // Several VMs on one host (DESIGN §6.12): two guests share an overcommitted host's RAM
 // and swap disk, switching at every `switch-vm`; each ends exactly as it does alone
-// (and as the spec says), and both audits are clean.
+// (and as the spec says), and both audits are clean — under shadow paging and under EPT.
 
 import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import { assemble } from '../../spec/asm/assemble.ts';
 import { SpecMachine } from '../../spec/machine.ts';
 import type { HostEvent } from '../../spec/observation.ts';
-import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
+import type { Image } from '../../spec/observation.ts';
+import { VmxEptEngine, type VmxEptOptions } from '../../src/engines/vmx-ept.ts';
+import { VmxShadowEngine, type VmxShadowOptions } from '../../src/engines/vmx-shadow.ts';
+import { MIN_GUEST_FRAMES } from '../../src/vmm/host.ts';
 import { diffObservations } from '../../properties/lockstep/compare.ts';
 
 const image = (f: string) => assemble(readFileSync(`examples/${f}`, 'utf8'), f).image;
 const RAM = 0x40000;
 
-test.each([
-  ['paging.s', 'usermode.s'],
-  ['usermode.s', 'paging.s'],
-  ['mmio.s', 'triple-fault.s'],
-])('%s beside %s on a host with 3 frames for both', (a, b) => {
+const engines = {
+  'vmx-shadow': (i: Image, o: VmxShadowOptions) => new VmxShadowEngine(i, { ramBytes: RAM }, o),
+  'vmx-ept': (i: Image, o: VmxEptOptions) => new VmxEptEngine(i, { ramBytes: RAM }, o),
+};
+
+test.each(
+  (['vmx-shadow', 'vmx-ept'] as const).flatMap((engine) =>
+    [
+      ['paging.s', 'usermode.s'],
+      ['usermode.s', 'paging.s'],
+      ['paging.s', 'mmio.s'],
+    ].map(([a, b]) => [engine, a!, b!] as const),
+  ),
+)(`%s: %s beside %s on a host with ${MIN_GUEST_FRAMES} frames for both`, (engine, a, b) => {
   const events: HostEvent[] = Array.from({ length: 40 }, (_, i) => ({ at: 25 * i, kind: 'switch-vm' }) as const);
-  const e = new VmxShadowEngine(image(a), { ramBytes: RAM }, { companion: { image: image(b), ramBytes: RAM }, hostGuestFrames: 3, companionSteps: 50 });
+  const e = engines[engine](image(a), { companion: { image: image(b), ramBytes: RAM }, hostGuestFrames: MIN_GUEST_FRAMES, companionSteps: 50 });
   const shared = e.run(events, 5000);
   const alone = new SpecMachine(image(a), { ramBytes: RAM }).run([], 5000);
   expect(diffObservations(alone, shared)).toEqual([]);

@@ -14,7 +14,7 @@
 // every page fault, CR3 write and page-table edit do not exist here.
 
 import { match } from 'ts-pattern';
-import { blockedHalted, stepVcpu, type Handled } from '../vmx-steps.ts';
+import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } from '../vmx-steps.ts';
 import type { StepOutcome } from '../../../spec/observation.ts';
 import { EPT_RWX, EPT_W } from '../../hw/ept.ts';
 import { EPT_QUAL_PERM_SHIFT, EPT_QUAL_WRITE, type EventInfo, type ExitInfo } from '../../hw/exits.ts';
@@ -22,8 +22,6 @@ import { EFLAGS_IF, PF_P, PF_U, PF_W } from '../bits.ts';
 import { classOf, escalation, VEC_DF, VEC_PF, type EmuFault } from '../emulate.ts';
 import { EPT_OPEN_BUS, isMmioGpa } from './ept-map.ts';
 import type { EptVm } from './vm.ts';
-
-/** What handling one exit did to the guest, for the step accounting of the engine. */
 
 export class EptVcpu {
   /** Counters (not guest-visible). */
@@ -36,6 +34,8 @@ export class EptVcpu {
   openBusEmulations = 0;
   openBusMaps = 0;
   private stalls = 0;
+  /** Instructions and deliveries emulated because their working set did not fit the host. */
+  thrashEmulations = 0;
 
   constructor(readonly vm: EptVm) {}
 
@@ -84,7 +84,7 @@ export class EptVcpu {
     const handled = this.dispatch(exit);
     const softwareStep = handled === 'retired' || handled === 'delivered';
     if (exit.steps === 0 && handled === 'none') {
-      if (++this.stalls > 64) throw new Error(`popek: vmx-ept made no progress at eip 0x${(g.eip >>> 0).toString(16)} (exit ${exit.reason})`);
+      if (++this.stalls > STALL_LIMIT) throw new Error(`popek: vmx-ept made no progress at eip 0x${(g.eip >>> 0).toString(16)} (exit ${exit.reason})`);
     } else {
       this.stalls = 0;
       vm.ept.progress();
@@ -130,6 +130,12 @@ export class EptVcpu {
     }
     const access = q & 7; // EPT_R / EPT_W / EPT_X in the qualification's low bits
     if (gpa < vm.p2m.ramBytes) {
+      // The 2-D walk needs the guest's tables and every page of the access resident at
+      // once: on a host too small for that, emulate (THRASHING_STALLS).
+      if (this.stalls >= THRASHING_STALLS) {
+        this.thrashEmulations++;
+        return this.emulate(exit);
+      }
       vm.resolve(gpa, access);
       this.reinject(exit.idtVectoring);
       return 'none';
