@@ -49,6 +49,8 @@ export class Tlb {
   readonly isTable: Uint8Array;
 
   private readonly filled = new Int32Array(FILLED_CAP);
+  /** 1 for the vpns in `filled` (or lost to its overflow) since the last flush. */
+  private readonly logged = new Uint8Array(VPNS);
   private filledCount = 0;
   private filledOverflow = false;
   private readonly marked = new Int32Array(MARKED_CAP);
@@ -65,7 +67,9 @@ export class Tlb {
   }
 
   fill(vpn: number, entry: number): void {
-    if (this.entries[vpn] === 0) {
+    // Log each vpn once per flush (an invalidated entry filled again is already logged).
+    if (this.logged[vpn] === 0) {
+      this.logged[vpn] = 1;
       if (this.filledCount < FILLED_CAP) this.filled[this.filledCount++] = vpn;
       else this.filledOverflow = true;
     }
@@ -88,8 +92,15 @@ export class Tlb {
   }
 
   flush(): void {
-    if (this.filledOverflow) this.entries.fill(0);
-    else for (let i = 0; i < this.filledCount; i++) this.entries[this.filled[i]!] = 0;
+    if (this.filledOverflow) {
+      this.entries.fill(0);
+      this.logged.fill(0);
+    } else {
+      for (let i = 0; i < this.filledCount; i++) {
+        this.entries[this.filled[i]!] = 0;
+        this.logged[this.filled[i]!] = 0;
+      }
+    }
     this.filledCount = 0;
     this.filledOverflow = false;
     if (this.markedOverflow) this.isTable.fill(0);
@@ -99,10 +110,28 @@ export class Tlb {
     this.flushes++;
   }
 
-  /** Number of valid entries (for tests and audits; scans the whole array). */
+  /**
+   * Visit every valid entry, in fill order, until `visit` returns true. Only the vpns
+   * filled since the last flush can be valid (every write goes through `fill`), so an
+   * audit after each exit reads a few entries, not all 2^20 — unless the fill log
+   * overflowed, when it scans the array as `flush` clears it.
+   */
+  forEachValid(visit: (vpn: number, entry: number) => boolean | void): void {
+    const entries = this.entries;
+    const n = this.filledOverflow ? VPNS : this.filledCount;
+    for (let i = 0; i < n; i++) {
+      const vpn = this.filledOverflow ? i : this.filled[i]!;
+      const t = entries[vpn]!;
+      if (t !== 0 && visit(vpn, t) === true) return;
+    }
+  }
+
+  /** Number of valid entries (for tests and audits). */
   validCount(): number {
     let n = 0;
-    for (let i = 0; i < VPNS; i++) if (this.entries[i] !== 0) n++;
+    this.forEachValid(() => {
+      n++;
+    });
     return n;
   }
 }

@@ -138,11 +138,8 @@ export function auditTlb({ host, shadow, tlb }: AuditSubject): string[] {
   if (tlb === null || shadow.active === null) return [];
   const out: string[] = [];
   const ram32 = host.mem.ram32;
-  const entries = tlb.entries;
   const root = shadow.active.hfn * PAGE_SIZE;
-  for (let vpn = 0; vpn < entries.length; vpn++) {
-    const t = entries[vpn]!;
-    if (t === 0) continue;
+  tlb.forEachValid((vpn, t) => {
     const spde = ram32[(root + (vpn >>> 10) * 4) >>> 2]!;
     const spte = (spde & PTE_P) === 0 ? 0 : ram32[((spde & ~0xfff) + (vpn & 0x3ff) * 4) >>> 2]!;
     const bad =
@@ -152,7 +149,7 @@ export function auditTlb({ host, shadow, tlb }: AuditSubject): string[] {
       ((t & TLB_U) !== 0 && (spte & PTE_US) === 0) ||
       ((t & (TLB_WU | TLB_WS)) !== 0 && (spte & PTE_RW) === 0);
     if (bad) out.push(`S6: host TLB entry for gva ${hex(vpn << 12)} = ${hex(t)} but spte = ${hex(spte)}`);
-    if (out.length > 8) break;
-  }
+    return out.length > 8;
+  });
   return out;
 }

@@ -19,6 +19,11 @@ describe('two-operand group', () => {
     expect(alu(cb, 'add', 0x7fffffff, 1)).toBe(0x80000000);
     expect(cb.eflags & FLAGS).toBe(SF | OF);
   });
+  test('add 0xFFFFFFFE + 1: exactly 0xFFFFFFFF, no carry', () => {
+    const cb = withFlags(0x2 | CF);
+    expect(alu(cb, 'add', 0xfffffffe, 1)).toBe(0xffffffff);
+    expect(cb.eflags & FLAGS).toBe(SF);
+  });
   test('add 0xFFFFFFFF + 1: carry and zero, no overflow', () => {
     const cb = withFlags(0x2);
     expect(alu(cb, 'add', 0xffffffff, 1)).toBe(0);
@@ -61,6 +66,31 @@ describe('shifts (count 0 changes nothing; OF defined for count 1, else 0)', () 
     const cb = withFlags(0x2);
     expect(shift(cb, 'shr', 0x80000001, 1)).toBe(0x40000000);
     expect(cb.eflags & FLAGS).toBe(CF | OF);
+  });
+  test('shl 0xC0000000 by 1: CF 1 and MSB(result) 1 agree → OF 0', () => {
+    const cb = withFlags(0x2);
+    expect(shift(cb, 'shl', 0xc0000000, 1)).toBe(0x80000000);
+    expect(cb.eflags & FLAGS).toBe(CF | SF);
+  });
+  test('shl 0x80000000 by 1: CF 1, MSB(result) 0 → OF 1', () => {
+    const cb = withFlags(0x2);
+    expect(shift(cb, 'shl', 0x80000000, 1)).toBe(0);
+    expect(cb.eflags & FLAGS).toBe(CF | ZF | OF);
+  });
+  test('shr 3 by 1: CF 1, OF = MSB(original) = 0', () => {
+    const cb = withFlags(0x2 | OF);
+    expect(shift(cb, 'shr', 3, 1)).toBe(1);
+    expect(cb.eflags & FLAGS).toBe(CF);
+  });
+  test('shr 0x80000000 by 4: CF = bit 3 = 0, OF 0 for counts > 1 even with MSB(original) 1', () => {
+    const cb = withFlags(0x2 | CF | OF);
+    expect(shift(cb, 'shr', 0x80000000, 4)).toBe(0x08000000);
+    expect(cb.eflags & FLAGS).toBe(0);
+  });
+  test('sar 0x80000003 by 2: CF = bit 1 = 1, sign copied in, OF 0', () => {
+    const cb = withFlags(0x2 | OF);
+    expect(shift(cb, 'sar', 0x80000003, 2)).toBe(0xe0000000);
+    expect(cb.eflags & FLAGS).toBe(CF | SF);
   });
   test('sar 0x80000000 by 31: all ones, negative, OF 0', () => {
     const cb = withFlags(0x2);
@@ -106,5 +136,11 @@ describe('conditions (x86 order, §3.3)', () => {
     expect(condition(CF, 0x6)).toBe(true);
     expect(condition(CF, 0x7)).toBe(false);
     expect(condition(0, 0x7)).toBe(true);
+  });
+  test('o is OF, s is SF; no and ns their negations', () => {
+    expect([condition(OF, 0x0), condition(0, 0x0), condition(SF, 0x0)]).toEqual([true, false, false]);
+    expect([condition(OF, 0x1), condition(0, 0x1)]).toEqual([false, true]);
+    expect([condition(SF, 0x8), condition(0, 0x8), condition(OF, 0x8)]).toEqual([true, false, false]);
+    expect([condition(SF, 0x9), condition(0, 0x9)]).toEqual([false, true]);
   });
 });

@@ -94,13 +94,10 @@ function auditLeaves({ host, p2m, ept }: EptAuditSubject): string[] {
 function auditTlb({ tlb, mmu }: EptAuditSubject): string[] {
   if (tlb === null || mmu === null) return [];
   const out: string[] = [];
-  const entries = tlb.entries;
-  for (let vpn = 0; vpn < entries.length; vpn++) {
-    const t = entries[vpn]!;
-    if (t === 0) continue;
+  tlb.forEachValid((vpn, t) => {
     const hpa = mmu.probe(vpn << 12, false, false);
     if (hpa < 0 || hpa >>> 12 !== (t & TLB_FRAME) >>> 12) out.push(`E3: TLB entry for gva ${hex(vpn << 12)} = ${hex(t)} but the 2-D walk gives ${hpa < 0 ? 'no translation' : hex(hpa)}`);
-    if (out.length > 8) break;
-  }
+    return out.length > 8;
+  });
   return out;
 }
