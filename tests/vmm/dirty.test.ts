@@ -162,3 +162,53 @@ test('CR0.WP = 0: a supervisor read, then a supervisor write to a read-only page
   expect(o.regs.esi).toBe(0x1234);
   expect(o.trace).toEqual([]);
 });
+
+test('CR0.WP = 0 on a read-only user page: ring 0 writes, ring 3 reads, ring 0 writes again', () => {
+  // The host runs with WP = 1, so the supervisor's write maps the page supervisor-only
+  // writable, and the user's read maps it back user read-only: the spte loses RW and the
+  // TLB must forget it (S6), or the next supervisor write would skip the VMM. The user
+  // returns with `int 0x80` (a DPL-3 trap gate; ESP0 from the TSS).
+  const o = run(
+    program(
+      `
+  lidt [idt_desc]
+  mov eax, tss
+  ltr eax
+  mov eax, 0x11
+  mov [0x80000], eax            ; ring 0 write: allowed with WP = 0, sets D
+  mov esp, 0x8000
+  push 0x43
+  push 0x7000
+  push 0x2
+  push 0x3B
+  push user
+  iret
+user:
+  mov ebx, [0x80000]            ; ring 3 read: allowed (US)
+  int 0x80
+back:
+  mov eax, 0x22
+  mov [0x80004], eax            ; ring 0 write again
+  mov ecx, [0x80000]
+  mov edx, [0x80004]
+  mov esi, [${PT + 4 * 0x80}]
+  hlt
+.align 8
+tss: .dd 0, 0x9000
+idt_desc: .db 0xFF, 0x07
+  .dd idt
+.align 8
+idt:
+  .zero 0x80 * 8
+  .dd (back & 0xFFFF) | 0x80000, (back & 0xFFFF0000) | 0xEF00
+  .zero (256 - 0x81) * 8
+`,
+      0,
+      false,
+      (page) => (page < 0x20 ? P | RW | US | A | D : P | US),
+    ),
+  );
+  expect([o.regs.ebx, o.regs.ecx, o.regs.edx]).toEqual([0x11, 0x11, 0x22]);
+  expect(o.regs.esi).toBe(0x80000 | P | US | A | D);
+  expect(o.cpl).toBe(0);
+});
