@@ -16,7 +16,6 @@ const PD = 0x10000;
 const PT = 0x11000;
 const [P, RW, US, A, D, PS] = [1, 2, 4, 0x20, 0x40, 0x80];
 
-
 /** PDE 0: the table at PT, identity for 1 MiB with `pte(page)` flags; PDE 1 `pde1`; paging on with CR0.WP = `wp`. */
 function program(body: string, pde1: number, wp: boolean, pteFlags: (page: number) => number): string {
   const ptes = Array.from({ length: 256 }, (_, i) => `.dd ${(i << 12) | pteFlags(i)}`).join('\n');
