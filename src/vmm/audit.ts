@@ -36,13 +36,17 @@ export function auditP2m({ host, p2m }: AuditSubject): string[] {
 
 const hex = (v: number): string => '0x' + (v >>> 0).toString(16);
 
-/** S1–S6 of shadow.ts. */
+/** S1–S7 of shadow.ts. */
 export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
   const out: string[] = [];
   const ram32 = host.mem.ram32;
   const rd = (gpa: number): number => (gpa < p2m.ramBytes ? p2m.peek32(gpa) : -1);
   const seen = new Map<number, number[]>(); // gfn → leaf spte hpas found (S4)
   const parentsFound = new Map<ShadowPage, number[]>();
+  // S3 from the shadow pages themselves, not from the MMU's own index of them (`byGfn`):
+  // a stale index must not hide a writable guest table.
+  const traced = tracedGfns(shadow);
+  out.push(...auditIndexes(shadow, traced));
 
   if (shadow.active && !shadow.byHfn.has(shadow.active.hfn)) out.push('S6: the active root is not a live shadow page');
   for (const sp of shadow.pages.values()) {
@@ -79,7 +83,7 @@ export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
         }
         if (p2m.resident(gfn) !== hfn) out.push(`S2: spte ${hex(addr)} maps gfn ${gfn} to host frame ${hfn}, p2m says ${p2m.resident(gfn)}`);
         if (host.owner[hfn] !== p2m.vmId) out.push(`isolation: spte ${hex(addr)} reaches host frame ${hfn} owned by ${host.owner[hfn]}`);
-        if ((e & PTE_RW) !== 0 && shadow.isTraced(gfn)) out.push(`S3: spte ${hex(addr)} maps traced gfn ${gfn} writable`);
+        if ((e & PTE_RW) !== 0 && traced.has(gfn)) out.push(`S3: spte ${hex(addr)} maps traced gfn ${gfn} writable`);
         out.push(...auditLeaf(sp, i, e, gfn, rd, shadow));
       }
     }
@@ -94,8 +98,38 @@ export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
     const want = (seen.get(gfn) ?? []).slice().sort((a, b) => a - b).join();
     const have = addrs.slice().sort((a, b) => a - b).join();
     if (want !== have) out.push(`S4: rmap(${gfn}) = [${have}] but the sptes mapping it are [${want}]`);
+    else if (addrs.length === 0) out.push(`S4: rmap(${gfn}) is an empty list (a leak)`);
   }
   for (const gfn of seen.keys()) if (!shadow.rmap.has(gfn)) out.push(`S4: gfn ${gfn} is mapped but has no rmap`);
+  return out;
+}
+
+/** The gfns of the guest tables being shadowed: every non-direct shadow page's (S3). */
+function tracedGfns(shadow: ShadowMmu): Set<number> {
+  const traced = new Set<number>();
+  for (const sp of shadow.pages.values()) if (!sp.direct) traced.add(sp.gfn);
+  return traced;
+}
+
+/**
+ * S1's index `byGfn` names exactly the non-direct pages; S7: shadow memory and the root
+ * cache stay within their bounds (DESIGN §6.2, §6.10), and the cached roots are exactly
+ * the live level-2 pages, the active one among them.
+ */
+function auditIndexes(shadow: ShadowMmu, traced: Set<number>): string[] {
+  const out: string[] = [];
+  for (const gfn of traced) {
+    const want = [...shadow.pages.values()].filter((sp) => !sp.direct && sp.gfn === gfn);
+    const have = shadow.byGfn.get(gfn) ?? [];
+    if (have.length !== want.length || want.some((sp) => !have.includes(sp))) out.push(`S1: byGfn(${gfn}) names ${have.length} shadow pages, ${want.length} shadow it`);
+  }
+  for (const gfn of shadow.byGfn.keys()) if (!traced.has(gfn)) out.push(`S1: byGfn(${gfn}) is stale: no shadow page of that table is live`);
+  const { maxPages, maxRoots } = shadow.opts;
+  if (shadow.pages.size > maxPages) out.push(`S7: ${shadow.pages.size} shadow pages, the bound is ${maxPages}`);
+  if (shadow.roots.length > maxRoots) out.push(`S7: ${shadow.roots.length} cached roots, the bound is ${maxRoots}`);
+  for (const r of shadow.roots) if (r.level !== 2 || shadow.byHfn.get(r.hfn) !== r) out.push(`S7: cached root (gfn ${r.gfn}) is not a live level-2 shadow page`);
+  for (const sp of shadow.pages.values()) if (sp.level === 2 && !shadow.roots.includes(sp)) out.push(`S7: root (gfn ${sp.gfn}) is live but not in the root cache (never evicted by its LRU)`);
+  if (shadow.active && !shadow.roots.includes(shadow.active)) out.push('S7: the active root is not in the root cache');
   return out;
 }
 

@@ -22,6 +22,8 @@
 // S5 `sp.parents` are exactly the shadow PDEs pointing at sp.
 // S6 the active root is in `pages` and never evicted (§6.10); every spte zap and every
 //    permission loss flushes the host TLB (§6.11), so the TLB ⊆ current sptes.
+// S7 at most `maxPages` shadow pages and `maxRoots` cached roots (§6.2, §6.10); `roots` is
+//    exactly the live level-2 pages, the active one among them.
 
 import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US, gpteToGfn, largeGpdeToGfn } from './bits.ts';
 import type { HostMemory } from './host-memory.ts';

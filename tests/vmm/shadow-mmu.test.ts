@@ -154,6 +154,7 @@ describe('shadow fill, tracing, rmap, eviction (DESIGN §6.1–6.11)', () => {
     shadow.tracedWrite(PD + 8, 4);
     fault(0x800000, false, false); // shadows gfn 7
     expect(subject.host.mem.ram32[leaf >>> 2]! & PTE_RW).toBe(0);
+    expect(shadow.stats.writeProtects).toBe(1); // one gfn lost RW, in one spte
     expect(audit(subject)).toEqual([]);
   });
 
@@ -214,6 +215,84 @@ describe('shadow fill, tracing, rmap, eviction (DESIGN §6.1–6.11)', () => {
     expect(shadow.fill(off, RAM, w.walk(off, RAM, false, false, true), false, false)).toBe('mapped');
     expect(shadow.fill(off, RAM + 0x1000, w.walk(off, RAM + 0x1000, true, false, true), true, false)).toBe('emulate');
     expect(audit(subject)).toEqual([]);
+  });
+});
+
+describe('counters and replacement policy (DESIGN §6.2, §6.10; reported by popek bench)', () => {
+  test('each event counts once, derived step by step', () => {
+    const { fault, shadow, g, p2m, flushes } = setup();
+    shadow.loadRoot(g); // root miss; page 1 (the PD); a new active root flushes the TLB
+    fault(0x1000, false, false); // fill 1; page 2 (the PT); gfn 0x11 read-only (D clear)
+    fault(0x8000, false, false); // fill 2; the PT's own gfn, read-only
+    fault(0x1000, true, false); // fill 3; D now set: RW gained, nothing lost, no flush
+    p2m.write32(PT + 4, 0x13000 | PTE_P | PTE_RW | PTE_US);
+    shadow.tracedWrite(PT + 4, 4); // traced write 1 zaps spte 1 (flush 2)
+    shadow.loadRoot(g); // root hit; same root, no flush
+    expect(shadow.evict(1)).toBe(1); // the PT's page: spte 8 zapped (flush 3), page zapped (flush 4)
+    expect(shadow.stats).toEqual({
+      fills: 3, pagesCreated: 2, pagesZapped: 1, sptesZapped: 2, writeProtects: 0, tlbFlushes: 4,
+      evictions: 1, rootHits: 1, rootMisses: 1, tracedWrites: 1, unshadowed: 0,
+    });
+    expect(flushes()).toBe(4);
+  });
+
+  test('eviction takes the least recently used page', () => {
+    const { fault, shadow, g } = setup();
+    shadow.loadRoot(g);
+    fault(0x1000, false, false); // the PT's page
+    fault(0x400000, false, false); // the split 4 MiB page (direct)
+    fault(0x2000, false, false); // the PT's page used again
+    shadow.evict(1);
+    expect([...shadow.pages.values()].map((sp) => [sp.gfn, sp.direct])).toEqual([[PD >>> 12, false], [PT >>> 12, false]]);
+  });
+
+  test('the root cache is an LRU of maxRoots (2 here): a third address space drops the least recent', () => {
+    const { shadow, g, subject } = setup();
+    const as = (cr3: number): GuestPaging => ({ ...g, cr3 });
+    shadow.loadRoot(as(0x5000));
+    shadow.loadRoot(as(0x3000));
+    shadow.loadRoot(as(0x5000)); // hit: 0x5000 is now the most recent
+    shadow.loadRoot(as(0x4000)); // drops 0x3000
+    expect(shadow.roots.map((r) => r.gfn)).toEqual([5, 4]);
+    shadow.loadRoot(as(0x3000)); // miss again; drops 0x5000
+    expect(shadow.roots.map((r) => r.gfn)).toEqual([4, 3]);
+    expect(shadow.stats.rootHits).toBe(1);
+    expect(shadow.stats.rootMisses).toBe(4);
+    expect(audit(subject)).toEqual([]);
+  });
+});
+
+describe('the audit finds each planted violation (DESIGN §6.13)', () => {
+  test('S1/S3: a stale byGfn index neither passes nor hides a writable table', () => {
+    const { fault, shadow, g, subject } = setup();
+    shadow.loadRoot(g);
+    fault(0x8000, false, false);
+    shadow.byGfn.delete(PT >>> 12);
+    expect(audit(subject).join('\n')).toMatch(/S1: byGfn\(6\) names 0 shadow pages, 1 shadow it/);
+    expect(shadow.isTraced(PT >>> 12)).toBe(false); // the MMU itself is fooled...
+    subject.host.mem.ram32[shadow.rmapOf(PT >>> 12)[0]! >>> 2]! |= PTE_RW;
+    expect(audit(subject).join('\n')).toMatch(/S3: .* traced gfn 6 writable/); // ...the audit is not
+  });
+
+  test('S4: an empty rmap list is a leak', () => {
+    const { shadow, g, subject } = setup();
+    shadow.loadRoot(g);
+    shadow.rmap.set(0x20, []);
+    expect(audit(subject)).toEqual(['S4: rmap(32) is an empty list (a leak)']);
+  });
+
+  test('S7: bounds and the root cache', () => {
+    const { fault, shadow, g, subject } = setup();
+    shadow.loadRoot(g);
+    fault(0x1000, false, false);
+    shadow.opts.maxPages = 1;
+    expect(audit(subject)).toEqual(['S7: 2 shadow pages, the bound is 1']);
+    shadow.opts.maxPages = 12;
+    shadow.roots.length = 0;
+    expect(audit(subject)).toEqual([
+      'S7: root (gfn 5) is live but not in the root cache (never evicted by its LRU)',
+      'S7: the active root is not in the root cache',
+    ]);
   });
 });
 
