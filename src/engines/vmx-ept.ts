@@ -3,17 +3,14 @@
 // the VMM's EPT (src/vmm/ept). Expected to be equivalent to `spec` under every host event
 // (swap-out, migrate, evict-shadow — here: EPT tables —, flush-tlb, reclaim, switch-vm).
 
-import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
+import type { HostEvent, Image, MachineConfig } from '../../spec/observation.ts';
 import { isHwBug } from '../hw/bugs.ts';
 import { PAGE_SIZE } from '../vmm/bits.ts';
 import { EptBugs } from '../vmm/ept/bugs.ts';
 import { EptVcpu } from '../vmm/ept/vcpu.ts';
 import { EptVm } from '../vmm/ept/vm.ts';
 import { Host } from '../vmm/host.ts';
-import { Schedule } from './schedule.ts';
-import { runVcpu } from '../vmm/vmx-steps.ts';
-import { regsByName, vmObservation } from './vm-observation.ts';
-
+import { VmxEngine, companionRunner, guestFrames } from './vmx-engine.ts';
 
 export interface VmxEptOptions {
   /** Host frames for guest RAM; fewer than the guest's frames is overcommit (DESIGN §6.8). */
@@ -39,7 +36,7 @@ const POOL_SLACK = 24;
 /** EPT tables for RAM of `ramBytes`, the MMIO window and a few open-bus regions. */
 const tablesFor = (ramBytes: number): number => Math.ceil(ramBytes / 0x400000) + 4;
 
-export class VmxEptEngine implements Engine {
+export class VmxEptEngine extends VmxEngine {
   readonly name = 'vmx-ept';
   readonly host: Host;
   readonly vm: EptVm;
@@ -47,15 +44,11 @@ export class VmxEptEngine implements Engine {
   /** The second VM on the host, if configured. */
   readonly companion: EptVm | null = null;
   private readonly companionRun: (() => void) | null = null;
-  private readonly ramCopy: Uint8Array;
-  private readonly auditEveryExit: boolean;
 
   constructor(image: Image, config: MachineConfig, opts: VmxEptOptions = {}) {
+    super(config, opts.auditEveryExit ?? false);
     const bugs = config.bugs ?? [];
-    const ramFrames = config.ramBytes / PAGE_SIZE;
-    if (!Number.isInteger(ramFrames) || ramFrames <= 0 || ramFrames > 0x40000) {
-      throw new RangeError(`popek: RAM size must be a positive multiple of 4096 up to 1 GiB, got ${config.ramBytes}`);
-    }
+    const ramFrames = guestFrames(config);
     const companionFrames = opts.companion ? opts.companion.ramBytes / PAGE_SIZE : 0;
     const tables = (ram: number) => opts.maxEptTables ?? tablesFor(ram);
     // Per VM: the root, the zero and all-ones frames, its tables, and room for the tables
@@ -73,15 +66,9 @@ export class VmxEptEngine implements Engine {
       const other = new EptVm(this.host, new EptBugs(), { ramBytes: c.ramBytes, maxEptTables: tables(c.ramBytes) });
       for (const chunk of c.image.chunks) other.load(chunk.addr >>> 0, chunk.bytes);
       other.vmcs.guest.eip = c.image.entry | 0;
-      const vcpu = new EptVcpu(other);
-      const quantum = opts.companionSteps ?? 64;
       this.companion = other;
-      this.companionRun = () => {
-        for (let n = 0; n < quantum && !other.shutdown && !vcpu.blockedHalted(); ) n += vcpu.enter(quantum - n).steps || 1;
-      };
+      this.companionRun = companionRunner(new EptVcpu(other), opts.companionSteps ?? 64);
     }
-    this.ramCopy = new Uint8Array(config.ramBytes);
-    this.auditEveryExit = opts.auditEveryExit ?? false;
   }
 
   fire(event: HostEvent): void {
@@ -95,50 +82,10 @@ export class VmxEptEngine implements Engine {
     this.checkAudit();
   }
 
-  step(): StepOutcome {
-    const o = this.vcpu.step();
-    this.checkAudit();
-    return o;
-  }
-
-  run(events: readonly HostEvent[], maxSteps: number): Observation {
-    runVcpu(this.vcpu, new Schedule(events), (e) => this.fire(e), maxSteps, () => this.checkAudit());
-    return this.observe();
-  }
-
-  private checkAudit(): void {
-    if (!this.auditEveryExit) return;
-    const v = this.vm.audit();
-    if (v.length > 0) throw new Error(`popek: audit failed:\n${v.join('\n')}`);
-  }
-
-  observe(): Observation {
-    const vm = this.vm;
-    const g = vm.vmcs.guest;
-    return vmObservation(vm, this.ramCopy, {
-      status: this.status(),
-      icount: g.icount,
-      regs: regsByName(g.regs),
-      eip: g.eip >>> 0,
-      eflags: g.eflags >>> 0,
-      cpl: g.cpl,
-      // The guest's own control registers: nested paging needs no read shadows.
-      cr0: g.cr0 >>> 0,
-      cr2: g.cr2 >>> 0,
-      cr3: g.cr3 >>> 0,
-      cr4: g.cr4 >>> 0,
-      idtr: { base: g.idtrBase >>> 0, limit: g.idtrLimit },
-      tr: g.tr >>> 0,
-      trace: g.trace.map((t) => ({ ...t })),
-    });
-  }
-
-  icount(): number {
-    return this.vm.vmcs.guest.icount;
-  }
-
-  status(): Status {
-    return this.vm.shutdown ? 'shutdown' : this.vm.vmcs.guest.halted ? 'halted' : 'running';
+  /** The guest's own control registers: nested paging needs no read shadows. */
+  protected guestControl(): { cr0: number; cr3: number; cr4: number } {
+    const g = this.vm.vmcs.guest;
+    return { cr0: g.cr0, cr3: g.cr3, cr4: g.cr4 };
   }
 
   /**
@@ -174,10 +121,6 @@ export class VmxEptEngine implements Engine {
       ...Object.fromEntries(Object.entries(vm.stats).map(([k, v]) => [`vm.${k}`, v])),
       ...Object.fromEntries(Object.entries(vm.ept.stats).map(([k, v]) => [`ept.${k}`, v])),
     };
-    for (const [reason, n] of Object.entries(this.vcpu.exitsBy)) {
-      c[`exit.${reason}`] = n;
-      c.exits! += n;
-    }
-    return c;
+    return this.withExits(c, this.vcpu.exitsBy);
   }
 }

@@ -2,17 +2,14 @@
 // page tables kept by the VMM in src/vmm. Expected to be equivalent to `spec`, under
 // every host event (swap-out, migrate, evict-shadow, flush-tlb, reclaim, switch-vm).
 
-import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
+import type { HostEvent, Image, MachineConfig } from '../../spec/observation.ts';
 import { isHwBug } from '../hw/bugs.ts';
 import { PAGE_SIZE } from '../vmm/bits.ts';
 import { VmmBugs } from '../vmm/bugs.ts';
 import { Host } from '../vmm/host.ts';
 import { Vcpu } from '../vmm/vcpu.ts';
 import { Vm } from '../vmm/vm.ts';
-import { Schedule } from './schedule.ts';
-import { runVcpu } from '../vmm/vmx-steps.ts';
-import { regsByName, vmObservation } from './vm-observation.ts';
-
+import { VmxEngine, companionRunner, guestFrames } from './vmx-engine.ts';
 
 export interface VmxShadowOptions {
   /** Host frames for guest RAM; fewer than the guest's frames is overcommit (DESIGN §6.8). */
@@ -31,22 +28,18 @@ export interface VmxShadowOptions {
   companionSteps?: number;
 }
 
-export class VmxShadowEngine implements Engine {
+export class VmxShadowEngine extends VmxEngine {
   readonly name = 'vmx-shadow';
   readonly host: Host;
   readonly vm: Vm;
   readonly vcpu: Vcpu;
   /** The second VM on the host, if configured. */
   readonly companion: Vm | null = null;
-  private readonly ramCopy: Uint8Array;
-  private readonly auditEveryExit: boolean;
 
   constructor(image: Image, config: MachineConfig, opts: VmxShadowOptions = {}) {
+    super(config, opts.auditEveryExit ?? false);
     const bugs = config.bugs ?? [];
-    const ramFrames = config.ramBytes / PAGE_SIZE;
-    if (!Number.isInteger(ramFrames) || ramFrames <= 0 || ramFrames > 0x40000) {
-      throw new RangeError(`popek: RAM size must be a positive multiple of 4096 up to 1 GiB, got ${config.ramBytes}`);
-    }
+    const ramFrames = guestFrames(config);
     const maxPages = opts.maxShadowPages ?? 48;
     const shadow = { maxPages, maxRoots: opts.maxRoots ?? 4 };
     const companionFrames = opts.companion ? opts.companion.ramBytes / PAGE_SIZE : 0;
@@ -64,18 +57,9 @@ export class VmxShadowEngine implements Engine {
       const other = new Vm(this.host, new VmmBugs(), { ramBytes: opts.companion.ramBytes, shadow });
       for (const chunk of opts.companion.image.chunks) other.load(chunk.addr >>> 0, chunk.bytes);
       other.vmcs.guest.eip = opts.companion.image.entry | 0;
-      const vcpu = new Vcpu(other);
-      const quantum = opts.companionSteps ?? 64;
       this.companion = other;
-      this.host.companion = {
-        vm: other,
-        run: () => {
-          for (let n = 0; n < quantum && !other.shutdown && !vcpu.blockedHalted(); ) n += vcpu.enter(quantum - n).steps || 1;
-        },
-      };
+      this.host.companion = { vm: other, run: companionRunner(new Vcpu(other), opts.companionSteps ?? 64) };
     }
-    this.ramCopy = new Uint8Array(config.ramBytes);
-    this.auditEveryExit = opts.auditEveryExit ?? false;
   }
 
   fire(event: HostEvent): void {
@@ -91,49 +75,8 @@ export class VmxShadowEngine implements Engine {
     this.checkAudit();
   }
 
-  step(): StepOutcome {
-    const o = this.vcpu.step();
-    this.checkAudit();
-    return o;
-  }
-
-  run(events: readonly HostEvent[], maxSteps: number): Observation {
-    runVcpu(this.vcpu, new Schedule(events), (e) => this.fire(e), maxSteps, () => this.checkAudit());
-    return this.observe();
-  }
-
-  private checkAudit(): void {
-    if (!this.auditEveryExit) return;
-    const v = this.vm.audit();
-    if (v.length > 0) throw new Error(`popek: audit failed:\n${v.join('\n')}`);
-  }
-
-  observe(): Observation {
-    const vm = this.vm;
-    const g = vm.vmcs.guest;
-    return vmObservation(vm, this.ramCopy, {
-      status: this.status(),
-      icount: g.icount,
-      regs: regsByName(g.regs),
-      eip: g.eip >>> 0,
-      eflags: g.eflags >>> 0,
-      cpl: g.cpl,
-      cr0: this.vcpu.guestCr0() >>> 0,
-      cr2: g.cr2 >>> 0,
-      cr3: vm.cr3 >>> 0,
-      cr4: vm.cr4 >>> 0,
-      idtr: { base: g.idtrBase >>> 0, limit: g.idtrLimit },
-      tr: g.tr >>> 0,
-      trace: g.trace.map((t) => ({ ...t })),
-    });
-  }
-
-  icount(): number {
-    return this.vm.vmcs.guest.icount;
-  }
-
-  status(): Status {
-    return this.vm.shutdown ? 'shutdown' : this.vm.vmcs.guest.halted ? 'halted' : 'running';
+  protected guestControl(): { cr0: number; cr3: number; cr4: number } {
+    return { cr0: this.vcpu.guestCr0(), cr3: this.vm.cr3, cr4: this.vm.cr4 };
   }
 
   counters(): Record<string, number> {
@@ -158,10 +101,6 @@ export class VmxShadowEngine implements Engine {
       migrations: vm.p2m.migrations,
       ...Object.fromEntries(Object.entries(vm.shadow.stats).map(([k, v]) => [`shadow.${k}`, v])),
     };
-    for (const [reason, n] of Object.entries(this.vcpu.exitsBy)) {
-      c[`exit.${reason}`] = n;
-      c.exits! += n;
-    }
-    return c;
+    return this.withExits(c, this.vcpu.exitsBy);
   }
 }

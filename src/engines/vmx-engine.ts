@@ -1,0 +1,115 @@
+// What the two VMX-lite engines (vmx-shadow, vmx-ept) share: the guest runs in non-root
+// mode under a VMCS, steps and runs go through the same entry accounting (vmx-steps.ts),
+// an optional audit runs after every exit, and the observation reads the VMCS. They
+// differ in how guest memory is paged (shadow tables vs EPT), so in their VM, vCPU,
+// host events, control-register views and counters.
+
+import type { Engine, HostEvent, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
+import { PAGE_SIZE } from '../vmm/bits.ts';
+import { runVcpu, type VmxGuest, type VmxVcpu } from '../vmm/vmx-steps.ts';
+import { Schedule } from './schedule.ts';
+import { regsByName, vmObservation, type VmView } from './vm-observation.ts';
+
+/** A VM of src/vmm as these engines drive it. */
+export interface EngineVm extends VmxGuest, VmView {
+  audit(): string[];
+}
+
+export interface EngineVcpu extends VmxVcpu {
+  readonly vm: EngineVm;
+  step(): StepOutcome;
+  blockedHalted(): boolean;
+}
+
+/** The guest's RAM in frames; a RangeError (→ `popek: ...`) for a size no VM can have. */
+export function guestFrames(config: MachineConfig): number {
+  const frames = config.ramBytes / PAGE_SIZE;
+  if (!Number.isInteger(frames) || frames <= 0 || frames > 0x40000) {
+    throw new RangeError(`popek: RAM size must be a positive multiple of 4096 up to 1 GiB, got ${config.ramBytes}`);
+  }
+  return frames;
+}
+
+/** The second VM of a host (DESIGN §6.12) runs up to `quantum` steps at a `switch-vm`. */
+export function companionRunner(vcpu: EngineVcpu, quantum: number): () => void {
+  const vm = vcpu.vm;
+  return () => {
+    for (let n = 0; n < quantum && !vm.shutdown && !vcpu.blockedHalted(); ) n += vcpu.enter(quantum - n).steps || 1;
+  };
+}
+
+export abstract class VmxEngine implements Engine {
+  abstract readonly name: string;
+  abstract readonly vm: EngineVm;
+  abstract readonly vcpu: EngineVcpu;
+  private readonly ramCopy: Uint8Array;
+
+  protected constructor(
+    config: MachineConfig,
+    /** Run the audit after every exit and host event, and throw on a violation (DESIGN §7). */
+    private readonly auditEveryExit: boolean,
+  ) {
+    this.ramCopy = new Uint8Array(config.ramBytes);
+  }
+
+  abstract fire(event: HostEvent): void;
+  abstract counters(): Record<string, number>;
+  /** CR0, CR3 and CR4 as the guest reads them (DESIGN §6.7: its own values, not the host's). */
+  protected abstract guestControl(): { cr0: number; cr3: number; cr4: number };
+
+  step(): StepOutcome {
+    const o = this.vcpu.step();
+    this.checkAudit();
+    return o;
+  }
+
+  run(events: readonly HostEvent[], maxSteps: number): Observation {
+    runVcpu(this.vcpu, new Schedule(events), (e) => this.fire(e), maxSteps, () => this.checkAudit());
+    return this.observe();
+  }
+
+  protected checkAudit(): void {
+    if (!this.auditEveryExit) return;
+    const v = this.vm.audit();
+    if (v.length > 0) throw new Error(`popek: audit failed:\n${v.join('\n')}`);
+  }
+
+  observe(): Observation {
+    const g = this.vm.vmcs.guest;
+    const { cr0, cr3, cr4 } = this.guestControl();
+    return vmObservation(this.vm, this.ramCopy, {
+      status: this.status(),
+      icount: g.icount,
+      regs: regsByName(g.regs),
+      eip: g.eip >>> 0,
+      eflags: g.eflags >>> 0,
+      cpl: g.cpl,
+      cr0: cr0 >>> 0,
+      cr2: g.cr2 >>> 0,
+      cr3: cr3 >>> 0,
+      cr4: cr4 >>> 0,
+      idtr: { base: g.idtrBase >>> 0, limit: g.idtrLimit },
+      tr: g.tr >>> 0,
+      trace: g.trace.map((t) => ({ ...t })),
+    });
+  }
+
+  icount(): number {
+    return this.vm.vmcs.guest.icount;
+  }
+
+  status(): Status {
+    return this.vm.shutdown ? 'shutdown' : this.vm.vmcs.guest.halted ? 'halted' : 'running';
+  }
+
+  /** `exit.REASON` per reason and their sum `exits`, added to an engine's counters. */
+  protected withExits(c: Record<string, number>, exitsBy: Readonly<Record<string, number>>): Record<string, number> {
+    let exits = 0;
+    for (const [reason, n] of Object.entries(exitsBy)) {
+      c[`exit.${reason}`] = n;
+      exits += n;
+    }
+    c.exits = exits;
+    return c;
+  }
+}
