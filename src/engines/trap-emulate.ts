@@ -49,7 +49,7 @@ export class TrapEmulateEngine implements Engine {
     const maxPages = opts.maxShadowPages ?? 48;
     this.host = new Host({ guestFrames: ramFrames, poolFrames: maxPages + 4 }, bugs.filter(isHwBug));
     this.vm = new Vm(this.host, new VmmBugs(bugs), { ramBytes: config.ramBytes, shadow: { maxPages, maxRoots: opts.maxRoots ?? 4 } });
-    for (const chunk of image.chunks) this.vm.load(chunk.addr >>> 0, chunk.bytes);
+    for (const chunk of image.chunks) this.vm.p2m.load(chunk.addr >>> 0, chunk.bytes);
     const cpu = this.host.cpu;
     this.monitor = new TrapEmulateMonitor(cpu, this.vm);
     this.legacy = new LegacyMode(cpu, this.monitor);

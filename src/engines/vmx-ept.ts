@@ -57,14 +57,14 @@ export class VmxEptEngine extends VmxEngine {
     const poolFrames = perVm(config.ramBytes) + (opts.companion ? perVm(opts.companion.ramBytes) : 0);
     this.host = new Host({ guestFrames: opts.hostGuestFrames ?? ramFrames + companionFrames, poolFrames: Math.max(4, poolFrames) }, bugs.filter(isHwBug));
     this.vm = new EptVm(this.host, new EptBugs(bugs), { ramBytes: config.ramBytes, maxEptTables: tables(config.ramBytes) });
-    for (const chunk of image.chunks) this.vm.load(chunk.addr >>> 0, chunk.bytes);
+    for (const chunk of image.chunks) this.vm.p2m.load(chunk.addr >>> 0, chunk.bytes);
     this.vm.vmcs.guest.eip = image.entry | 0;
     this.vcpu = new EptVcpu(this.vm);
     if (opts.companion) {
       // The other VM has no catalog bug: it is the bystander whose isolation is checked.
       const c = opts.companion;
       const other = new EptVm(this.host, new EptBugs(), { ramBytes: c.ramBytes, maxEptTables: tables(c.ramBytes) });
-      for (const chunk of c.image.chunks) other.load(chunk.addr >>> 0, chunk.bytes);
+      for (const chunk of c.image.chunks) other.p2m.load(chunk.addr >>> 0, chunk.bytes);
       other.vmcs.guest.eip = c.image.entry | 0;
       this.companion = other;
       this.companionRun = companionRunner(new EptVcpu(other), opts.companionSteps ?? 64);

@@ -49,13 +49,13 @@ export class VmxShadowEngine extends VmxEngine {
       bugs.filter(isHwBug),
     );
     this.vm = new Vm(this.host, new VmmBugs(bugs), { ramBytes: config.ramBytes, shadow });
-    for (const chunk of image.chunks) this.vm.load(chunk.addr >>> 0, chunk.bytes);
+    for (const chunk of image.chunks) this.vm.p2m.load(chunk.addr >>> 0, chunk.bytes);
     this.vm.vmcs.guest.eip = image.entry | 0;
     this.vcpu = new Vcpu(this.vm);
     if (opts.companion) {
       // The other VM has no catalog bug: it is the bystander whose isolation is checked.
       const other = new Vm(this.host, new VmmBugs(), { ramBytes: opts.companion.ramBytes, shadow });
-      for (const chunk of opts.companion.image.chunks) other.load(chunk.addr >>> 0, chunk.bytes);
+      for (const chunk of opts.companion.image.chunks) other.p2m.load(chunk.addr >>> 0, chunk.bytes);
       other.vmcs.guest.eip = opts.companion.image.entry | 0;
       this.companion = other;
       this.host.companion = { vm: other, run: companionRunner(new Vcpu(other), opts.companionSteps ?? 64) };

@@ -164,6 +164,11 @@ export class HostMemory {
     return this.freePool.length;
   }
 
+  /** Host event `reclaim {frames}` (DESIGN §3.8): the host takes frames back, at most 4096. */
+  reclaim(frames: number): void {
+    for (let i = 0; i < Math.min(frames | 0, 4096); i++) if (!this.evictOne()) break;
+  }
+
   /** Swap out the next allocated, unpinned guest frame (a clock over the guest range). */
   evictOne(): boolean {
     for (let i = 0; i < this.guestFrames; i++) {

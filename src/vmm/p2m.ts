@@ -115,6 +115,11 @@ export class P2m {
     this.host.mem.ram[this.ensure(gpa >>> 12) * PAGE_SIZE + (gpa & 0xfff)] = b;
   }
 
+  /** Copy an image chunk into guest RAM; bytes beyond RAM are dropped (open bus). */
+  load(gpa: number, bytes: Uint8Array): void {
+    for (let i = 0; i < bytes.length; i++) if (gpa + i < this.ramBytes) this.write8(gpa + i, bytes[i]!);
+  }
+
   /** An aligned word (walker gpte reads); a never-touched page reads 0 without allocating. */
   read32(gpa: number): number {
     const v = this.p2m[gpa >>> 12]!;

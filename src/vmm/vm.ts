@@ -57,14 +57,6 @@ export class Vm extends PendingVectors {
     this.emulator = new Emulator(p2m, this.walker, this.shadow, this.device, bugs);
   }
 
-  /** Copy an image chunk into guest RAM; bytes beyond RAM are dropped (open bus). */
-  load(gpa: number, bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; i++) {
-      const a = gpa + i;
-      if (a < this.p2m.ramBytes) this.p2m.write8(a, bytes[i]!);
-    }
-  }
-
   /** Refresh `paging` from the guest's control registers. */
   syncPaging(): GuestPaging {
     const p = this.paging;
@@ -92,7 +84,7 @@ export class Vm extends PendingVectors {
         this.host.vmx.flushTlb();
         return;
       case 'reclaim':
-        for (let i = 0; i < Math.min(e.frames | 0, 4096); i++) if (!this.host.memory.evictOne()) break;
+        this.host.memory.reclaim(e.frames);
         return;
       case 'switch-vm':
         this.host.switchVm(this);

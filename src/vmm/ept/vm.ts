@@ -69,14 +69,6 @@ export class EptVm extends PendingVectors {
     this.emulator = eptEmulator(p2m, this.walker, this.device, vmmBugs, (gpa, len) => this.emulatedStore(gpa, len));
   }
 
-  /** Copy an image chunk into guest RAM; bytes beyond RAM are dropped (open bus). */
-  load(gpa: number, bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; i++) {
-      const a = gpa + i;
-      if (a < this.p2m.ramBytes) this.p2m.write8(a, bytes[i]!);
-    }
-  }
-
   /** The guest's paging controls as the guest set them (its own CR0/CR3/CR4). */
   syncPaging(): GuestPaging {
     const g = this.vmcs.guest;
@@ -177,7 +169,7 @@ export class EptVm extends PendingVectors {
         this.host.vmx.flushTlb();
         return;
       case 'reclaim':
-        for (let i = 0; i < Math.min(e.frames | 0, 4096); i++) if (!this.host.memory.evictOne()) break;
+        this.host.memory.reclaim(e.frames);
         return;
       case 'switch-vm':
         switchVm();
