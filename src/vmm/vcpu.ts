@@ -17,9 +17,10 @@
 import { match } from 'ts-pattern';
 import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } from './vmx-steps.ts';
 import type { StepOutcome } from '../../spec/observation.ts';
-import type { EventInfo, ExitInfo } from '../hw/exits.ts';
+import type { ExitInfo } from '../hw/exits.ts';
 import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, PF_U, PF_W } from './bits.ts';
-import { classOf, escalation, VEC_DF, VEC_GP, VEC_PF, type EmuFault } from './emulate.ts';
+import { VEC_GP, VEC_PF } from './emulate.ts';
+import { deliverInSoftware, portIo, reflect, reinject, skip, tripleFault } from './vmx-exits.ts';
 import type { Vm } from './vm.ts';
 
 /** The real CR0 of a guest under shadow paging: paging on, supervisor write protection on. */
@@ -116,34 +117,19 @@ export class Vcpu {
     return match(exit.reason)
       .with('exception', () => this.exception(exit))
       .with('cr-access', () => this.crAccess(exit))
-      .with('io', () => this.io(exit))
+      .with('io', () => portIo(this.vm, exit))
       .with('interrupt-window', 'preemption-timer', () => 'none' as const)
-      .with('triple-fault', () => this.tripleFault())
+      .with('triple-fault', () => tripleFault(this.vm))
       .with('hlt', () => {
         // Not enabled (the hardware halts the guest itself); emulated if ever asked for.
         this.vm.vmcs.guest.halted = true;
-        return this.skip();
+        return skip(this.vm);
       })
-      .with('invlpg', () => this.skip()) // DESIGN §3.6: no architectural effect; shadows are always coherent
+      .with('invlpg', () => skip(this.vm)) // DESIGN §3.6: no architectural effect; shadows are always coherent
       .with('external-interrupt', 'idtr-access', 'tr-access', 'ept-violation', 'ept-misconfig', (r) => {
         throw new Error(`popek: vmx-shadow got exit '${r}', which its controls never enable`);
       })
       .exhaustive();
-  }
-
-  /** Retire the exiting instruction after emulating it. */
-  private skip(): Handled {
-    const g = this.vm.vmcs.guest;
-    g.eip = (g.eip + 8) | 0;
-    g.icount++;
-    return 'retired';
-  }
-
-  private tripleFault(): Handled {
-    const vm = this.vm;
-    vm.shutdown = true;
-    vm.vmcs.guest.trace.push({ icount: vm.vmcs.guest.icount, kind: 'shutdown' });
-    return 'shutdown';
   }
 
   // ---- #PF: hidden vs true (README: hidden fault) ----------------------------------
@@ -163,67 +149,24 @@ export class Vcpu {
     if (!rec.ok) {
       this.trueFaults++;
       const err = vm.bugs.pfWrongErrorCode ? hwErr : rec.err;
-      return this.reflect({ vector: VEC_PF, errorCode: err, cr2: gva }, exit.idtVectoring);
+      return reflect(vm, { vector: VEC_PF, errorCode: err, cr2: gva }, exit.idtVectoring, !vm.bugs.cr2NotSet);
     }
     this.hiddenFaults++;
     const fill = vm.shadow.fill(paging, gva, rec, write, user);
     // The hardware needs every page of the access mapped at once, and the walker the
     // guest's tables too: on a host too small for that, emulate (THRASHING_STALLS).
     if (fill === 'mapped' && this.stalls < THRASHING_STALLS) {
-      this.reinject(exit.idtVectoring);
+      reinject(vm, exit.idtVectoring);
       return 'none';
     }
     if (fill === 'mapped') this.thrashEmulations++;
     // MMIO, open bus, a store to a traced table, or thrashing: emulate (§6.5, §6.9).
-    if (exit.idtVectoring !== null) return this.deliveryNeedsEmulation(exit.idtVectoring);
     this.emulations++;
+    if (exit.idtVectoring !== null) return deliverInSoftware(vm, exit.idtVectoring);
     const r = vm.emulator.step(vm.vmcs.guest, paging);
     if (r === 'retired') return 'retired';
     if (r === 'unsupported') throw new Error(`popek: vmx-shadow cannot emulate the instruction at 0x${(vm.vmcs.guest.eip >>> 0).toString(16)}`);
-    return this.reflect(r, null);
-  }
-
-  /**
-   * An event's delivery touched a page that cannot be mapped natively (a frame push to
-   * MMIO, open bus, or a traced table): the VMM delivers it in software. The guest's eip
-   * is still where the event left it (SDM 27.2.4), so the frame's eip is eip + length.
-   */
-  private deliveryNeedsEmulation(e: EventInfo): Handled {
-    const vm = this.vm;
-    const g = vm.vmcs.guest;
-    this.emulations++;
-    const r = vm.emulator.deliver(g, vm.syncPaging(), e.vector, e.kind, e.errorCode, (g.eip + e.instructionLength) | 0, g.eip);
-    if (r === 'shutdown') {
-      vm.shutdown = true;
-      return 'shutdown';
-    }
-    return 'delivered';
-  }
-
-  /** Re-inject the event an exit interrupted (SDM 27.2.4): its delivery starts over. */
-  private reinject(e: EventInfo | null): void {
-    if (e === null) return;
-    this.vm.vmcs.injection.set(e.vector, e.kind, e.errorCode, e.instructionLength);
-  }
-
-  /** Reflect a true fault to the guest (DESIGN §6.4), escalating as §3.7 when it hit a delivery. */
-  private reflect(f: EmuFault, during: EventInfo | null): Handled {
-    const vm = this.vm;
-    const g = vm.vmcs.guest;
-    // DESIGN §3.10.2: CR2 is written when the #PF is detected, even if it escalates.
-    if (f.vector === VEC_PF && f.cr2 !== undefined && !vm.bugs.cr2NotSet) g.cr2 = f.cr2 | 0;
-    let vector = f.vector;
-    let err = f.errorCode;
-    if (during !== null) {
-      const next = escalation(classOf(during.vector, during.kind), classOf(vector, 'exception'));
-      if (next === 'shutdown') return this.tripleFault();
-      if (next === 'double-fault') {
-        vector = VEC_DF;
-        err = 0;
-      }
-    }
-    vm.vmcs.injection.set(vector, 'exception', err, 0);
-    return 'none';
+    return reflect(vm, r, null);
   }
 
   // ---- control registers (DESIGN §6.7) -------------------------------------------------
@@ -238,38 +181,26 @@ export class Vcpu {
     if (from) {
       // Only CR3 reads exit: the guest's CR3, never the shadow root's hpa.
       g.regs[reg] = cr === 3 ? vm.cr3 : cr === 0 ? this.guestCr0() : vm.cr4;
-      return this.skip();
+      return skip(this.vm);
     }
     const v = g.regs[reg]!;
     if (cr === 0) {
-      if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) return this.reflect({ vector: VEC_GP, errorCode: 0 }, null);
+      if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) return reflect(vm, { vector: VEC_GP, errorCode: 0 }, null);
       vm.cr0 = v;
     } else if (cr === 4) {
-      if ((v & ~CR4_PSE) !== 0) return this.reflect({ vector: VEC_GP, errorCode: 0 }, null);
+      if ((v & ~CR4_PSE) !== 0) return reflect(vm, { vector: VEC_GP, errorCode: 0 }, null);
       vm.cr4 = v;
     } else if (cr === 3) vm.cr3 = v & ~0xfff;
     else throw new Error(`popek: vmx-shadow got a cr-access exit for CR${cr}`);
     // README: guest CR3 write / paging-mode change — switch to the cached or a new root.
     vm.shadow.loadRoot(vm.syncPaging());
-    return this.skip();
+    return skip(this.vm);
   }
 
   /** What the guest reads as CR0 (the bug shows the host's PG). */
   guestCr0(): number {
     const vm = this.vm;
     return vm.bugs.hostCrLeak ? vm.cr0 | CR0_PG : vm.cr0;
-  }
-
-  // ---- port I/O (DESIGN §3.4: port 0xE9 is the console) ---------------------------------
-
-  private io(exit: ExitInfo): Handled {
-    const vm = this.vm;
-    const q = exit.qualification;
-    const port = q >>> 16;
-    const reg = (q >>> 8) & 7;
-    if ((q & 8) !== 0) vm.vmcs.guest.regs[reg] = port === 0xe9 ? 0xe9 : -1;
-    else if (port === 0xe9) vm.console.push(vm.vmcs.guest.regs[reg]! & 0xff);
-    return this.skip();
   }
 
   // ---------------------------------------------------------------------------------

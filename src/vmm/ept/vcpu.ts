@@ -17,9 +17,10 @@ import { match } from 'ts-pattern';
 import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } from '../vmx-steps.ts';
 import type { StepOutcome } from '../../../spec/observation.ts';
 import { EPT_RWX, EPT_W } from '../../hw/ept.ts';
-import { EPT_QUAL_PERM_SHIFT, EPT_QUAL_WRITE, type EventInfo, type ExitInfo } from '../../hw/exits.ts';
+import { EPT_QUAL_PERM_SHIFT, EPT_QUAL_WRITE, type ExitInfo } from '../../hw/exits.ts';
 import { EFLAGS_IF, PF_P, PF_U, PF_W } from '../bits.ts';
-import { classOf, escalation, VEC_DF, VEC_PF, type EmuFault } from '../emulate.ts';
+import { VEC_PF } from '../emulate.ts';
+import { deliverInSoftware, portIo, reflect, reinject, tripleFault } from '../vmx-exits.ts';
 import { EPT_OPEN_BUS, isMmioGpa } from './ept-map.ts';
 import type { EptVm } from './vm.ts';
 
@@ -100,20 +101,13 @@ export class EptVcpu {
     return match(exit.reason)
       .with('ept-violation', () => this.eptViolation(exit))
       .with('ept-misconfig', () => this.eptMisconfig(exit))
-      .with('io', () => this.io(exit))
+      .with('io', () => portIo(this.vm, exit))
       .with('interrupt-window', 'preemption-timer', () => 'none' as const)
-      .with('triple-fault', () => this.tripleFault())
+      .with('triple-fault', () => tripleFault(this.vm))
       .with('exception', 'external-interrupt', 'hlt', 'invlpg', 'cr-access', 'idtr-access', 'tr-access', (r) => {
         throw new Error(`popek: vmx-ept got exit '${r}', which its controls never enable`);
       })
       .exhaustive();
-  }
-
-  private tripleFault(): Handled {
-    const vm = this.vm;
-    vm.shutdown = true;
-    vm.vmcs.guest.trace.push({ icount: vm.vmcs.guest.icount, kind: 'shutdown' });
-    return 'shutdown';
   }
 
   // ---- EPT violations and misconfigurations (README) --------------------------------
@@ -126,7 +120,7 @@ export class EptVcpu {
       // The bug: the VMM treats its own fault as the guest's.
       const g = vm.vmcs.guest;
       const err = ((q & EPT_QUAL_WRITE) !== 0 ? PF_W : 0) | (g.cpl === 3 ? PF_U : 0) | (((q >>> EPT_QUAL_PERM_SHIFT) & 7) !== 0 ? PF_P : 0);
-      return this.reflect({ vector: VEC_PF, errorCode: err, cr2: exit.guestLinear ?? 0 }, exit.idtVectoring);
+      return reflect(vm, { vector: VEC_PF, errorCode: err, cr2: exit.guestLinear ?? 0 }, exit.idtVectoring);
     }
     const access = q & 7; // EPT_R / EPT_W / EPT_X in the qualification's low bits
     if (gpa < vm.p2m.ramBytes) {
@@ -137,7 +131,7 @@ export class EptVcpu {
         return this.emulate(exit);
       }
       vm.resolve(gpa, access);
-      this.reinject(exit.idtVectoring);
+      reinject(vm, exit.idtVectoring);
       return 'none';
     }
     if (isMmioGpa(gpa)) {
@@ -151,7 +145,7 @@ export class EptVcpu {
       // (the bug maps it writable, for writes too).
       vm.ept.set(gpa, vm.ept.onesHfn, vm.bugs.openBusWritable ? EPT_RWX : EPT_OPEN_BUS);
       this.openBusMaps++;
-      this.reinject(exit.idtVectoring);
+      reinject(vm, exit.idtVectoring);
       return 'none';
     }
     this.openBusEmulations++;
@@ -174,58 +168,11 @@ export class EptVcpu {
     const vm = this.vm;
     const g = vm.vmcs.guest;
     this.emulated++;
-    const e = exit.idtVectoring;
-    if (e !== null) {
-      const r = vm.emulator.deliver(g, vm.syncPaging(), e.vector, e.kind, e.errorCode, (g.eip + e.instructionLength) | 0, g.eip);
-      if (r === 'shutdown') {
-        vm.shutdown = true;
-        return 'shutdown';
-      }
-      return 'delivered';
-    }
+    if (exit.idtVectoring !== null) return deliverInSoftware(vm, exit.idtVectoring);
     const r = vm.emulator.step(g, vm.syncPaging());
     if (r === 'retired') return 'retired';
     if (r === 'unsupported') throw new Error(`popek: vmx-ept cannot emulate the instruction at 0x${(g.eip >>> 0).toString(16)}`);
-    return this.reflect(r, null);
-  }
-
-  /** Re-inject the event an exit interrupted (SDM 27.2.4): its delivery starts over. */
-  private reinject(e: EventInfo | null): void {
-    if (e !== null) this.vm.vmcs.injection.set(e.vector, e.kind, e.errorCode, e.instructionLength);
-  }
-
-  /** Inject a fault the emulator raised, escalating as DESIGN §3.7 when it hit a delivery. */
-  private reflect(f: EmuFault, during: EventInfo | null): Handled {
-    const g = this.vm.vmcs.guest;
-    // DESIGN §3.10.2: CR2 is written when the #PF is detected, even if it escalates.
-    if (f.vector === VEC_PF && f.cr2 !== undefined) g.cr2 = f.cr2 | 0;
-    let vector = f.vector;
-    let err = f.errorCode;
-    if (during !== null) {
-      const next = escalation(classOf(during.vector, during.kind), classOf(vector, 'exception'));
-      if (next === 'shutdown') return this.tripleFault();
-      if (next === 'double-fault') {
-        vector = VEC_DF;
-        err = 0;
-      }
-    }
-    this.vm.vmcs.injection.set(vector, 'exception', err, 0);
-    return 'none';
-  }
-
-  // ---- port I/O (DESIGN §3.4: port 0xE9 is the console) ---------------------------------
-
-  private io(exit: ExitInfo): Handled {
-    const vm = this.vm;
-    const g = vm.vmcs.guest;
-    const q = exit.qualification;
-    const port = q >>> 16;
-    const reg = (q >>> 8) & 7;
-    if ((q & 8) !== 0) g.regs[reg] = port === 0xe9 ? 0xe9 : -1;
-    else if (port === 0xe9) vm.console.push(g.regs[reg]! & 0xff);
-    g.eip = (g.eip + 8) | 0;
-    g.icount++;
-    return 'retired';
+    return reflect(vm, r, null);
   }
 
   // ---------------------------------------------------------------------------------
