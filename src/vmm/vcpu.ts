@@ -64,6 +64,9 @@ export class Vcpu {
     c.cr3LoadExiting = true;
     c.cr3StoreExiting = true;
     c.ioExiting = true;
+    c.hltExiting = false;
+    c.invlpgExiting = false;
+    c.descriptorTableExiting = false;
     c.exceptionBitmap = 1 << VEC_PF;
     c.externalInterruptExiting = false;
     c.interruptWindowExiting = false;
@@ -120,13 +123,9 @@ export class Vcpu {
       .with('io', () => portIo(this.vm, exit))
       .with('interrupt-window', 'preemption-timer', () => 'none' as const)
       .with('triple-fault', () => tripleFault(this.vm))
-      .with('hlt', () => {
-        // Not enabled (the hardware halts the guest itself); emulated if ever asked for.
-        this.vm.vmcs.guest.halted = true;
-        return skip(this.vm);
-      })
-      .with('invlpg', () => skip(this.vm)) // DESIGN §3.6: no architectural effect; shadows are always coherent
-      .with('external-interrupt', 'idtr-access', 'tr-access', 'ept-violation', 'ept-misconfig', (r) => {
+      // hlt halts the guest in hardware; invlpg has no architectural effect (DESIGN §3.6)
+      // and the shadows are always coherent; sidt/str read the guest's own IDTR/TR.
+      .with('hlt', 'invlpg', 'external-interrupt', 'idtr-access', 'tr-access', 'ept-violation', 'ept-misconfig', (r) => {
         throw new Error(`popek: vmx-shadow got exit '${r}', which its controls never enable`);
       })
       .exhaustive();
