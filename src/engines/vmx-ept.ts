@@ -25,6 +25,8 @@ export interface VmxEptOptions {
    */
   companion?: { image: Image; ramBytes: number };
   companionSteps?: number;
+  /** Test mode: the VMM performs every access that takes a hidden fault in software (src/vmm vCPU). */
+  forceEmulation?: boolean;
 }
 
 /**
@@ -59,7 +61,7 @@ export class VmxEptEngine extends VmxEngine {
     this.vm = new EptVm(this.host, new EptBugs(bugs), { ramBytes: config.ramBytes, maxEptTables: tables(config.ramBytes) });
     for (const chunk of image.chunks) this.vm.p2m.load(chunk.addr >>> 0, chunk.bytes);
     this.vm.vmcs.guest.eip = image.entry | 0;
-    this.vcpu = new EptVcpu(this.vm);
+    this.vcpu = new EptVcpu(this.vm, opts.forceEmulation ?? false);
     if (opts.companion) {
       // The other VM has no catalog bug: it is the bystander whose isolation is checked.
       const c = opts.companion;
@@ -115,6 +117,7 @@ export class VmxEptEngine extends VmxEngine {
       openBusEmulations: this.vcpu.openBusEmulations,
       openBusMaps: this.vcpu.openBusMaps,
       thrashEmulations: this.vcpu.thrashEmulations,
+      forcedEmulations: this.vcpu.forcedEmulations,
       swapOuts: vm.p2m.swapOuts,
       swapIns: vm.p2m.swapIns,
       migrations: vm.p2m.migrations,

@@ -26,6 +26,8 @@ export interface VmxShadowOptions {
    */
   companion?: { image: Image; ramBytes: number };
   companionSteps?: number;
+  /** Test mode: the VMM performs every access that takes a hidden fault in software (src/vmm vCPU). */
+  forceEmulation?: boolean;
 }
 
 export class VmxShadowEngine extends VmxEngine {
@@ -51,7 +53,7 @@ export class VmxShadowEngine extends VmxEngine {
     this.vm = new Vm(this.host, new VmmBugs(bugs), { ramBytes: config.ramBytes, shadow });
     for (const chunk of image.chunks) this.vm.p2m.load(chunk.addr >>> 0, chunk.bytes);
     this.vm.vmcs.guest.eip = image.entry | 0;
-    this.vcpu = new Vcpu(this.vm);
+    this.vcpu = new Vcpu(this.vm, opts.forceEmulation ?? false);
     if (opts.companion) {
       // The other VM has no catalog bug: it is the bystander whose isolation is checked.
       const other = new Vm(this.host, new VmmBugs(), { ramBytes: opts.companion.ramBytes, shadow });
@@ -91,6 +93,7 @@ export class VmxShadowEngine extends VmxEngine {
       trueFaults: this.vcpu.trueFaults,
       emulations: this.vcpu.emulations,
       thrashEmulations: this.vcpu.thrashEmulations,
+      forcedEmulations: this.vcpu.forcedEmulations,
       tlbHits: this.host.cpu.tlbHits,
       tlbMisses: this.host.cpu.tlbMisses,
       walks: this.host.cpu.mmu.walks,

@@ -73,7 +73,8 @@ export class Emulator {
   private fault: EmuFault | null = null;
   /** The instruction's bytes as the hardware fetched them, when `prefetch` could read them. */
   private readonly pre = new Uint8Array(8);
-  private preEip = -1;
+  /** The eip `pre` holds the bytes of, or null: not −1, which is eip 0xFFFFFFFF as an int32. */
+  private preEip: number | null = null;
 
   /** Counters (not guest-visible). */
   emulated = 0;
@@ -95,7 +96,7 @@ export class Emulator {
    * fetch itself is what faulted, there is nothing to keep and `step` fetches.
    */
   prefetch(probe: (la: number, write: boolean, user: boolean, fetch: boolean) => number, ram: Uint8Array, eip: number, user: boolean): void {
-    this.preEip = -1;
+    this.preEip = null;
     const first = 0x1000 - (eip & 0xfff);
     const hpa0 = probe(eip, false, user, true);
     if (hpa0 < 0) return;
@@ -112,7 +113,7 @@ export class Emulator {
     const user = g.cpl === 3;
     if (this.preEip === g.eip) this.buf.set(this.pre);
     else if (!this.access(paging, g.eip, 8, false, user, true)) return this.fault!;
-    this.preEip = -1;
+    this.preEip = null;
     const w0 = this.view.getInt32(0, true);
     const imm = this.view.getInt32(4, true);
     const op = w0 & 0xff;

@@ -7,6 +7,7 @@
 // - p2m[gfn] ≥ 0: the gfn lives in host frame p2m[gfn], owned by this VM for this gfn
 //   (host-memory.ts); ABSENT: never touched, reads as zeros (DESIGN §3.10.13);
 //   ≤ SWAPPED_BASE: on the disk, slot SWAPPED_BASE − p2m[gfn];
+// - conversely every host frame owned by this VM holds the gfn it records (no leaks);
 // - before a frame stops holding its gfn (swap-out, migration), `unmap(gfn)` has removed
 //   every spte that maps it (the shadow MMU's rmap walk, DESIGN §6.8) and flushed the TLB.
 

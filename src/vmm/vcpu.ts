@@ -41,7 +41,18 @@ export class Vcpu {
   /** The host MMU's side-effect-free translation through the shadow (bound once). */
   private readonly probe: (la: number, write: boolean, user: boolean, fetch: boolean) => number;
 
-  constructor(readonly vm: Vm) {
+  /** Hidden faults whose access the VMM performed anyway under `forceEmulation`. */
+  forcedEmulations = 0;
+
+  constructor(
+    readonly vm: Vm,
+    /**
+     * Perform in software every access that takes a hidden fault, not only those that
+     * cannot run natively: a test mode that puts the emulator in front of every memory
+     * instruction (after KVM's force_emulation_prefix, which kvm-unit-tests use alike).
+     */
+    private readonly forceEmulation = false,
+  ) {
     const mmu = vm.host.cpu.mmu;
     this.probe = (la, write, user, fetch) => mmu.probe(la, write, user, fetch);
   }
@@ -154,16 +165,21 @@ export class Vcpu {
     const fill = vm.shadow.fill(paging, gva, rec, write, user);
     // The hardware needs every page of the access mapped at once, and the walker the
     // guest's tables too: on a host too small for that, emulate (THRASHING_STALLS).
-    if (fill === 'mapped' && this.stalls < THRASHING_STALLS) {
+    const thrashing = fill === 'mapped' && this.stalls >= THRASHING_STALLS;
+    const forced = fill === 'mapped' && !thrashing && this.forceEmulation;
+    if (fill === 'mapped' && !thrashing && !forced) {
       reinject(vm, exit.idtVectoring);
       return 'none';
     }
-    if (fill === 'mapped') this.thrashEmulations++;
-    // MMIO, open bus, a store to a traced table, or thrashing: emulate (§6.5, §6.9).
+    if (thrashing) this.thrashEmulations++;
+    if (forced) this.forcedEmulations++;
+    // MMIO, open bus, a store to a traced table, thrashing or forced: emulate (§6.5, §6.9).
     this.emulations++;
     if (exit.idtVectoring !== null) return deliverInSoftware(vm, exit.idtVectoring);
     const r = vm.emulator.step(vm.vmcs.guest, paging);
     if (r === 'retired') return 'retired';
+    // Forced, an instruction without a memory operand (its fetch faulted) runs natively.
+    if (r === 'unsupported' && forced) return 'none';
     if (r === 'unsupported') throw new Error(`popek: vmx-shadow cannot emulate the instruction at 0x${(vm.vmcs.guest.eip >>> 0).toString(16)}`);
     return reflect(vm, r, null);
   }

@@ -1,8 +1,9 @@
 // The rare exit paths of the VMX vCPUs (vcpu.ts, ept/vcpu.ts, vmx-exits.ts), each driven
 // by a program written to reach it. Generated guests reach these paths too, but seldom:
 // mutation testing (README "Mutation testing") found them unpinned at the reduced counts.
-// Each program runs in lockstep against the spec (no divergence), its counters show the
-// path was taken, and the values that matter are checked against DESIGN §3 by hand.
+// Each program runs in lockstep against the spec (no divergence) with the audit after
+// every exit, its counters show the path was taken where they can, and the values that
+// matter are checked against DESIGN §3 by hand.
 
 import { expect, test } from 'vitest';
 import { assemble } from '../../spec/asm/assemble.ts';
@@ -15,8 +16,9 @@ const RAM = 0x40000;
 const MAX_STEPS = 300;
 
 type Make = (image: Image, config: MachineConfig) => Engine & { counters(): Record<string, number> };
-const SHADOW: Make = (i, c) => new VmxShadowEngine(i, c);
-const EPT: Make = (i, c) => new VmxEptEngine(i, c);
+// The audit runs after every exit too (DESIGN §6.13): a path may break an invariant first.
+const SHADOW: Make = (i, c) => new VmxShadowEngine(i, c, { auditEveryExit: true });
+const EPT: Make = (i, c) => new VmxEptEngine(i, c, { auditEveryExit: true });
 
 /** Lockstep against the spec, then the engine's own run: its final observation and counters. */
 function run(make: Make, source: string, events: HostEvent[] = []): { obs: Observation; counters: Record<string, number> } {
@@ -167,14 +169,15 @@ test('int n and an external interrupt delivered in software push the right retur
   after_nop:
     nop
     hlt
-  h32: mov ebx, [esp]
-    iret
-  h33: mov ecx, [esp]
-    iret
   idt_desc: .dd (0x10000 << 16) | 0x7FF, 0x10000 >> 16
   .org 0x10000 + 8 * 32
     ${gate('h32')}
     ${gate('h33')}
+  .org 0x10800 ; above 64 KiB: the gates' high offset halves matter
+  h32: mov ebx, [esp]
+    iret
+  h33: mov ecx, [esp]
+    iret
     ${TABLES}`, [{ at: 0, kind: 'irq', vector: 33 }]); // IF = 0 from reset: it waits
   expect(vectors(obs)).toEqual([32, 33]);
   expect(obs.regs.ebx).toBe(7 * 8); // after_int: the eighth instruction
@@ -204,4 +207,94 @@ test('an emulated store that faults on its second page: #PF with the right code 
   expect([obs.regs.ecx, obs.cr2]).toEqual([2, 0x18000]);
   expect([obs.ram[0x17ffe], obs.ram[0x17fff]]).toEqual([0, 0]);
   expect(counters.emulations).toBeGreaterThanOrEqual(1);
+});
+
+// A stack in the MMIO window (paging off, so gva = gpa): every push is an aligned 4-byte
+// store the VMM must emulate (§6.9, MMIO is never mapped), and DESIGN §3.2 makes each one
+// visible — at +8 it appends to the device LOG, and a read there returns the log length.
+test('push, push imm, pushf, call imm and call a onto the MMIO LOG register are emulated, each exactly once', () => {
+  for (const make of [SHADOW, EPT]) {
+    const { obs } = run(make, `
+      mov esp, 0xFEE0000C
+      push 0x11
+      mov esp, 0xFEE0000C
+      mov eax, 0x22
+      push eax
+      mov esp, 0xFEE0000C
+      pushf
+      mov esp, 0xFEE0000C
+      call next
+    next:
+      mov esp, 0xFEE0000C
+      mov eax, far
+      call eax
+      hlt
+    far:
+      mov esp, 0xFEE00008
+      pop ebx
+      hlt`);
+    // pushf pushes the reset eflags 0x2 (§3.1); each call the next instruction's address.
+    expect(obs.device.log).toEqual([0x11, 0x22, 0x2, 9 * 8, 12 * 8]);
+    expect(obs.regs.ebx).toBe(5); // the LOG register read: five entries
+    expect(obs.regs.esp).toBe(0xfee0000c);
+  }
+});
+
+// iret whose frame is in the MMIO window: it pops eip = ID (0x32335856), CS = COUNTER
+// (set to 0x10 just before) and eflags = the LOG length. CS 0x10 is no code selector
+// of ring 0 (0x08 + 0x11·0), so §3.4 raises #GP(CS & 0xFFFC) with nothing changed.
+test('iret popping a bad CS from the MMIO window: #GP(CS & 0xFFFC)', () => {
+  for (const make of [SHADOW, EPT]) {
+    const { obs } = run(make, `
+      lidt [idt_desc]
+      mov eax, 0x10
+      mov [0xFEE00004], eax
+      mov esp, 0xFEE00000
+      iret
+    gp: hlt
+    idt_desc: .dd (0x1000 << 16) | 0x7FF, 0x1000 >> 16
+    .org 0x1000 + 8 * 13
+      ${gate('gp')}`);
+    // The #GP frame goes below the MMIO window, to open bus (dropped): the trace has the code.
+    expect(obs.trace.map((t) => ('errorCode' in t ? [t.vector, t.errorCode] : t.kind))).toEqual([[13, 0x10]]);
+    expect(obs.eip).toBe(5 * 8 + 8); // halted after the handler's hlt
+  }
+});
+
+// Software delivery that faults midway: the stack's top word is in the page table (traced,
+// so the delivery is emulated) and the next one in an unmapped page. int 32's frame
+// faults on its second push (§3.7: the first write stays), so does the #PF's (#PF then
+// #PF: #DF), and so does the #DF's: shutdown, CR2 the unmapped word.
+test('a delivery emulated in software that faults midway escalates to shutdown', () => {
+  const { obs } = run(SHADOW, `
+    lidt [idt_desc]
+    ${PAGING}
+    mov esp, 0x17004
+    int 32
+    hlt
+  h: iret
+  idt_desc: .dd (0x10000 << 16) | 0x7FF, 0x10000 >> 16
+  .org 0x10000 + 8 * 8
+    ${gate('h')}
+  .org 0x10000 + 8 * 14
+    ${gate('h')}
+  .org 0x10000 + 8 * 32
+    ${gate('h')}
+    ${TABLES}`);
+  expect(obs.status).toBe('shutdown');
+  expect(obs.cr2).toBe(0x16ffc);
+});
+
+// DESIGN §3.2: a store straddling the end of RAM writes its RAM bytes and drops the rest
+// (open bus); the VMM emulates it (the open-bus half is never mapped writable).
+test('a store straddling the end of RAM: the RAM half lands, the open-bus half is dropped', () => {
+  for (const make of [SHADOW, EPT]) {
+    const { obs } = run(make, `
+      mov eax, 0x11223344
+      mov [${RAM - 2}], eax
+      mov ebx, [${RAM - 4}]
+      mov ecx, [${RAM}]
+      hlt`);
+    expect([obs.regs.ebx, obs.regs.ecx]).toEqual([0x33440000, 0xffffffff]);
+  }
 });

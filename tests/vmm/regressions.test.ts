@@ -108,3 +108,16 @@ test('a fetch that crosses from the end of RAM into open bus (found after the se
     .db 0x11, 0, 0, 0
   `, [], 0x10000);
 });
+
+// `ret` pops 0xFFFFFFFF from open bus; the next fetch straddles from open bus into page 0
+// and must be #UD (0xFF), then a triple fault (no IDT). Under forced emulation the
+// emulator took eip 0xFFFFFFFF — −1 as an int32 — for its "no prefetched bytes" sentinel
+// −1 and ran the stale `ret` again. Found by insn-states with forceEmulation (seed
+// 0x1a5e57a7, case 321). Fix: the sentinel is null.
+test('an emulated fetch at eip 0xFFFFFFFF uses its own bytes, not a stale prefetch', () => {
+  const { image } = assemble('mov esp, 0x10000\nret\n', 'regression.s');
+  const config = { ramBytes: 0x10000 };
+  const r = lockstep((i, c) => new VmxShadowEngine(i, c, { forceEmulation: true }), { image, config, events: [], maxSteps: 10 });
+  expect(r.divergence?.fields ?? []).toEqual([]);
+  expect(r.spec.status).toBe('shutdown');
+});

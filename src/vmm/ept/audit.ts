@@ -6,7 +6,7 @@
 import { EPT_RWX } from '../../hw/ept.ts';
 import type { Mmu } from '../../hw/mmu.ts';
 import { TLB_FRAME, type Tlb } from '../../hw/tlb.ts';
-import { auditP2m, type AuditSubject } from '../audit.ts';
+import { auditP2m } from '../audit.ts';
 import { PAGE_SIZE } from '../bits.ts';
 import { auditHostMemory, type HostMemory } from '../host-memory.ts';
 import type { P2m } from '../p2m.ts';
@@ -24,10 +24,7 @@ export interface EptAuditSubject {
 const hex = (v: number): string => '0x' + (v >>> 0).toString(16);
 
 export function auditEpt(s: EptAuditSubject): string[] {
-  // auditP2m reads only `host` and `p2m`; its parameter type also names the shadow MMU,
-  // which this VMM does not have (README: wanted change in src/vmm/audit.ts).
-  const p2mSubject = { host: s.host, p2m: s.p2m } as AuditSubject;
-  return [...auditHostMemory(s.host), ...auditP2m(p2mSubject), ...auditFrames(s), ...auditLeaves(s), ...auditTlb(s)];
+  return [...auditHostMemory(s.host), ...auditP2m(s), ...auditFrames(s), ...auditLeaves(s), ...auditTlb(s)];
 }
 
 /** E1: the VMM's frames are pool frames with the contents their names promise. */

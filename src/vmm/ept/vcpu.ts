@@ -38,7 +38,14 @@ export class EptVcpu {
   /** Instructions and deliveries emulated because their working set did not fit the host. */
   thrashEmulations = 0;
 
-  constructor(readonly vm: EptVm) {}
+  /** Violations whose access the VMM performed anyway under `forceEmulation`. */
+  forcedEmulations = 0;
+
+  constructor(
+    readonly vm: EptVm,
+    /** Perform in software every access that takes a RAM violation (vcpu.ts: a test mode). */
+    private readonly forceEmulation = false,
+  ) {}
 
   // ---------------------------------------------------------------------------------
   // Entry
@@ -131,6 +138,11 @@ export class EptVcpu {
         return this.emulate(exit);
       }
       vm.resolve(gpa, access);
+      if (this.forceEmulation) {
+        this.forcedEmulations++;
+        const r = this.emulate(exit, true);
+        if (r !== 'unsupported') return r;
+      }
       reinject(vm, exit.idtVectoring);
       return 'none';
     }
@@ -164,12 +176,19 @@ export class EptVcpu {
    * the delivery the exit interrupted. The guest's eip is still the instruction's, or
    * where the event left it (SDM 27.2.4).
    */
-  private emulate(exit: ExitInfo): Handled {
+  private emulate(exit: ExitInfo): Handled;
+  /** Forced (`forceEmulation`): an instruction the emulator does not know is left to the hardware. */
+  private emulate(exit: ExitInfo, forced: true): Handled | 'unsupported';
+  private emulate(exit: ExitInfo, forced = false): Handled | 'unsupported' {
     const vm = this.vm;
     const g = vm.vmcs.guest;
-    this.emulated++;
-    if (exit.idtVectoring !== null) return deliverInSoftware(vm, exit.idtVectoring);
+    if (exit.idtVectoring !== null) {
+      this.emulated++;
+      return deliverInSoftware(vm, exit.idtVectoring);
+    }
     const r = vm.emulator.step(g, vm.syncPaging());
+    if (r === 'unsupported' && forced) return r;
+    this.emulated++;
     if (r === 'retired') return 'retired';
     if (r === 'unsupported') throw new Error(`popek: vmx-ept cannot emulate the instruction at 0x${(g.eip >>> 0).toString(16)}`);
     return reflect(vm, r, null);
