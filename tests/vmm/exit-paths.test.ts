@@ -33,7 +33,7 @@ function run(make: Make, source: string, events: HostEvent[] = []): { obs: Obser
 
 /**
  * Paging on: PD at 0x15000, PT at 0x17000 mapping gva 0–0x10FFF and the PT itself
- * (0x17000) identity, user-writable; everything else not present. IDT at `idt`.
+ * (0x17000) identity, user-writable; everything else not present.
  */
 const PAGING = `
     mov eax, 0x15000
