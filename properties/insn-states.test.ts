@@ -66,11 +66,10 @@ function expectedOf(c: InsnCase): Expected {
 type Make = (image: Image, config: MachineConfig) => Engine;
 
 /**
- * Engine `make` (or the engine named so), with catalog `bugs` switched on, ends where the
- * spec ends. A failure shows the first diverging step. `seen` gets each engine after its run.
+ * The engine `make` builds (`name` in reports), with catalog `bugs` switched on, ends where
+ * the spec ends. A failure shows the first diverging step. `seen` gets each engine after its run.
  */
-function matchesSpec(name: string | Make, bugs: readonly string[] = [], seen?: (engine: Engine) => void) {
-  const make = typeof name === 'string' ? engineFactory(name) : name;
+function matchesSpec(name: string, make: Make = engineFactory(name), bugs: readonly string[] = [], seen?: (engine: Engine) => void) {
   return fc.property(insnCaseArb, (c) => {
     const e = expectedOf(c);
     const config = { ramBytes: c.ramBytes, bugs };
@@ -80,7 +79,7 @@ function matchesSpec(name: string | Make, bugs: readonly string[] = [], seen?: (
     const fields = diffState(e.spec, got);
     if (fields.length === 0 && sha1(got.ram) === e.ramHash) return;
     const r = lockstep(make, { image: e.image, config, events: c.events, maxSteps: c.maxSteps }, { ramStride: 1 });
-    throw new Error(r.divergence ? formatDivergence(r.divergence, typeof name === 'string' ? name : 'engine') : `final observations differ (not step by step): ${JSON.stringify(fields.length ? fields : 'ram')}`);
+    throw new Error(r.divergence ? formatDivergence(r.divergence, name) : `final observations differ (not step by step): ${JSON.stringify(fields.length ? fields : 'ram')}`);
   });
 }
 
@@ -103,10 +102,10 @@ const FORCED: [name: string, make: Make, runs: number][] = [
 ];
 
 const forced = FORCED.map(([name, make, runs]) => ({ name, make, runs: runsOf(runs) }));
-test.each(forced)('$name with forced emulation ≡ spec on $runs single instructions', ({ make, runs }) => {
+test.each(forced)('$name with forced emulation ≡ spec on $runs single instructions', ({ name, make, runs }) => {
   let emulated = 0;
   const count = (e: Engine) => void (emulated += (e as VmxShadowEngine | VmxEptEngine).counters().forcedEmulations!);
-  fc.assert(matchesSpec(make, [], count), { seed: SEED, numRuns: runs, includeErrorInReport: true });
+  fc.assert(matchesSpec(`${name} (forced emulation)`, make, [], count), { seed: SEED, numRuns: runs, includeErrorInReport: true });
   // The point of the test: the emulator was in front of the guest, in most cases.
   expect(emulated).toBeGreaterThan(runs);
 });
@@ -127,7 +126,7 @@ const TEETH: [engine: string, bug: string][] = [
 
 test.each(TEETH)('%s with %s fails the property', (engine, bug) => {
   // endOnFailure: the teeth are in finding the bug, not in shrinking it.
-  const r = fc.check(matchesSpec(engine, [bug]), { seed: SEED, numRuns: TEETH_RUNS, endOnFailure: true });
+  const r = fc.check(matchesSpec(engine, engineFactory(engine), [bug]), { seed: SEED, numRuns: TEETH_RUNS, endOnFailure: true });
   expect(r.failed, `${bug} on ${engine} not caught in ${TEETH_RUNS} cases`).toBe(true);
   console.log(`insn-states: ${bug} on ${engine} caught after ${r.numRuns} case${r.numRuns === 1 ? '' : 's'}`);
 });

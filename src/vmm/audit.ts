@@ -53,7 +53,7 @@ export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
   const parentsFound = new Map<ShadowPage, number[]>();
   // S3 from the shadow pages themselves, not from the MMU's own index of them (`byGfn`):
   // a stale index must not hide a writable guest table.
-  const traced = tracedGfns(shadow);
+  const traced = tracedTables(shadow);
   out.push(...auditIndexes(shadow, traced));
 
   if (shadow.active && !shadow.byHfn.has(shadow.active.hfn)) out.push('S6: the active root is not a live shadow page');
@@ -112,10 +112,10 @@ export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
   return out;
 }
 
-/** The gfns of the guest tables being shadowed: every non-direct shadow page's (S3). */
-function tracedGfns(shadow: ShadowMmu): Set<number> {
-  const traced = new Set<number>();
-  for (const sp of shadow.pages.values()) if (!sp.direct) traced.add(sp.gfn);
+/** The guest tables being shadowed (S3): gfn → its non-direct shadow pages. */
+function tracedTables(shadow: ShadowMmu): Map<number, ShadowPage[]> {
+  const traced = new Map<number, ShadowPage[]>();
+  for (const sp of shadow.pages.values()) if (!sp.direct) (traced.get(sp.gfn) ?? traced.set(sp.gfn, []).get(sp.gfn)!).push(sp);
   return traced;
 }
 
@@ -124,10 +124,9 @@ function tracedGfns(shadow: ShadowMmu): Set<number> {
  * cache stay within their bounds (DESIGN §6.2, §6.10), and the cached roots are exactly
  * the live level-2 pages, the active one among them.
  */
-function auditIndexes(shadow: ShadowMmu, traced: Set<number>): string[] {
+function auditIndexes(shadow: ShadowMmu, traced: Map<number, ShadowPage[]>): string[] {
   const out: string[] = [];
-  for (const gfn of traced) {
-    const want = [...shadow.pages.values()].filter((sp) => !sp.direct && sp.gfn === gfn);
+  for (const [gfn, want] of traced) {
     const have = shadow.byGfn.get(gfn) ?? [];
     if (have.length !== want.length || want.some((sp) => !have.includes(sp))) out.push(`S1: byGfn(${gfn}) names ${have.length} shadow pages, ${want.length} shadow it`);
   }
