@@ -140,7 +140,7 @@ export class EptVcpu {
       vm.resolve(gpa, access);
       if (this.forceEmulation) {
         this.forcedEmulations++;
-        const r = this.emulate(exit, true);
+        const r = this.tryEmulate(exit);
         if (r !== 'unsupported') return r;
       }
       reinject(vm, exit.idtVectoring);
@@ -176,10 +176,14 @@ export class EptVcpu {
    * the delivery the exit interrupted. The guest's eip is still the instruction's, or
    * where the event left it (SDM 27.2.4).
    */
-  private emulate(exit: ExitInfo): Handled;
-  /** Forced (`forceEmulation`): an instruction the emulator does not know is left to the hardware. */
-  private emulate(exit: ExitInfo, forced: true): Handled | 'unsupported';
-  private emulate(exit: ExitInfo, forced = false): Handled | 'unsupported' {
+  private emulate(exit: ExitInfo): Handled {
+    const r = this.tryEmulate(exit);
+    if (r === 'unsupported') throw new Error(`popek: vmx-ept cannot emulate the instruction at 0x${(this.vm.vmcs.guest.eip >>> 0).toString(16)}`);
+    return r;
+  }
+
+  /** `emulate`, but an instruction the emulator does not know is reported, not fatal (forced emulation). */
+  private tryEmulate(exit: ExitInfo): Handled | 'unsupported' {
     const vm = this.vm;
     const g = vm.vmcs.guest;
     if (exit.idtVectoring !== null) {
@@ -187,10 +191,9 @@ export class EptVcpu {
       return deliverInSoftware(vm, exit.idtVectoring);
     }
     const r = vm.emulator.step(g, vm.syncPaging());
-    if (r === 'unsupported' && forced) return r;
+    if (r === 'unsupported') return r;
     this.emulated++;
     if (r === 'retired') return 'retired';
-    if (r === 'unsupported') throw new Error(`popek: vmx-ept cannot emulate the instruction at 0x${(g.eip >>> 0).toString(16)}`);
     return reflect(vm, r, null);
   }
 
