@@ -19,7 +19,7 @@ import type { GuestPaging, GuestWalker } from './walker.ts';
 import type { VmmBugs } from './bugs.ts';
 import { EFLAGS_IF } from './bits.ts';
 import type { TraceEntry } from '../../spec/observation.ts';
-import { match } from 'ts-pattern';
+import { match, P } from 'ts-pattern';
 
 /**
  * Who hears of every store the emulator performs, one call per page: the shadow MMU's
@@ -237,7 +237,7 @@ export class Emulator {
         return 'delivered';
       }
       if (f.vector === VEC_PF && f.cr2 !== undefined && !this.bugs.cr2NotSet) g.cr2 = f.cr2 | 0; // §3.10.2
-      const next = escalation(classOf(v, k), classOf(f.vector, 'exception'));
+      const next = escalation(classOf(v, k), deliveryFaultClass(f.vector));
       if (next === 'shutdown') {
         g.trace.push({ icount: g.icount, kind: 'shutdown' });
         return 'shutdown';
@@ -355,7 +355,9 @@ export function popfValue(eflags: number, cpl: number, v: number): number {
   return f | 2;
 }
 
-type FaultClass = 'benign' | 'contributory' | 'page-fault' | 'double-fault';
+export type FaultClass = 'benign' | 'contributory' | 'page-fault' | 'double-fault';
+/** The classes of a fault raised while delivering: only #NP, #GP and #PF can be (DESIGN §3.7). */
+export type DeliveryFaultClass = 'contributory' | 'page-fault';
 
 /** DESIGN §3.7 classes: only CPU exceptions have one; int n and interrupts are benign. */
 export function classOf(vector: number, kind: EventKind): FaultClass {
@@ -366,14 +368,17 @@ export function classOf(vector: number, kind: EventKind): FaultClass {
   return 'benign';
 }
 
-/** DESIGN §3.7: what a fault raised while delivering an event of class `first` becomes. */
-export function escalation(first: FaultClass, second: FaultClass): 'deliver-new' | 'double-fault' | 'shutdown' {
-  return match<[FaultClass, FaultClass], 'deliver-new' | 'double-fault' | 'shutdown'>([first, second])
-    .with(['double-fault', 'benign'], ['double-fault', 'contributory'], ['double-fault', 'page-fault'], ['double-fault', 'double-fault'], () => 'shutdown')
-    .with(['benign', 'benign'], ['benign', 'contributory'], ['benign', 'page-fault'], ['benign', 'double-fault'], () => 'deliver-new')
-    .with(['contributory', 'page-fault'], () => 'deliver-new')
-    .with(['contributory', 'benign'], ['contributory', 'contributory'], ['contributory', 'double-fault'], () => 'double-fault')
-    .with(['page-fault', 'benign'], ['page-fault', 'contributory'], ['page-fault', 'page-fault'], ['page-fault', 'double-fault'], () => 'double-fault')
+/** The class of a fault a delivery raised: #PF, or one of the gate's #GP / #NP (DESIGN §3.7). */
+export function deliveryFaultClass(vector: number): DeliveryFaultClass {
+  return vector === VEC_PF ? 'page-fault' : 'contributory';
+}
+
+/** DESIGN §3.7, cell by cell: what a fault raised while delivering an event of class `first` becomes. */
+export function escalation(first: FaultClass, second: DeliveryFaultClass): 'deliver-new' | 'double-fault' | 'shutdown' {
+  return match<[FaultClass, DeliveryFaultClass], 'deliver-new' | 'double-fault' | 'shutdown'>([first, second])
+    .with(['double-fault', P._], () => 'shutdown')
+    .with(['benign', P._], ['contributory', 'page-fault'], () => 'deliver-new')
+    .with(['contributory', 'contributory'], ['page-fault', P._], () => 'double-fault')
     .exhaustive();
 }
 

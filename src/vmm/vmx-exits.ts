@@ -6,7 +6,7 @@
 
 import type { EventInfo, ExitInfo } from '../hw/exits.ts';
 import type { Vmcs } from '../hw/vmcs.ts';
-import { classOf, escalation, VEC_DF, VEC_PF, type EmuFault, type Emulator } from './emulate.ts';
+import { classOf, deliveryFaultClass, escalation, VEC_DF, VEC_PF, type EmuFault, type Emulator } from './emulate.ts';
 import type { Handled } from './vmx-steps.ts';
 import type { GuestPaging } from './walker.ts';
 
@@ -61,7 +61,7 @@ export function reflect(vm: ExitVm, f: EmuFault, during: EventInfo | null, write
   let vector = f.vector;
   let err = f.errorCode;
   if (during !== null) {
-    const next = escalation(classOf(during.vector, during.kind), classOf(vector, 'exception'));
+    const next = escalation(classOf(during.vector, during.kind), deliveryFaultClass(vector));
     if (next === 'shutdown') return tripleFault(vm);
     if (next === 'double-fault') {
       vector = VEC_DF;
