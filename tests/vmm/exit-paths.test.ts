@@ -354,3 +354,62 @@ test('a store straddling the end of RAM: the RAM half lands, the open-bus half i
     expect([obs.regs.ebx, obs.regs.ecx]).toEqual([0x33440000, 0xffffffff]);
   }
 });
+
+// A store straddling from the MMIO window into a RAM page read before (paging maps gva
+// 0x18000 to the window's last page and 0x19000 to 0x6000). The MMIO half is not an aligned
+// 4-byte access, so it is open bus and dropped (DESIGN §3.2); the RAM half lands: bytes
+// 22 11 at 0x6000. The hardware exits on the MMIO half first, so the VMM emulates the
+// whole store — and under nested paging the earlier read had mapped gfn 6 to the shared
+// zero frame (ept-map.ts): the store allocates it a frame, and its EPT leaf must move
+// there, or the read after the store sees zeros.
+test('a store straddling from MMIO into a page read before: the read after sees its RAM half', () => {
+  for (const make of [SHADOW, EPT]) {
+    const { obs } = run(make, `
+      ${PAGING}
+      mov edx, [0x19000]
+      mov eax, 0x11223344
+      mov [0x18FFE], eax
+      mov ebx, [0x19000]
+      mov ecx, [0x6000]
+      hlt
+      ${TABLES}
+    .org 0x17000 + 4 * 0x18
+      .dd 0xFEE00000 | 7, 0x6000 | 7`);
+    expect([obs.regs.edx, obs.regs.ebx, obs.regs.ecx]).toEqual([0, 0x1122, 0x1122]);
+  }
+});
+
+// The RAM half of that store rewrites the top half of a live guest PTE — the page table
+// is RAM's last page — while the TLB holds the translation it gave. PTE 1023 at 0x3FFFC
+// maps gva 0x3FF000 to 0x5000; bytes 01 00 at 0x3FFFE make it 0x15007, so gva 0x3FF000
+// now reaches 0x15000 (DESIGN §3.6: no TLB, the store is visible at once). Under nested
+// paging the VMM emulated the store (its open-bus half) and must flush the host TLB.
+test('an emulated store into a live page table: the next access uses the new translation', () => {
+  for (const make of [SHADOW, EPT]) {
+    const { obs, counters } = run(make, `
+      mov eax, 0x20000
+      mov cr3, eax
+      mov eax, 0x80000001
+      mov cr0, eax
+      mov ebx, [0x3FF000]
+      mov eax, 0xAAAA0001
+      mov [0x3FFFE], eax
+      mov ecx, [0x3FF000]
+      hlt
+    .org 0x5000
+      .dd 0x11111111
+    .org 0x15000
+      .dd 0x22222222
+    .org 0x20000
+      .dd 0x3F000 | 7
+    .org 0x3F000
+      .dd 0x0 | 7, 0x1000 | 7
+    .org 0x3F000 + 4 * 0x3F
+      .dd 0x3F000 | 7, 0x40000 | 7
+    .org 0x3F000 + 4 * 1023
+      .dd 0x5000 | 7`);
+    expect([obs.regs.ebx, obs.regs.ecx]).toEqual([0x11111111, 0x22222222]);
+    expect(obs.ram[0x3fffe]).toBe(1);
+    if (make === EPT) expect(counters['vm.tlbFlushesForStores']).toBeGreaterThanOrEqual(1);
+  }
+});

@@ -104,6 +104,38 @@ describe('swap and migration', () => {
   });
 });
 
+describe('host events do their work', () => {
+  // Host-event transparency (properties/vmx-ept.test.ts) holds trivially for an event the
+  // VMM ignores; each must change the host's state, and the guest must still not see it.
+  test('evict-shadow drops EPT tables, flush-tlb flushes, reclaim swaps frames out', () => {
+    const src = `
+      mov eax, 0x1234
+      mov [0x5000], eax
+      nop
+      mov ebx, [0x5000]
+      hlt`;
+    const e = new VmxEptEngine(image(src), { ramBytes: RAM }, { auditEveryExit: true });
+    e.step();
+    e.step();
+    const c0 = e.counters();
+    e.fire({ at: 2, kind: 'evict-shadow', count: 4 });
+    const c1 = e.counters();
+    expect(c1['ept.tablesEvicted']).toBe(c0['ept.tablesEvicted']! + 1); // RAM fits in one 4 MiB table
+    expect(c1.invepts).toBe(c0.invepts! + 1);
+    expect(e.vm.ept.tables.size).toBe(0);
+    e.fire({ at: 2, kind: 'flush-tlb' });
+    const c2 = e.counters();
+    expect(c2.tlbFlushes).toBe(c1.tlbFlushes! + 1);
+    e.fire({ at: 2, kind: 'reclaim', frames: 2 });
+    const c3 = e.counters();
+    expect(c3.swapOuts).toBe(c2.swapOuts! + 2); // the code page and gfn 5: both of its frames
+    expect([e.vm.p2m.isSwapped(0), e.vm.p2m.isSwapped(5)]).toEqual([true, true]);
+    const obs = e.run([], 100);
+    expect(obs.regs.ebx).toBe(0x1234);
+    expect(diffObservations(new SpecMachine(image(src), { ramBytes: RAM }).run([], 100), obs)).toEqual([]);
+  });
+});
+
 describe('MMIO and open bus', () => {
   test('each MMIO access exits (EPT misconfiguration) and is emulated exactly once', () => {
     const { obs, c } = both(`
