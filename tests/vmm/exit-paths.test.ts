@@ -413,3 +413,27 @@ test('an emulated store into a live page table: the next access uses the new tra
     if (make === EPT) expect(counters['vm.tlbFlushesForStores']).toBeGreaterThanOrEqual(1);
   }
 });
+
+// DESIGN §3.7: after `sti` sets IF, the next instruction runs in the STI shadow and a
+// pending interrupt is delivered right after it. Here that instruction is an MMIO load the
+// VMM emulates in software; the shadow must end with it, so the handler runs before `mov
+// ebx, 1` (ecx = 0), and the frame's return eip is that instruction's (0x20).
+test('the STI shadow ends after an instruction the VMM emulated: the pending interrupt comes next', () => {
+  for (const make of [SHADOW, EPT]) {
+    const { obs } = run(make, `
+      mov esp, 0x9000
+      lidt [idt_desc]
+      sti
+      mov eax, [0xFEE00000]
+      mov ebx, 1
+      hlt
+    h: mov ecx, ebx
+      pop edx
+      hlt
+    idt_desc: .dd (0x1000 << 16) | 0x7FF, 0x1000 >> 16
+    .org 0x1000 + 8 * 0x20
+      ${gate('h')}`, [{ at: 0, kind: 'irq', vector: 0x20 }]);
+    expect(vectors(obs)).toEqual([0x20]);
+    expect([obs.regs.eax, obs.regs.ecx, obs.regs.edx]).toEqual([0x32335856, 0, 0x20]);
+  }
+});
