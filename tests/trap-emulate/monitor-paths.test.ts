@@ -99,3 +99,40 @@ test('an external interrupt whose delivery escalates to a triple fault shuts the
   expect(obs.status).toBe('shutdown');
   expect(obs.trace).toEqual([{ icount: 3, kind: 'shutdown' }]); // after the nop in sti's shadow
 });
+
+// Privileged and IOPL-sensitive instructions at the guest's ring 3 (DESIGN §3.4:
+// privileged ones #GP(0) at cpl > 0; cli, sti, in, out #GP(0) when cpl > IOPL, here 0).
+// Each traps to the monitor, which must decide by the guest's own cpl, not emulate, and
+// reflect the #GP through the guest's IDT and TSS. The kernel enters ring 3 by iret with
+// eflags 0x2 (IF and IOPL as they are, so the iret has no sensitive effect). Ring 1 is
+// out of reach: the iret into it is itself refuted (ring compression, monitor.ts).
+const PRIVILEGED = ['hlt', 'cli', 'sti', 'mov cr0, eax', 'mov cr2, eax', 'mov eax, cr3', 'lidt [0x4000]', 'ltr eax', 'invlpg [0x4000]', 'in eax, 0xe9', 'out 0xe9, eax'];
+test.each(PRIVILEGED)('ring 3: %s is #GP(0), reflected to the guest', (insn) => {
+  const ring = 3;
+  const obs = run(`
+    mov esp, 0x9000
+    lidt [idt_desc]
+    mov eax, 0x3000
+    ltr eax
+    push ${0x10 + 0x11 * ring}
+    push 0x7000
+    push 0x2
+    push ${0x08 + 0x11 * ring}
+    push 0x2000
+    iret
+  gp: pop ecx
+    pop edx
+    hlt
+  idt_desc: .dd (0x1000 << 16) | 0x7FF, 0x1000 >> 16
+  .org 0x1000 + 8 * 13
+    .dd (gp & 0xFFFF) | (0x08 << 16), (gp & 0xFFFF0000) | 0x8E00
+  .org 0x2000
+    mov eax, 0x80000001
+    ${insn}
+    hlt
+  .org 0x3000
+    .dd 0, 0x9000`);
+  expect(obs.trace.map((t) => ('vector' in t ? [t.vector, t.errorCode] : t.kind))).toEqual([[13, 0]]);
+  expect([obs.regs.ecx, obs.regs.edx, obs.cpl]).toEqual([0, 0x2008, 0]);
+  expect([obs.cr0, obs.cr2, obs.idtr.base]).toEqual([1, 0, 0x1000]);
+});
