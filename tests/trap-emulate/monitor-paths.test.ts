@@ -136,3 +136,38 @@ test.each(PRIVILEGED)('ring 3: %s is #GP(0), reflected to the guest', (insn) => 
   expect([obs.regs.ecx, obs.regs.edx, obs.cpl]).toEqual([0, 0x2008, 0]);
   expect([obs.cr0, obs.cr2, obs.idtr.base]).toEqual([1, 0, 0x1000]);
 });
+
+// mov to and from control registers at the guest's ring 0 (DESIGN §3.4): every one traps
+// at real ring 1 and is emulated on the virtual registers. Writes store; reads return the
+// stored values (never the shadow root or the host's CR0/CR4). A CR0 without PE, or a CR4
+// bit other than PSE, is #GP(0) with the register unchanged.
+test.each([
+  ['mov cr0, edi', 0x2], // PE clear
+  ['mov cr4, esi', 0x30], // PSE and a reserved bit
+])('ring 0: control registers read back what was written; %s with %s is #GP(0)', (bad, value) => {
+  const obs = run(`
+    mov esp, 0x9000
+    lidt [idt_desc]
+    mov eax, 0x1234
+    mov cr2, eax
+    mov eax, 0x10
+    mov cr4, eax
+    mov eax, 0x5000
+    mov cr3, eax
+    mov eax, cr0
+    mov ebx, cr2
+    mov ecx, cr3
+    mov edx, cr4
+    mov edi, ${value}
+    mov esi, ${value}
+    ${bad}
+    hlt
+  gp: pop ebp
+    hlt
+  idt_desc: .dd (0x1000 << 16) | 0x7FF, 0x1000 >> 16
+  .org 0x1000 + 8 * 13
+    .dd (gp & 0xFFFF) | (0x08 << 16), (gp & 0xFFFF0000) | 0x8E00`);
+  expect([obs.regs.eax, obs.regs.ebx, obs.regs.ecx, obs.regs.edx]).toEqual([1, 0x1234, 0x5000, 0x10]);
+  expect(obs.trace.map((t) => ('vector' in t ? [t.vector, t.errorCode] : t.kind))).toEqual([[13, 0]]);
+  expect([obs.cr0, obs.cr4, obs.regs.ebp]).toEqual([1, 0x10, 0]);
+});
