@@ -13,38 +13,17 @@ import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
 import { TLB_V } from '../../src/hw/tlb.ts';
 import { audit } from '../../src/vmm/audit.ts';
 import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/bits.ts';
-import { VmmBugs } from '../../src/vmm/bugs.ts';
-import { FREE, HostMemory, POOL } from '../../src/vmm/host-memory.ts';
+import { FREE, POOL } from '../../src/vmm/host-memory.ts';
 import { P2m } from '../../src/vmm/p2m.ts';
-import { ROLE_DIRECT, ROLE_PSE, ROLE_RW, ROLE_US, ROLE_WP, ShadowMmu, ShadowPage } from '../../src/vmm/shadow.ts';
-import { GuestWalker, type GuestPaging } from '../../src/vmm/walker.ts';
-
-const RAM = 0x40000; // 64 guest frames
-const PD = 0x5000;
-const PT = 0x6000;
+import { ROLE_DIRECT, ROLE_PSE, ROLE_RW, ROLE_US, ROLE_WP, ShadowPage } from '../../src/vmm/shadow.ts';
+import type { GuestPaging } from '../../src/vmm/walker.ts';
+import { PD, PT, RAM, shadowFixture } from './shadow-fixture.ts';
 
 const hex = (v: number): string => '0x' + (v >>> 0).toString(16);
 
-/**
- * One VM (and room for a second) on a host of 64 guest frames and 16 pool frames, its
- * guest paging on: PDE 0 → PT (user, writable), PTE k → gfn 0x10+k (user, writable),
- * PTE 8 → the PT itself, PDE 1 → a 4 MiB page at 0 (user, writable).
- */
+/** The fixture's VM (shadow-fixture.ts), room for a second, and the helpers that plant. */
 function setup() {
-  const host = new HostMemory({ guestFrames: 64, poolFrames: 16 });
-  const bugs = new VmmBugs();
-  let p2m!: P2m;
-  const id = host.register({ evict: (gfn) => void p2m.swapOut(gfn) });
-  p2m = new P2m(host, id, RAM);
-  const shadow = new ShadowMmu(host, p2m, bugs, { maxPages: 12, maxRoots: 2 }, () => {});
-  p2m.unmap = (gfn) => shadow.zapGfn(gfn);
-  const walker = new GuestWalker(p2m, bugs);
-  const g: GuestPaging = { pg: true, wp: true, pse: true, cr3: PD };
-  p2m.write32(PD, PT | PTE_P | PTE_RW | PTE_US);
-  p2m.write32(PD + 4, PTE_P | PTE_RW | PTE_US | PTE_PS);
-  for (let k = 0; k < 8; k++) p2m.write32(PT + 4 * k, ((0x10 + k) << 12) | PTE_P | PTE_RW | PTE_US);
-  p2m.write32(PT + 4 * 8, PT | PTE_P | PTE_RW | PTE_US);
-  const subject = { host, p2m, shadow, tlb: null };
+  const { host, p2m, shadow, walker, g, subject } = shadowFixture();
   const fault = (la: number, write: boolean, user: boolean, paging: GuestPaging = g) => {
     const rec = walker.walk(paging, la, write, user, true);
     if (!rec.ok) throw new Error(`setup: the guest walk of ${hex(la)} faults`);

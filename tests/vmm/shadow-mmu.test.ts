@@ -3,41 +3,21 @@
 // planted violation of each invariant. Expected values come from DESIGN §3.5 and §6.
 
 import { describe, expect, test } from 'vitest';
-import { HostMemory } from '../../src/vmm/host-memory.ts';
-import { P2m } from '../../src/vmm/p2m.ts';
 import { GuestWalker, type GuestPaging } from '../../src/vmm/walker.ts';
-import { ShadowMmu } from '../../src/vmm/shadow.ts';
 import { VmmBugs } from '../../src/vmm/bugs.ts';
 import { audit } from '../../src/vmm/audit.ts';
+import { PD, PT, RAM, shadowFixture, type FixtureOptions } from './shadow-fixture.ts';
 import { PF_P, PF_RSVD, PF_U, PF_W, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/bits.ts';
 
-const RAM = 0x40000; // 64 guest frames
-const PD = 0x5000;
-const PT = 0x6000;
-
-function setup(opts: { guestFrames?: number; bugs?: string[]; maxPages?: number } = {}) {
-  const host = new HostMemory({ guestFrames: opts.guestFrames ?? 64, poolFrames: 16 });
-  const bugs = new VmmBugs(opts.bugs);
-  let flushes = 0;
-  let p2m!: P2m;
-  const id = host.register({ evict: (gfn) => void p2m.swapOut(gfn) });
-  p2m = new P2m(host, id, RAM);
-  const shadow = new ShadowMmu(host, p2m, bugs, { maxPages: opts.maxPages ?? 12, maxRoots: 2 }, () => flushes++);
-  p2m.unmap = (gfn) => shadow.zapGfn(gfn);
-  const walker = new GuestWalker(p2m, bugs);
-  const g: GuestPaging = { pg: true, wp: true, pse: true, cr3: PD };
-  // PDE 0 → PT (user, writable); PTE k → frame 0x10+k with flags; PDE 1 → a 4 MiB page at 0.
-  p2m.write32(PD, PT | PTE_P | PTE_RW | PTE_US);
-  p2m.write32(PD + 4, PTE_P | PTE_RW | PTE_US | PTE_PS);
-  for (let k = 0; k < 8; k++) p2m.write32(PT + 4 * k, ((0x10 + k) << 12) | PTE_P | PTE_RW | PTE_US);
-  p2m.write32(PT + 4 * 8, (PT & ~0xfff) | PTE_P | PTE_RW | PTE_US); // the table maps itself at 0x8000
-  const subject = { host, p2m, shadow, tlb: null };
+function setup(opts: FixtureOptions = {}) {
+  const f = shadowFixture(opts);
+  const { walker, shadow, g } = f;
   const fault = (la: number, write: boolean, user: boolean) => {
     const rec = walker.walk(g, la, write, user, true);
     if (!rec.ok) return { err: rec.err } as const;
     return { fill: shadow.fill(g, la, rec, write, user) } as const;
   };
-  return { host, p2m, shadow, walker, g, subject, fault, flushes: () => flushes };
+  return { ...f, fault };
 }
 
 describe('p2m and host memory (DESIGN §6.8)', () => {

@@ -1,0 +1,41 @@
+// One VM's shadow MMU on a small host, with guest paging on, for the unit tests of the
+// shadow MMU and its audit (shadow-mmu.test.ts, audit-planted.test.ts):
+//   PD at 0x5000: PDE 0 → the PT at 0x6000 (user, writable); PDE 1 → a 4 MiB page at 0;
+//   PT: PTE k (k < 8) → gfn 0x10+k (user, writable); PTE 8 → the PT itself (gva 0x8000).
+// 64 guest frames and 16 pool frames; a shadow budget of 12 pages and 2 cached roots.
+
+import { PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/bits.ts';
+import { VmmBugs } from '../../src/vmm/bugs.ts';
+import { HostMemory } from '../../src/vmm/host-memory.ts';
+import { P2m } from '../../src/vmm/p2m.ts';
+import { ShadowMmu } from '../../src/vmm/shadow.ts';
+import { GuestWalker, type GuestPaging } from '../../src/vmm/walker.ts';
+
+export const RAM = 0x40000; // 64 guest frames
+export const PD = 0x5000;
+export const PT = 0x6000;
+
+export interface FixtureOptions {
+  guestFrames?: number;
+  bugs?: string[];
+  maxPages?: number;
+}
+
+export function shadowFixture(opts: FixtureOptions = {}) {
+  const host = new HostMemory({ guestFrames: opts.guestFrames ?? 64, poolFrames: 16 });
+  const bugs = new VmmBugs(opts.bugs);
+  let flushes = 0;
+  let p2m!: P2m;
+  const id = host.register({ evict: (gfn) => void p2m.swapOut(gfn) });
+  p2m = new P2m(host, id, RAM);
+  const shadow = new ShadowMmu(host, p2m, bugs, { maxPages: opts.maxPages ?? 12, maxRoots: 2 }, () => flushes++);
+  p2m.unmap = (gfn) => shadow.zapGfn(gfn);
+  const walker = new GuestWalker(p2m, bugs);
+  const g: GuestPaging = { pg: true, wp: true, pse: true, cr3: PD };
+  p2m.write32(PD, PT | PTE_P | PTE_RW | PTE_US);
+  p2m.write32(PD + 4, PTE_P | PTE_RW | PTE_US | PTE_PS);
+  for (let k = 0; k < 8; k++) p2m.write32(PT + 4 * k, ((0x10 + k) << 12) | PTE_P | PTE_RW | PTE_US);
+  p2m.write32(PT + 4 * 8, PT | PTE_P | PTE_RW | PTE_US);
+  const subject = { host, p2m, shadow, tlb: null };
+  return { host, p2m, shadow, walker, g, subject, flushes: () => flushes };
+}
