@@ -136,6 +136,34 @@ describe('host events do their work', () => {
   });
 });
 
+describe('two VMs on one host', () => {
+  // The companion writes the same gpas in its own RAM and leaves its translations in the
+  // shared host TLB at every switch-vm; the audit (run after every exit and host event)
+  // holds throughout, and this VM still ends where the spec ends (DESIGN §6.12).
+  test('the audit holds after every switch-vm, and the guest still matches the spec', () => {
+    const src = `
+      mov eax, 0x1234
+      mov [0x5000], eax
+      mov ebx, [0x5000]
+      mov [0x6000], ebx
+      mov ecx, [0x6000]
+      hlt`;
+    const companion = { image: image(`
+      mov eax, 1
+    loop:
+      mov [0x5000], eax
+      add eax, 1
+      mov ebx, [0x7000]
+      jmp loop`), ramBytes: RAM };
+    const events: HostEvent[] = [1, 2, 3, 4].map((at) => ({ at, kind: 'switch-vm' }));
+    const e = new VmxEptEngine(image(src), { ramBytes: RAM }, { auditEveryExit: true, companion, companionSteps: 20 });
+    const obs = e.run(events, 100);
+    expect(obs.regs.ecx).toBe(0x1234);
+    expect(e.vm.audit()).toEqual([]);
+    expect(diffObservations(new SpecMachine(image(src), { ramBytes: RAM }).run(events, 100), obs)).toEqual([]);
+  });
+});
+
 describe('MMIO and open bus', () => {
   test('each MMIO access exits (EPT misconfiguration) and is emulated exactly once', () => {
     const { obs, c } = both(`
