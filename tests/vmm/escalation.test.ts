@@ -5,10 +5,10 @@
 // Expected values are read off DESIGN §3.7, not taken from the code.
 
 import { describe, expect, test } from 'vitest';
-import { classOf, deliveryFaultClass, escalation, type EventKind } from '../../src/vmm/emulate.ts';
+import { classOf, deliveryFaultClass, escalation, type DeliveryFaultClass, type EventKind, type FaultClass } from '../../src/vmm/emulate.ts';
 
 describe('classes (DESIGN §3.7: benign #UD, int, external; contributory #NP, #GP; page fault #PF)', () => {
-  const cases: [number, EventKind, string][] = [
+  const cases: [number, EventKind, FaultClass][] = [
     [6, 'exception', 'benign'], // #UD
     [8, 'exception', 'double-fault'], // #DF
     [11, 'exception', 'contributory'], // #NP
@@ -35,7 +35,7 @@ describe('classes (DESIGN §3.7: benign #UD, int, external; contributory #NP, #G
 });
 
 describe('a fault while delivering E1 (DESIGN §3.7)', () => {
-  const cases: [string, 'contributory' | 'page-fault', string][] = [
+  const cases: [FaultClass, DeliveryFaultClass, string][] = [
     // "E1 benign → deliver the new fault instead"
     ['benign', 'contributory', 'deliver-new'],
     ['benign', 'page-fault', 'deliver-new'],
@@ -50,6 +50,6 @@ describe('a fault while delivering E1 (DESIGN §3.7)', () => {
     ['double-fault', 'page-fault', 'shutdown'],
   ];
   test.each(cases)('%s then %s: %s', (first, second, outcome) => {
-    expect(escalation(first as Parameters<typeof escalation>[0], second)).toBe(outcome);
+    expect(escalation(first, second)).toBe(outcome);
   });
 });
