@@ -21,6 +21,9 @@ function run(source: string, events: HostEvent[] = []): Observation {
   return make(image, config).run(events, 200);
 }
 
+/** The trace as [vector, error code] pairs (DESIGN §2 `trace`). */
+const faults = (obs: Observation): unknown[] => obs.trace.map((t) => ('vector' in t ? [t.vector, t.errorCode] : t.kind));
+
 /** Paging on: PD at 0x15000, PT at 0x17000; gva 0x0000 → 0x0000, gva 0x1000 → 0x3000. */
 const PAGING = `
     mov eax, 0x15000
@@ -132,7 +135,7 @@ test.each(PRIVILEGED)('ring 3: %s is #GP(0), reflected to the guest', (insn) => 
     hlt
   .org 0x3000
     .dd 0, 0x9000`);
-  expect(obs.trace.map((t) => ('vector' in t ? [t.vector, t.errorCode] : t.kind))).toEqual([[13, 0]]);
+  expect(faults(obs)).toEqual([[13, 0]]);
   expect([obs.regs.ecx, obs.regs.edx, obs.cpl]).toEqual([0, 0x2008, 0]);
   expect([obs.cr0, obs.cr2, obs.idtr.base]).toEqual([1, 0, 0x1000]);
 });
@@ -168,6 +171,6 @@ test.each([
   .org 0x1000 + 8 * 13
     .dd (gp & 0xFFFF) | (0x08 << 16), (gp & 0xFFFF0000) | 0x8E00`);
   expect([obs.regs.eax, obs.regs.ebx, obs.regs.ecx, obs.regs.edx]).toEqual([1, 0x1234, 0x5000, 0x10]);
-  expect(obs.trace.map((t) => ('vector' in t ? [t.vector, t.errorCode] : t.kind))).toEqual([[13, 0]]);
+  expect(faults(obs)).toEqual([[13, 0]]);
   expect([obs.cr0, obs.cr4, obs.regs.ebp]).toEqual([1, 0x10, 0]);
 });
