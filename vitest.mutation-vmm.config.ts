@@ -8,7 +8,7 @@
 // A campaign on one part of src/vmm can name the tests that concern it, comma-separated,
 // in POPEK_MUTATION_TESTS, e.g. for the shadow MMU:
 //   POPEK_MUTATION_TESTS='tests/vmm/**/*.test.ts,properties/vmx-shadow*.test.ts' \
-//     npx stryker run --mutate src/vmm/shadow.ts
+//     npx stryker run --mutate src/vmm/shadow/mmu.ts
 import { defineConfig } from 'vitest/config';
 
 const focus = process.env.POPEK_MUTATION_TESTS?.split(',').filter((g) => g !== '');

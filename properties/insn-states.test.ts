@@ -10,8 +10,9 @@ import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { assemble } from '../spec/asm/assemble.ts';
 import { SpecMachine } from '../spec/machine.ts';
-import type { Engine, Image, MachineConfig, Observation } from '../spec/observation.ts';
-import { engineFactory } from '../src/cli/engines.ts';
+import type { Engine, Image, Observation } from '../spec/observation.ts';
+import type { EngineFactory } from '../src/engines/engine.ts';
+import { engineFactory } from '../src/engines/registry.ts';
 import { VmxEptEngine } from '../src/engines/vmx-ept.ts';
 import { VmxShadowEngine } from '../src/engines/vmx-shadow.ts';
 import { runsOf } from './budget.ts';
@@ -63,7 +64,7 @@ function expectedOf(c: InsnCase): Expected {
   return e;
 }
 
-type Make = (image: Image, config: MachineConfig) => Engine;
+type Make = EngineFactory;
 
 /**
  * The engine `make` builds (`name` in reports), with catalog `bugs` switched on, ends where

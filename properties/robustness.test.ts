@@ -7,7 +7,7 @@ import { expect, test } from 'vitest';
 import { SpecMachine } from '../spec/machine.ts';
 import type { HostEvent, Image } from '../spec/observation.ts';
 import { NativeEngine } from '../src/engines/native.ts';
-import { engineFactory } from '../src/cli/engines.ts';
+import { engineFactory } from '../src/engines/registry.ts';
 import { lockstep } from './lockstep/lockstep.ts';
 import { formatDivergence } from './lockstep/report.ts';
 import { observationJson } from '../src/cli/observation-json.ts';

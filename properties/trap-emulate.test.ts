@@ -17,7 +17,7 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { assemble } from '../spec/asm/assemble.ts';
-import { engineFactory } from '../src/cli/engines.ts';
+import { engineFactory } from '../src/engines/registry.ts';
 import { caseArb, caseInstructions, type CheckCase } from './check/cases.ts';
 import { lockstep, type Divergence } from './lockstep/lockstep.ts';
 import { formatDivergence } from './lockstep/report.ts';

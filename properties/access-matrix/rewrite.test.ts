@@ -9,12 +9,12 @@ import { expect, test } from 'vitest';
 import { SpecMachine } from '../../spec/machine.ts';
 import { NativeEngine } from '../../src/engines/native.ts';
 import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
-import type { Engine, Image, MachineConfig } from '../../spec/observation.ts';
+import type { EngineFactory } from '../../src/engines/engine.ts';
 import { LEGAL_COUNT, has, legalCombos } from './matrix.ts';
 import { describeFailure, runMatrix } from './run.ts';
 import { sampleOf } from '../budget.ts';
 
-type Make = (image: Image, config: MachineConfig) => Engine;
+type Make = EngineFactory;
 const engines: [string, Make][] = [
   ['spec', (i, c) => new SpecMachine(i, c)],
   ['native', (i, c) => new NativeEngine(i, c)],

@@ -2,13 +2,14 @@
 // `Engine.run` (spec/observation.ts) and reads the final observation, so the same
 // matrix checks the spec, the native engine and every VMM (see README.md).
 
-import type { Engine, Image, MachineConfig } from '../../spec/observation.ts';
 import { type Combo, comboName, legalCombos, scenarioOf } from './matrix.ts';
 import { sampleOf } from '../budget.ts';
 import { type Oracle, oracle as designOracle } from './oracle.ts';
 import { MAX_STEPS, type Outcome, RAM_BYTES, type Variant, expectedOutcome, outcomeOf, programOf } from './program.ts';
 
-export type MakeEngine = (image: Image, config: MachineConfig) => Engine;
+import type { EngineFactory } from '../../src/engines/engine.ts';
+
+export type MakeEngine = EngineFactory;
 
 export interface MatrixFailure {
   combo: Combo;

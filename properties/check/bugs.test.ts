@@ -3,7 +3,7 @@
 // shrunk to a small counterexample — what `popek mutants` prints.
 
 import { expect, test } from 'vitest';
-import { BUG_CATALOG } from '../../src/cli/bugs.ts';
+import { BUG_CATALOG } from '../../src/engines/registry.ts';
 import { formatMutants, runMutant, type MutantResult } from './mutants.ts';
 import { runCampaign } from './campaign.ts';
 

@@ -9,7 +9,7 @@ import type { HostEvent, Image, MachineConfig, Observation } from '../../spec/ob
 import { VmxEptEngine } from '../../src/engines/vmx-ept.ts';
 import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
 import { diffObservations } from '../lockstep/compare.ts';
-import { engineFactory } from '../../src/cli/engines.ts';
+import { engineFactory } from '../../src/engines/registry.ts';
 import { caseArb, caseInstructions, type CheckCase } from './cases.ts';
 import { lockstep } from '../lockstep/lockstep.ts';
 import { formatDivergence } from '../lockstep/report.ts';

@@ -8,7 +8,9 @@ import { disassembleInsn } from '../../spec/asm/disassemble.ts';
 import type { Engine, HostEvent, Image, MachineConfig, Observation, StepOutcome } from '../../spec/observation.ts';
 import { diffState, firstRamDifference, ramDiff, type FieldDiff } from './compare.ts';
 
-export type EngineFactory = (image: Image, config: MachineConfig) => Engine;
+import type { EngineFactory } from '../../src/engines/engine.ts';
+
+export type { EngineFactory };
 
 export interface LockstepCase {
   image: Image;

@@ -10,7 +10,8 @@ import fc from 'fast-check';
 import { caseArb } from '../../properties/check/cases.ts';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { DEFAULT_SEED } from './check.ts';
-import { ENGINES, engineFactory, makeEngine } from './engines.ts';
+import { ENGINE_NAMES } from '../engines/registry.ts';
+import { engineFactory, makeEngine } from './engines.ts';
 import { UsageError, parseCount } from './usage.ts';
 import { CPU_PROFILES, modelledCycles, type CpuProfile } from './cost-model.ts';
 
@@ -97,7 +98,7 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
     out(values.json ? JSON.stringify(r) + '\n' : `lockstep ${engine} vs spec: ${r.runs} generated cases, ${r.stepsPerRun.toFixed(0)} steps per run on average, ${r.seconds.toFixed(2)} s: ${r.runsPerSecond.toFixed(0)} runs/s on one core\n`);
     return 0;
   }
-  const engines = values.engine ?? Object.keys(ENGINES);
+  const engines = values.engine ?? ENGINE_NAMES;
   const workloads = values.workload ?? [...WORKLOADS];
   for (const w of workloads) {
     if (!(WORKLOADS as readonly string[]).includes(w)) throw new UsageError(`unknown workload '${w}' (one of ${WORKLOADS.join(', ')})`);

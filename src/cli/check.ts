@@ -8,13 +8,11 @@ import { parseArgs } from 'node:util';
 import { defaultWorkers, runCampaign, type CampaignResult } from '../../properties/check/campaign.ts';
 import { PROPERTIES, appliesTo } from '../../properties/check/suite.ts';
 import { caseStats, formatStats } from '../../properties/check/stats.ts';
-import { BUG_CATALOG } from './bugs.ts';
+import { BUG_CATALOG, EQUIVALENT_ENGINES } from '../engines/registry.ts';
 import { engineFactory } from './engines.ts';
 import { progressReporter } from './progress.ts';
 import { UsageError, parseCount } from './usage.ts';
 
-/** Engines expected to be equivalent to the spec (DESIGN §5), checked by default. */
-export const EQUIVALENT_ENGINES = ['native', 'interpret', 'vmx-shadow', 'vmx-ept'];
 export const DEFAULT_SEED = 20261125;
 
 export const CHECK_HELP = `usage: popek check [--engine E]... [--runs N] [--seed S] [--bug B]... [--workers N] [--shard I/N] [--json]

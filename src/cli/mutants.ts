@@ -4,7 +4,7 @@
 
 import { parseArgs } from 'node:util';
 import { formatMutants, runMutants } from '../../properties/check/mutants.ts';
-import { BUG_CATALOG } from './bugs.ts';
+import { BUG_CATALOG } from '../engines/registry.ts';
 import { DEFAULT_SEED } from './check.ts';
 import { UsageError, parseCount } from './usage.ts';
 

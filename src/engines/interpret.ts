@@ -8,7 +8,7 @@ import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, Step
 import { interpretBugs } from '../vmm/interpret/bugs.ts';
 import type { DeliveredEvent } from '../vmm/interpret/control-block.ts';
 import { Interpreter } from '../vmm/interpret/interpreter.ts';
-import { Schedule } from './schedule.ts';
+import { Schedule } from '../vmm/core/schedule.ts';
 
 /** DESIGN §2 register order (copied from spec/observation.ts REG_NAMES, a value). */
 const REG_NAMES = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'] as const;

@@ -7,7 +7,7 @@ import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, Step
 import { Cpu } from '../hw/cpu.ts';
 import { PhysMem } from '../hw/memory.ts';
 import { HwBugs } from '../hw/bugs.ts';
-import { Schedule } from './schedule.ts';
+import { Schedule } from '../vmm/core/schedule.ts';
 
 /** DESIGN §2 register order (copied from spec/observation.ts REG_NAMES, a value). */
 const REG_NAMES = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'] as const;

@@ -9,12 +9,12 @@ import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, Step
 import { IF } from '../hw/cpu.ts';
 import { isHwBug } from '../hw/bugs.ts';
 import { LegacyMode, type HostTables } from '../hw/legacy.ts';
-import { CR0_PE, CR0_PG, CR0_WP, PAGE_SIZE } from '../vmm/bits.ts';
-import { VmmBugs } from '../vmm/bugs.ts';
-import { Host } from '../vmm/host.ts';
-import { Vm } from '../vmm/vm.ts';
+import { CR0_PE, CR0_PG, CR0_WP, PAGE_SIZE } from '../vmm/core/bits.ts';
+import { VmmBugs } from '../vmm/core/bugs.ts';
+import { Host } from '../vmm/core/host.ts';
+import { Vm } from '../vmm/shadow/vm.ts';
 import { TrapEmulateMonitor } from '../vmm/trap-emulate/monitor.ts';
-import { Schedule } from './schedule.ts';
+import { Schedule } from '../vmm/core/schedule.ts';
 import { regsByName, vmObservation } from './vm-observation.ts';
 
 

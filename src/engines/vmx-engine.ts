@@ -5,9 +5,9 @@
 // host events, control-register views and counters.
 
 import type { Engine, HostEvent, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
-import { PAGE_SIZE } from '../vmm/bits.ts';
-import { runVcpu, type VmxGuest, type VmxVcpu } from '../vmm/vmx-steps.ts';
-import { Schedule } from './schedule.ts';
+import { PAGE_SIZE } from '../vmm/core/bits.ts';
+import { runVcpu, type VmxGuest, type VmxVcpu } from '../vmm/core/vmx-steps.ts';
+import { Schedule } from '../vmm/core/schedule.ts';
 import { regsByName, vmObservation, type VmView } from './vm-observation.ts';
 
 /** A VM of src/vmm as these engines drive it. */

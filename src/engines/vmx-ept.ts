@@ -5,11 +5,11 @@
 
 import type { HostEvent, Image, MachineConfig } from '../../spec/observation.ts';
 import { isHwBug } from '../hw/bugs.ts';
-import { PAGE_SIZE } from '../vmm/bits.ts';
+import { PAGE_SIZE } from '../vmm/core/bits.ts';
 import { EptBugs } from '../vmm/ept/bugs.ts';
 import { EptVcpu } from '../vmm/ept/vcpu.ts';
 import { EptVm } from '../vmm/ept/vm.ts';
-import { Host } from '../vmm/host.ts';
+import { Host } from '../vmm/core/host.ts';
 import { VmxEngine, companionRunner, guestFrames } from './vmx-engine.ts';
 
 export interface VmxEptOptions {

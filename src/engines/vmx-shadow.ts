@@ -4,11 +4,11 @@
 
 import type { HostEvent, Image, MachineConfig } from '../../spec/observation.ts';
 import { isHwBug } from '../hw/bugs.ts';
-import { PAGE_SIZE } from '../vmm/bits.ts';
-import { VmmBugs } from '../vmm/bugs.ts';
-import { Host } from '../vmm/host.ts';
-import { Vcpu } from '../vmm/vcpu.ts';
-import { Vm } from '../vmm/vm.ts';
+import { PAGE_SIZE } from '../vmm/core/bits.ts';
+import { VmmBugs } from '../vmm/core/bugs.ts';
+import { Host } from '../vmm/core/host.ts';
+import { Vcpu } from '../vmm/shadow/vcpu.ts';
+import { Vm } from '../vmm/shadow/vm.ts';
 import { VmxEngine, companionRunner, guestFrames } from './vmx-engine.ts';
 
 export interface VmxShadowOptions {

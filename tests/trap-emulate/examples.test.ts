@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import { assemble } from '../../spec/asm/assemble.ts';
 import type { HostEvent } from '../../spec/observation.ts';
-import { engineFactory } from '../../src/cli/engines.ts';
+import { engineFactory } from '../../src/engines/registry.ts';
 import { TrapEmulateEngine } from '../../src/engines/trap-emulate.ts';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { formatDivergence } from '../../properties/lockstep/report.ts';

@@ -6,7 +6,7 @@
 import { expect, test } from 'vitest';
 import { assemble } from '../../spec/asm/assemble.ts';
 import type { HostEvent, Observation } from '../../spec/observation.ts';
-import { engineFactory } from '../../src/cli/engines.ts';
+import { engineFactory } from '../../src/engines/registry.ts';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { formatDivergence } from '../../properties/lockstep/report.ts';
 

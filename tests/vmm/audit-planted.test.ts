@@ -11,12 +11,12 @@ import { describe, expect, test } from 'vitest';
 import { assemble } from '../../spec/asm/assemble.ts';
 import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
 import { TLB_V } from '../../src/hw/tlb.ts';
-import { audit } from '../../src/vmm/audit.ts';
-import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/bits.ts';
-import { FREE, POOL } from '../../src/vmm/host-memory.ts';
-import { P2m } from '../../src/vmm/p2m.ts';
-import { ROLE_DIRECT, ROLE_PSE, ROLE_RW, ROLE_US, ROLE_WP, ShadowPage } from '../../src/vmm/shadow.ts';
-import type { GuestPaging } from '../../src/vmm/walker.ts';
+import { audit } from '../../src/vmm/shadow/audit.ts';
+import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/core/bits.ts';
+import { FREE, POOL } from '../../src/vmm/core/host-memory.ts';
+import { P2m } from '../../src/vmm/core/p2m.ts';
+import { ROLE_DIRECT, ROLE_PSE, ROLE_RW, ROLE_US, ROLE_WP, ShadowPage } from '../../src/vmm/shadow/mmu.ts';
+import type { GuestPaging } from '../../src/vmm/core/walker.ts';
 import { PD, PT, RAM, shadowFixture } from './shadow-fixture.ts';
 
 const hex = (v: number): string => '0x' + (v >>> 0).toString(16);

@@ -5,9 +5,9 @@
 // from the files' headers and DESIGN §6.8, not from a run.
 
 import { describe, expect, test } from 'vitest';
-import { PAGE_SIZE } from '../../src/vmm/bits.ts';
-import { HostMemory, SwapDisk } from '../../src/vmm/host-memory.ts';
-import { P2m } from '../../src/vmm/p2m.ts';
+import { PAGE_SIZE } from '../../src/vmm/core/bits.ts';
+import { HostMemory, SwapDisk } from '../../src/vmm/core/host-memory.ts';
+import { P2m } from '../../src/vmm/core/p2m.ts';
 
 function vm(guestFrames = 8, ramBytes = 16 * PAGE_SIZE) {
   const host = new HostMemory({ guestFrames, poolFrames: 4 });

@@ -10,7 +10,7 @@ import type { HostEvent } from '../../spec/observation.ts';
 import type { Image } from '../../spec/observation.ts';
 import { VmxEptEngine, type VmxEptOptions } from '../../src/engines/vmx-ept.ts';
 import { VmxShadowEngine, type VmxShadowOptions } from '../../src/engines/vmx-shadow.ts';
-import { MIN_GUEST_FRAMES } from '../../src/vmm/host.ts';
+import { MIN_GUEST_FRAMES } from '../../src/vmm/core/host.ts';
 import { diffObservations } from '../../properties/lockstep/compare.ts';
 
 const image = (f: string) => assemble(readFileSync(`examples/${f}`, 'utf8'), f).image;

@@ -16,7 +16,7 @@ import { SpecMachine } from '../../spec/machine.ts';
 import type { Engine, Image, MachineConfig } from '../../spec/observation.ts';
 import { VmxEptEngine } from '../../src/engines/vmx-ept.ts';
 import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
-import { MIN_GUEST_FRAMES } from '../../src/vmm/host.ts';
+import { MIN_GUEST_FRAMES } from '../../src/vmm/core/host.ts';
 import { diffObservations } from '../../properties/lockstep/compare.ts';
 
 const src = `

@@ -4,12 +4,12 @@
 //   PT: PTE k (k < 8) → gfn 0x10+k (user, writable); PTE 8 → the PT itself (gva 0x8000).
 // 64 guest frames and 16 pool frames; a shadow budget of 12 pages and 2 cached roots.
 
-import { PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/bits.ts';
-import { VmmBugs } from '../../src/vmm/bugs.ts';
-import { HostMemory } from '../../src/vmm/host-memory.ts';
-import { P2m } from '../../src/vmm/p2m.ts';
-import { ShadowMmu } from '../../src/vmm/shadow.ts';
-import { GuestWalker, type GuestPaging } from '../../src/vmm/walker.ts';
+import { PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/core/bits.ts';
+import { VmmBugs } from '../../src/vmm/core/bugs.ts';
+import { HostMemory } from '../../src/vmm/core/host-memory.ts';
+import { P2m } from '../../src/vmm/core/p2m.ts';
+import { ShadowMmu } from '../../src/vmm/shadow/mmu.ts';
+import { GuestWalker, type GuestPaging } from '../../src/vmm/core/walker.ts';
 
 export const RAM = 0x40000; // 64 guest frames
 export const PD = 0x5000;

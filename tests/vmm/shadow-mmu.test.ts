@@ -3,11 +3,11 @@
 // planted violation of each invariant. Expected values come from DESIGN §3.5 and §6.
 
 import { describe, expect, test } from 'vitest';
-import { GuestWalker, type GuestPaging } from '../../src/vmm/walker.ts';
-import { VmmBugs } from '../../src/vmm/bugs.ts';
-import { audit } from '../../src/vmm/audit.ts';
+import { GuestWalker, type GuestPaging } from '../../src/vmm/core/walker.ts';
+import { VmmBugs } from '../../src/vmm/core/bugs.ts';
+import { audit } from '../../src/vmm/shadow/audit.ts';
 import { PD, PT, RAM, shadowFixture, type FixtureOptions } from './shadow-fixture.ts';
-import { PF_P, PF_RSVD, PF_U, PF_W, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/bits.ts';
+import { PF_P, PF_RSVD, PF_U, PF_W, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/core/bits.ts';
 
 function setup(opts: FixtureOptions = {}) {
   const f = shadowFixture(opts);

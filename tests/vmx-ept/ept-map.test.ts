@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 import { MMIO_BASE, MMIO_END } from '../../src/hw/device.ts';
 import { EPT_R, EPT_RWX, EPT_W, EPT_X } from '../../src/hw/ept.ts';
 import { EPT_MMIO, EptMap, isMmioGpa } from '../../src/vmm/ept/ept-map.ts';
-import { HostMemory } from '../../src/vmm/host-memory.ts';
+import { HostMemory } from '../../src/vmm/core/host-memory.ts';
 
 const MB4 = 0x400000;
 

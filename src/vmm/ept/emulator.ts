@@ -6,10 +6,10 @@
 // through must flush the TLB (the hardware's coherence marks see only the CPU's stores).
 
 import type { MmioDevice } from '../../hw/device.ts';
-import type { VmmBugs } from '../bugs.ts';
-import { Emulator } from '../emulate.ts';
-import type { P2m } from '../p2m.ts';
-import type { GuestWalker } from '../walker.ts';
+import type { VmmBugs } from '../core/bugs.ts';
+import { Emulator } from '../core/emulate.ts';
+import type { P2m } from '../core/p2m.ts';
+import type { GuestWalker } from '../core/walker.ts';
 
 /** Called after each emulated store of `len` bytes at `gpa` (one call per page). */
 export type StoreHook = (gpa: number, len: number) => void;

@@ -31,8 +31,8 @@
 
 import { EPT_R, EPT_RWX, EPT_W, EPT_X, eptEntry } from '../../hw/ept.ts';
 import { MMIO_BASE, MMIO_END } from '../../hw/device.ts';
-import { PAGE_SIZE } from '../bits.ts';
-import type { HostMemory } from '../host-memory.ts';
+import { PAGE_SIZE } from '../core/bits.ts';
+import type { HostMemory } from '../core/host-memory.ts';
 
 /** W without R: the misconfiguration that marks an MMIO page (SDM 28.3.3.1). */
 export const EPT_MMIO = EPT_W;

@@ -14,13 +14,13 @@
 // every page fault, CR3 write and page-table edit do not exist here.
 
 import { match } from 'ts-pattern';
-import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } from '../vmx-steps.ts';
+import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } from '../core/vmx-steps.ts';
 import type { StepOutcome } from '../../../spec/observation.ts';
 import { EPT_RWX, EPT_W } from '../../hw/ept.ts';
 import { EPT_QUAL_PERM_SHIFT, EPT_QUAL_WRITE, type ExitInfo } from '../../hw/exits.ts';
-import { EFLAGS_IF, PF_P, PF_U, PF_W } from '../bits.ts';
-import { VEC_PF } from '../emulate.ts';
-import { deliverInSoftware, portIo, reflect, reinject, tripleFault } from '../vmx-exits.ts';
+import { EFLAGS_IF, PF_P, PF_U, PF_W } from '../core/bits.ts';
+import { VEC_PF } from '../core/emulate.ts';
+import { deliverInSoftware, portIo, reflect, reinject, tripleFault } from '../core/vmx-exits.ts';
 import { EPT_OPEN_BUS, isMmioGpa } from './ept-map.ts';
 import type { EptVm } from './vm.ts';
 

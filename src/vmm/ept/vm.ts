@@ -4,17 +4,17 @@
 // owns its page tables and its CR0/CR3/CR4 outright: there is no shadow state at all.
 // The vCPU is vcpu.ts; the host (CPU, VMX-lite, host RAM, swap disk) is src/vmm/host.ts.
 
-import { PendingVectors } from '../pending.ts';
+import { PendingVectors } from '../core/pending.ts';
 import type { HostEvent } from '../../../spec/observation.ts';
 import { EPT_RWX, EPT_W } from '../../hw/ept.ts';
 import { MmioDevice } from '../../hw/device.ts';
 import { Vmcs } from '../../hw/vmcs.ts';
-import { CR0_PG, CR0_WP, CR4_PSE, PAGE_SHIFT } from '../bits.ts';
-import { VmmBugs } from '../bugs.ts';
-import type { Emulator } from '../emulate.ts';
-import type { Host } from '../host.ts';
-import { P2m } from '../p2m.ts';
-import { GuestWalker, type GuestPaging } from '../walker.ts';
+import { CR0_PG, CR0_WP, CR4_PSE, PAGE_SHIFT } from '../core/bits.ts';
+import { VmmBugs } from '../core/bugs.ts';
+import type { Emulator } from '../core/emulate.ts';
+import type { Host } from '../core/host.ts';
+import { P2m } from '../core/p2m.ts';
+import { GuestWalker, type GuestPaging } from '../core/walker.ts';
 import type { EptBugs } from './bugs.ts';
 import { eptEmulator } from './emulator.ts';
 import { EPT_ZERO, EptMap } from './ept-map.ts';

@@ -16,7 +16,7 @@
 
 import type { Cpu } from '../../hw/cpu.ts';
 import { CF, IF, IOPL, OF, SF, ZF } from '../../hw/cpu.ts';
-import type { EmuGuest } from '../emulate.ts';
+import type { EmuGuest } from '../core/emulate.ts';
 
 const ARITH = CF | ZF | SF | OF;
 /** The real eflags besides the guest's arithmetic flags: bit 1, IF = 1, IOPL = 0. */

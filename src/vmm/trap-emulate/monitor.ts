@@ -26,10 +26,10 @@
 import { match, P } from 'ts-pattern';
 import type { Cpu } from '../../hw/cpu.ts';
 import type { Monitor, MonitorAction, Trap } from '../../hw/legacy.ts';
-import { PF_U, PF_W } from '../bits.ts';
-import type { EmuFault, EventKind } from '../emulate.ts';
-import { VEC_GP, VEC_PF } from '../emulate.ts';
-import type { Vm } from '../vm.ts';
+import { PF_U, PF_W } from '../core/bits.ts';
+import type { EmuFault, EventKind } from '../core/emulate.ts';
+import { VEC_GP, VEC_PF } from '../core/emulate.ts';
+import type { Vm } from '../shadow/vm.ts';
 import { GuestView } from './guest-view.ts';
 import { emulatedOp, emulatePrivileged, type Emulated, type PrivilegedContext } from './privileged.ts';
 

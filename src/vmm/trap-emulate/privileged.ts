@@ -6,11 +6,11 @@
 //
 // Faults are values (STYLE §3): each emulation returns 'retired' or the guest's fault.
 
-import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF } from '../bits.ts';
-import type { EmuFault } from '../emulate.ts';
-import { VEC_GP, VEC_PF } from '../emulate.ts';
-import type { Vm } from '../vm.ts';
-import type { GuestPaging } from '../walker.ts';
+import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF } from '../core/bits.ts';
+import type { EmuFault } from '../core/emulate.ts';
+import { VEC_GP, VEC_PF } from '../core/emulate.ts';
+import type { Vm } from '../shadow/vm.ts';
+import type { GuestPaging } from '../core/walker.ts';
 import type { GuestView } from './guest-view.ts';
 
 const NOBASE_BIT = 0x8 << 16;

@@ -3,17 +3,17 @@
 // controller (pending vectors) and the guest's own view of the control registers.
 // The vCPU that runs it is vcpu.ts; the host it shares RAM and swap with is host.ts.
 
-import { PendingVectors } from './pending.ts';
-import type { HostEvent } from '../../spec/observation.ts';
-import { MmioDevice } from '../hw/device.ts';
-import { Vmcs } from '../hw/vmcs.ts';
-import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE } from './bits.ts';
-import type { VmmBugs } from './bugs.ts';
-import { Emulator } from './emulate.ts';
-import type { Host } from './host.ts';
-import { P2m } from './p2m.ts';
-import { ShadowMmu, type ShadowOptions } from './shadow.ts';
-import { GuestWalker, type GuestPaging } from './walker.ts';
+import { PendingVectors } from '../core/pending.ts';
+import type { HostEvent } from '../../../spec/observation.ts';
+import { MmioDevice } from '../../hw/device.ts';
+import { Vmcs } from '../../hw/vmcs.ts';
+import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE } from '../core/bits.ts';
+import type { VmmBugs } from '../core/bugs.ts';
+import { Emulator } from '../core/emulate.ts';
+import type { Host } from '../core/host.ts';
+import { P2m } from '../core/p2m.ts';
+import { ShadowMmu, type ShadowOptions } from './mmu.ts';
+import { GuestWalker, type GuestPaging } from '../core/walker.ts';
 import { audit } from './audit.ts';
 
 export interface VmOptions {

@@ -15,7 +15,7 @@
 //   free, a victim is swapped out (a clock over the guest range), so allocation always
 //   succeeds while at least one guest frame exists and is not pinned.
 
-import { PhysMem } from '../hw/memory.ts';
+import { PhysMem } from '../../hw/memory.ts';
 import { PAGE_SIZE } from './bits.ts';
 
 export const FREE = 0;

@@ -4,8 +4,8 @@
 // escalation of DESIGN §3.7, and a delivery done in software. They differ in what exits
 // and how memory is paged, not in these.
 
-import type { EventInfo, ExitInfo } from '../hw/exits.ts';
-import type { Vmcs } from '../hw/vmcs.ts';
+import type { EventInfo, ExitInfo } from '../../hw/exits.ts';
+import type { Vmcs } from '../../hw/vmcs.ts';
 import { classOf, deliveryFaultClass, escalation, VEC_DF, VEC_PF, type EmuFault, type Emulator } from './emulate.ts';
 import type { Handled } from './vmx-steps.ts';
 import type { GuestPaging } from './walker.ts';

@@ -3,7 +3,7 @@
 // `at` in file order (the file need not be sorted, so the sort must be stable — and
 // Array.prototype.sort is, since ES2019).
 
-import type { HostEvent } from '../../spec/observation.ts';
+import type { HostEvent } from '../../../spec/observation.ts';
 
 export class Schedule {
   private readonly events: readonly HostEvent[];

@@ -2,11 +2,10 @@
 // one frame allocator and one swap disk, and the VMs themselves. The CPU's TLB holds one
 // VM's translations at a time; `tlbOwner` says whose (entering another VMCS flushes it).
 
-import { Cpu } from '../hw/cpu.ts';
-import { HwBugs } from '../hw/bugs.ts';
-import { Vmx } from '../hw/vmx.ts';
+import { Cpu } from '../../hw/cpu.ts';
+import { HwBugs } from '../../hw/bugs.ts';
+import { Vmx } from '../../hw/vmx.ts';
 import { HostMemory, type HostMemoryConfig } from './host-memory.ts';
-import type { Vm } from './vm.ts';
 
 /**
  * The fewest host frames for guest RAM a host runs with, whatever it is configured with.
@@ -21,10 +20,10 @@ export class Host {
   readonly memory: HostMemory;
   readonly cpu: Cpu;
   readonly vmx: Vmx;
-  /** The VM whose translations the TLB may hold (the last one entered). */
-  tlbOwner: Vm | null = null;
+  /** The VM whose translations the TLB may hold (the last one entered); compared by identity only. */
+  tlbOwner: object | null = null;
   /** Another VM to run at `switch-vm` (DESIGN §3.8), if any. */
-  companion: { vm: Vm; run(steps: number): void } | null = null;
+  companion: { vm: object; run(steps: number): void } | null = null;
   switches = 0;
 
   constructor(c: HostMemoryConfig, hwBugs: readonly string[] = []) {
@@ -34,7 +33,7 @@ export class Host {
   }
 
   /** `switch-vm`: the host runs another VM for a while, then comes back. */
-  switchVm(from: Vm): void {
+  switchVm(from: object): void {
     this.switches++;
     const c = this.companion;
     if (c && c.vm !== from) c.run(64);

@@ -15,12 +15,12 @@
 // natively in non-root mode.
 
 import { match } from 'ts-pattern';
-import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } from './vmx-steps.ts';
-import type { StepOutcome } from '../../spec/observation.ts';
-import type { ExitInfo } from '../hw/exits.ts';
-import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, PF_U, PF_W } from './bits.ts';
-import { VEC_GP, VEC_PF } from './emulate.ts';
-import { deliverInSoftware, portIo, reflect, reinject, skip, tripleFault } from './vmx-exits.ts';
+import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } from '../core/vmx-steps.ts';
+import type { StepOutcome } from '../../../spec/observation.ts';
+import type { ExitInfo } from '../../hw/exits.ts';
+import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, PF_U, PF_W } from '../core/bits.ts';
+import { VEC_GP, VEC_PF } from '../core/emulate.ts';
+import { deliverInSoftware, portIo, reflect, reinject, skip, tripleFault } from '../core/vmx-exits.ts';
 import type { Vm } from './vm.ts';
 
 /** The real CR0 of a guest under shadow paging: paging on, supervisor write protection on. */

@@ -3,10 +3,10 @@
 // entered) and how a run drives entries around the host-event schedule (DESIGN §3.8,
 // §3.10.8–9). The vCPUs differ in how they page and handle exits, not in this.
 
-import type { HostEvent, StepOutcome } from '../../spec/observation.ts';
-import type { Vmcs } from '../hw/vmcs.ts';
+import type { HostEvent, StepOutcome } from '../../../spec/observation.ts';
+import type { Vmcs } from '../../hw/vmcs.ts';
 import { EFLAGS_IF } from './bits.ts';
-import type { Schedule } from '../engines/schedule.ts';
+import type { Schedule } from './schedule.ts';
 
 /**
  * Overcommit below one instruction's working set (DESIGN §6.8): with fewer host frames

@@ -3,12 +3,12 @@
 // in memory now. Looks only (the walker without A/D, `peek32`): an audit never changes
 // what it audits. Returns the violations; an empty list is a clean audit.
 
-import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, gpteToGfn, largeGpdeToGfn } from './bits.ts';
-import { auditHostMemory, type HostMemory } from './host-memory.ts';
-import type { P2m } from './p2m.ts';
-import { ROLE_DIRECT, ROLE_PHYS, ROLE_PSE, ROLE_RW, ROLE_US, ROLE_WP, type ShadowMmu, type ShadowPage } from './shadow.ts';
-import type { Tlb } from '../hw/tlb.ts';
-import { TLB_FRAME, TLB_U, TLB_V, TLB_WS, TLB_WU } from '../hw/tlb.ts';
+import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, gpteToGfn, largeGpdeToGfn } from '../core/bits.ts';
+import { auditHostMemory, type HostMemory } from '../core/host-memory.ts';
+import { auditP2m, type P2m } from '../core/p2m.ts';
+import { ROLE_DIRECT, ROLE_PHYS, ROLE_PSE, ROLE_RW, ROLE_US, ROLE_WP, type ShadowMmu, type ShadowPage } from './mmu.ts';
+import type { Tlb } from '../../hw/tlb.ts';
+import { TLB_FRAME, TLB_U, TLB_V, TLB_WS, TLB_WU } from '../../hw/tlb.ts';
 
 export interface AuditSubject {
   host: HostMemory;
@@ -20,26 +20,6 @@ export interface AuditSubject {
 
 export function audit(s: AuditSubject): string[] {
   return [...auditHostMemory(s.host), ...auditP2m(s), ...auditShadow(s), ...auditTlb(s)];
-}
-
-/**
- * p2m invariants (p2m.ts): each resident gfn's frame is this VM's and records the gfn, and
- * each frame this VM owns is the one its p2m names for that gfn (no frame leaks).
- */
-export function auditP2m({ host, p2m }: Pick<AuditSubject, 'host' | 'p2m'>): string[] {
-  const out: string[] = [];
-  for (let gfn = 0; gfn < p2m.frames; gfn++) {
-    const hfn = p2m.resident(gfn);
-    if (hfn < 0) continue;
-    if (hfn >= host.guestFrames) out.push(`p2m: gfn ${gfn} maps host frame ${hfn} outside the guest range`);
-    else if (host.owner[hfn] !== p2m.vmId || host.ownerGfn[hfn] !== gfn) out.push(`p2m: gfn ${gfn} maps host frame ${hfn} owned by ${host.owner[hfn]} for gfn ${host.ownerGfn[hfn]}`);
-  }
-  for (let hfn = 0; hfn < host.guestFrames; hfn++) {
-    if (host.owner[hfn] !== p2m.vmId) continue;
-    const gfn = host.ownerGfn[hfn]!;
-    if (gfn < 0 || gfn >= p2m.frames || p2m.resident(gfn) !== hfn) out.push(`p2m: host frame ${hfn} is owned for gfn ${gfn}, which the p2m does not map there (a leak)`);
-  }
-  return out;
 }
 
 const hex = (v: number): string => '0x' + (v >>> 0).toString(16);

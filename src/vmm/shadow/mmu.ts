@@ -25,12 +25,12 @@
 // S7 at most `maxPages` shadow pages and `maxRoots` cached roots (§6.2, §6.10); `roots` is
 //    exactly the live level-2 pages, the active one among them.
 
-import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US, gpteToGfn, largeGpdeToGfn } from './bits.ts';
-import type { HostMemory } from './host-memory.ts';
-import type { P2m } from './p2m.ts';
-import type { GuestPaging, WalkRecord } from './walker.ts';
-import type { VmmBugs } from './bugs.ts';
-import { MMIO_BASE } from '../hw/device.ts';
+import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US, gpteToGfn, largeGpdeToGfn } from '../core/bits.ts';
+import type { HostMemory } from '../core/host-memory.ts';
+import type { P2m } from '../core/p2m.ts';
+import type { GuestPaging, WalkRecord } from '../core/walker.ts';
+import type { VmmBugs } from '../core/bugs.ts';
+import { MMIO_BASE } from '../../hw/device.ts';
 
 // Role bits (KVM's kvm_mmu_page_role, cut to what VX32 needs).
 /** Level 2 (a directory, a root); clear: level 1 (a table of leaves). */

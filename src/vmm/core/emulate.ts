@@ -11,14 +11,14 @@
 // access-driven exit). Faults are values (STYLE §3): an emulated instruction that
 // faults leaves the guest state untouched and returns the event for the VMM to inject.
 
-import { FIELDS, IMM_MAX, badNobase } from '../hw/decode.ts';
-import type { MmioDevice } from '../hw/device.ts';
-import { MMIO_BASE, MMIO_END } from '../hw/device.ts';
+import { FIELDS, IMM_MAX, badNobase } from '../../hw/decode.ts';
+import type { MmioDevice } from '../../hw/device.ts';
+import { MMIO_BASE, MMIO_END } from '../../hw/device.ts';
 import type { P2m } from './p2m.ts';
 import type { GuestPaging, GuestWalker } from './walker.ts';
 import type { VmmBugs } from './bugs.ts';
 import { EFLAGS_IF } from './bits.ts';
-import type { TraceEntry } from '../../spec/observation.ts';
+import type { TraceEntry } from '../../../spec/observation.ts';
 import { match, P } from 'ts-pattern';
 
 /**
