@@ -15,11 +15,15 @@ import type { EngineFactory } from '../src/engines/engine.ts';
 import { engineFactory } from '../src/engines/registry.ts';
 import { VmxEptEngine } from '../src/engines/vmx-ept.ts';
 import { VmxShadowEngine } from '../src/engines/vmx-shadow.ts';
+import { MMIO, V_DF, V_GP, V_PF, V_UD } from './arbitraries/layout.ts';
 import { runsOf } from './budget.ts';
-import {
-  DSTACK, MMIO, OPS, encodeInsn, imageOf, insnAddr, insnCaseArb, pagingOn, prologueSteps, registersOf, render,
-  V_DF, V_GP, V_PF, V_UD, type InsnCase,
-} from './insn-states/arb.ts';
+import { insnCaseArb } from './insn-states/case.ts';
+import { OPS } from './insn-states/encoding.ts';
+import { encodeInsn, insnAddr } from './insn-states/insn.ts';
+import { DSTACK } from './insn-states/layout.ts';
+import { pagingOn } from './insn-states/paging.ts';
+import { imageOf, prologueSteps, registersOf, render } from './insn-states/render.ts';
+import type { InsnCase } from './insn-states/state.ts';
 import { diffState } from './lockstep/compare.ts';
 import { lockstep } from './lockstep/lockstep.ts';
 import { formatDivergence } from './lockstep/report.ts';
