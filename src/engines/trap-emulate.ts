@@ -9,7 +9,7 @@ import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, Step
 import { IF } from '../hw/cpu.ts';
 import { isHwBug } from '../hw/bugs.ts';
 import { LegacyMode, type HostTables } from '../hw/legacy.ts';
-import { CR0_PE, CR0_PG, CR0_WP, PAGE_SIZE } from '../vmm/core/bits.ts';
+import { CR0_PE, CR0_PG, CR0_WP, PAGE_SIZE } from '../hw/arch.ts';
 import { VmmBugs } from '../vmm/core/bugs.ts';
 import { Host } from '../vmm/core/host.ts';
 import { Vm } from '../vmm/shadow/vm.ts';

@@ -5,7 +5,7 @@
 // host events, control-register views and counters.
 
 import type { Engine, HostEvent, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
-import { PAGE_SIZE } from '../vmm/core/bits.ts';
+import { PAGE_SIZE } from '../hw/arch.ts';
 import { runVcpu, type VmxGuest, type VmxVcpu } from '../vmm/core/vmx-steps.ts';
 import { Schedule } from '../vmm/core/schedule.ts';
 import { regsByName, vmObservation, type VmView } from './vm-observation.ts';

@@ -4,7 +4,7 @@
 
 import type { HostEvent, Image, MachineConfig } from '../../spec/observation.ts';
 import { isHwBug } from '../hw/bugs.ts';
-import { PAGE_SIZE } from '../vmm/core/bits.ts';
+import { PAGE_SIZE } from '../hw/arch.ts';
 import { VmmBugs } from '../vmm/core/bugs.ts';
 import { Host } from '../vmm/core/host.ts';
 import { Vcpu } from '../vmm/shadow/vcpu.ts';

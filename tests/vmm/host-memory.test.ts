@@ -5,7 +5,7 @@
 // from the files' headers and DESIGN §6.8, not from a run.
 
 import { describe, expect, test } from 'vitest';
-import { PAGE_SIZE } from '../../src/vmm/core/bits.ts';
+import { PAGE_SIZE } from '../../src/hw/arch.ts';
 import { HostMemory, SwapDisk } from '../../src/vmm/core/host-memory.ts';
 import { P2m } from '../../src/vmm/core/p2m.ts';
 

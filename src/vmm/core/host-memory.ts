@@ -16,7 +16,7 @@
 //   succeeds while at least one guest frame exists and is not pinned.
 
 import { PhysMem } from '../../hw/memory.ts';
-import { PAGE_SIZE } from './bits.ts';
+import { PAGE_SIZE } from '../../hw/arch.ts';
 
 export const FREE = 0;
 export const POOL = -1;

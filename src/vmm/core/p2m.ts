@@ -11,7 +11,7 @@
 // - before a frame stops holding its gfn (swap-out, migration), `unmap(gfn)` has removed
 //   every spte that maps it (the shadow MMU's rmap walk, DESIGN §6.8) and flushed the TLB.
 
-import { PAGE_SIZE } from './bits.ts';
+import { PAGE_SIZE } from '../../hw/arch.ts';
 import type { HostMemory } from './host-memory.ts';
 
 export const ABSENT = -1;

@@ -5,8 +5,9 @@
 // and how memory is paged, not in these.
 
 import type { EventInfo, ExitInfo } from '../../hw/exits.ts';
+import { VEC_DF, VEC_PF } from '../../hw/arch.ts';
 import type { Vmcs } from '../../hw/vmcs.ts';
-import { classOf, deliveryFaultClass, escalation, VEC_DF, VEC_PF, type EmuFault, type Emulator } from './emulate.ts';
+import { classOf, deliveryFaultClass, escalation, type EmuFault, type Emulator } from './emulate.ts';
 import type { Handled } from './vmx-steps.ts';
 import type { GuestPaging } from './walker.ts';
 

@@ -5,7 +5,7 @@
 
 import type { HostEvent, StepOutcome } from '../../../spec/observation.ts';
 import type { Vmcs } from '../../hw/vmcs.ts';
-import { EFLAGS_IF } from './bits.ts';
+import { EFLAGS_IF } from '../../hw/arch.ts';
 import type { Schedule } from './schedule.ts';
 
 /**

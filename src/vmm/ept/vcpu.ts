@@ -18,8 +18,7 @@ import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } 
 import type { StepOutcome } from '../../../spec/observation.ts';
 import { EPT_RWX, EPT_W } from '../../hw/ept.ts';
 import { EPT_QUAL_PERM_SHIFT, EPT_QUAL_WRITE, type ExitInfo } from '../../hw/exits.ts';
-import { EFLAGS_IF, PF_P, PF_U, PF_W } from '../core/bits.ts';
-import { VEC_PF } from '../core/emulate.ts';
+import { EFLAGS_IF, PFEC_P, PFEC_U, PFEC_W, VEC_PF } from '../../hw/arch.ts';
 import { deliverInSoftware, portIo, reflect, reinject, tripleFault } from '../core/vmx-exits.ts';
 import { EPT_OPEN_BUS, isMmioGpa } from './ept-map.ts';
 import type { EptVm } from './vm.ts';
@@ -126,7 +125,7 @@ export class EptVcpu {
     if (vm.bugs.violationAsPf) {
       // The bug: the VMM treats its own fault as the guest's.
       const g = vm.vmcs.guest;
-      const err = ((q & EPT_QUAL_WRITE) !== 0 ? PF_W : 0) | (g.cpl === 3 ? PF_U : 0) | (((q >>> EPT_QUAL_PERM_SHIFT) & 7) !== 0 ? PF_P : 0);
+      const err = ((q & EPT_QUAL_WRITE) !== 0 ? PFEC_W : 0) | (g.cpl === 3 ? PFEC_U : 0) | (((q >>> EPT_QUAL_PERM_SHIFT) & 7) !== 0 ? PFEC_P : 0);
       return reflect(vm, { vector: VEC_PF, errorCode: err, cr2: exit.guestLinear ?? 0 }, exit.idtVectoring);
     }
     const access = q & 7; // EPT_R / EPT_W / EPT_X in the qualification's low bits

@@ -9,7 +9,7 @@ import type { HostEvent } from '../../../spec/observation.ts';
 import { EPT_RWX, EPT_W } from '../../hw/ept.ts';
 import { MmioDevice } from '../../hw/device.ts';
 import { Vmcs } from '../../hw/vmcs.ts';
-import { CR0_PG, CR0_WP, CR4_PSE, PAGE_SHIFT } from '../core/bits.ts';
+import { CR0_PG, CR0_WP, CR4_PSE, PAGE_SHIFT } from '../../hw/arch.ts';
 import { VmmBugs } from '../core/bugs.ts';
 import type { Emulator } from '../core/emulate.ts';
 import type { Host } from '../core/host.ts';

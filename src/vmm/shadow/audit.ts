@@ -3,7 +3,8 @@
 // in memory now. Looks only (the walker without A/D, `peek32`): an audit never changes
 // what it audits. Returns the violations; an empty list is a clean audit.
 
-import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, gpteToGfn, largeGpdeToGfn } from '../core/bits.ts';
+import { PAGE_SIZE, PDE_PS, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US } from '../../hw/arch.ts';
+import { gpteToGfn, largeGpdeToGfn } from '../core/walker.ts';
 import { auditHostMemory, type HostMemory } from '../core/host-memory.ts';
 import { auditP2m, type P2m } from '../core/p2m.ts';
 import { ROLE_DIRECT, ROLE_PHYS, ROLE_PSE, ROLE_RW, ROLE_US, ROLE_WP, type ShadowMmu, type ShadowPage } from './mmu.ts';
@@ -56,7 +57,7 @@ export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
         const gpde = rd(sp.gfn * PAGE_SIZE + i * 4);
         if ((gpde & PTE_P) === 0) out.push(`S2: spde ${i} of root gfn ${sp.gfn} present, gpde ${hex(gpde)} not`);
         else if ((gpde & PTE_A) === 0) out.push(`S2: spde ${i} of root gfn ${sp.gfn} present, gpde A clear`);
-        const large = (sp.role & ROLE_PSE) !== 0 && (gpde & PTE_PS) !== 0;
+        const large = (sp.role & ROLE_PSE) !== 0 && (gpde & PDE_PS) !== 0;
         const wantGfn = large ? largeGpdeToGfn(gpde) : gpteToGfn(gpde);
         const wantRole = (large ? ROLE_DIRECT : 0) | (gpde & PTE_US ? ROLE_US : 0) | (gpde & PTE_RW ? ROLE_RW : 0) | (sp.role & (ROLE_WP | ROLE_PSE));
         if (child.gfn !== wantGfn || child.role !== wantRole) out.push(`S2: spde ${i} of root gfn ${sp.gfn} → shadow (gfn ${child.gfn}, role ${child.role}), gpde ${hex(gpde)} wants (gfn ${wantGfn}, role ${wantRole})`);

@@ -18,8 +18,7 @@ import { match } from 'ts-pattern';
 import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } from '../core/vmx-steps.ts';
 import type { StepOutcome } from '../../../spec/observation.ts';
 import type { ExitInfo } from '../../hw/exits.ts';
-import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, PF_U, PF_W } from '../core/bits.ts';
-import { VEC_GP, VEC_PF } from '../core/emulate.ts';
+import { ACC_FETCH, ACC_PFEC_MASK, ACC_USER, ACC_WRITE, CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, VEC_GP, VEC_PF } from '../../hw/arch.ts';
 import { deliverInSoftware, portIo, reflect, reinject, skip, tripleFault } from '../core/vmx-exits.ts';
 import type { Vm } from './vm.ts';
 
@@ -39,7 +38,7 @@ export class Vcpu {
   thrashEmulations = 0;
 
   /** The host MMU's side-effect-free translation through the shadow (bound once). */
-  private readonly probe: (la: number, write: boolean, user: boolean, fetch: boolean) => number;
+  private readonly probe: (gva: number, access: number) => number;
 
   /** Hidden faults whose access the VMM performed anyway under `forceEmulation`. */
   forcedEmulations = 0;
@@ -54,7 +53,7 @@ export class Vcpu {
     private readonly forceEmulation = false,
   ) {
     const mmu = vm.host.cpu.mmu;
-    this.probe = (la, write, user, fetch) => mmu.probe(la, write, user, fetch);
+    this.probe = (gva, access) => mmu.probe(gva, (access & ACC_WRITE) !== 0, (access & ACC_USER) !== 0, (access & ACC_FETCH) !== 0);
   }
 
   // ---------------------------------------------------------------------------------
@@ -150,19 +149,19 @@ export class Vcpu {
     const vm = this.vm;
     const gva = exit.qualification >>> 0;
     const hwErr = intr.errorCode ?? 0;
-    const write = (hwErr & PF_W) !== 0;
-    const user = (hwErr & PF_U) !== 0;
+    // The hardware error code's W and U bits are the access word's (src/hw/arch.ts).
+    const access = hwErr & ACC_PFEC_MASK;
     const paging = vm.syncPaging();
     const g = vm.vmcs.guest;
     vm.emulator.prefetch(this.probe, vm.host.memory.mem.ram, g.eip, g.cpl === 3);
-    const rec = vm.walker.walk(paging, gva, write, user, true);
+    const rec = vm.walker.walk(paging, gva, access, true);
     if (!rec.ok) {
       this.trueFaults++;
       const err = vm.bugs.pfWrongErrorCode ? hwErr : rec.err;
       return reflect(vm, { vector: VEC_PF, errorCode: err, cr2: gva }, exit.idtVectoring, !vm.bugs.cr2NotSet);
     }
     this.hiddenFaults++;
-    const fill = vm.shadow.fill(paging, gva, rec, write, user);
+    const fill = vm.shadow.fill(paging, gva, rec, access);
     // The hardware needs every page of the access mapped at once, and the walker the
     // guest's tables too: on a host too small for that, emulate (THRASHING_STALLS).
     const thrashing = fill === 'mapped' && this.stalls >= THRASHING_STALLS;

@@ -7,7 +7,7 @@ import { PendingVectors } from '../core/pending.ts';
 import type { HostEvent } from '../../../spec/observation.ts';
 import { MmioDevice } from '../../hw/device.ts';
 import { Vmcs } from '../../hw/vmcs.ts';
-import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE } from '../core/bits.ts';
+import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE } from '../../hw/arch.ts';
 import type { VmmBugs } from '../core/bugs.ts';
 import { Emulator } from '../core/emulate.ts';
 import type { Host } from '../core/host.ts';
