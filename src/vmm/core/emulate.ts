@@ -73,6 +73,11 @@ export type EmuResult = 'retired' | 'unsupported' | EmuFault;
 
 const NOBASE_BIT = 0x8 << 16;
 
+/** A memory operand's gva (DESIGN §3.3): base register b plus imm, or imm alone with NOBASE. */
+export function operandGva(w0: number, imm: number, regs: Int32Array): number {
+  return ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[(w0 >>> 16) & 7]!) + imm;
+}
+
 export class Emulator {
   /** Bytes of the current access (≤ 8). */
   private readonly buf = new Uint8Array(8);
@@ -130,9 +135,8 @@ export class Emulator {
     const immMax = IMM_MAX[op]!;
     if (immMax !== -1 && imm >>> 0 > immMax) return { vector: VEC_UD, errorCode: null };
     const a = (w0 >>> 8) & 7;
-    const b = (w0 >>> 16) & 7;
     const regs = g.regs;
-    const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
+    const m = operandGva(w0, imm, regs);
     let next = (g.eip + 8) | 0;
     const esp = regs[4]!;
     switch (op) {

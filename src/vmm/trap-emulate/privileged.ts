@@ -7,11 +7,10 @@
 // Faults are values (STYLE §3): each emulation returns 'retired' or the guest's fault.
 
 import { ACC_READ, CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, VEC_GP } from '../../hw/arch.ts';
-import type { EmuFault } from '../core/emulate.ts';
+import { operandGva, type EmuFault } from '../core/emulate.ts';
 import type { Vm } from '../shadow/vm.ts';
 import type { GuestView } from './guest-view.ts';
 
-const NOBASE_BIT = 0x8 << 16;
 const GP0: EmuFault = { vector: VEC_GP, errorCode: 0 };
 
 /** What a trapping instruction turned out to be, for the counters. */
@@ -117,7 +116,7 @@ export function emulatePrivileged(ctx: PrivilegedContext, what: Emulated, w0: nu
       break;
     case 'lidt': {
       if (cpl !== 0) return GP0;
-      const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
+      const m = operandGva(w0, imm, regs);
       // A supervisor read (DESIGN §3.4: lidt's operand), through the shared emulator.
       const bytes = vm.emulator.read(vm.syncPaging(), m, 6, ACC_READ);
       if (!(bytes instanceof Uint8Array)) return bytes;
@@ -131,7 +130,7 @@ export function emulatePrivileged(ctx: PrivilegedContext, what: Emulated, w0: nu
       break;
     case 'invlpg':
       if (cpl !== 0) return GP0;
-      ctx.invalidatePage(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
+      ctx.invalidatePage(operandGva(w0, imm, regs));
       break;
   }
   retire(g);
