@@ -6,7 +6,7 @@
 
 import type { Engine, HostEvent, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
 import { PAGE_SIZE } from '../hw/arch.ts';
-import { runVcpu, type VmxGuest, type VmxVcpu } from '../vmm/core/vmx-steps.ts';
+import { runVcpu, type Enterable, type VmxGuest } from '../vmm/core/vmx-steps.ts';
 import { Schedule } from '../vmm/core/schedule.ts';
 import { regsByName, vmObservation, type VmView } from './vm-observation.ts';
 
@@ -15,7 +15,7 @@ export interface EngineVm extends VmxGuest, VmView {
   audit(): string[];
 }
 
-export interface EngineVcpu extends VmxVcpu {
+export interface EngineVcpu extends Enterable {
   readonly vm: EngineVm;
   step(): StepOutcome;
   blockedHalted(): boolean;
