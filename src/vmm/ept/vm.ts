@@ -5,7 +5,7 @@
 // The vCPU is vcpu.ts; the host (CPU, VMX-lite, host RAM, swap disk) is src/vmm/host.ts.
 
 import { PendingVectors } from '../core/pending.ts';
-import type { HostEvent } from '../../../spec/observation.ts';
+import { hostEvent, type HostOnlyEvent } from '../core/host-events.ts';
 import { EPT_RWX, EPT_W } from '../../hw/ept.ts';
 import { MmioDevice } from '../../hw/device.ts';
 import { Vmcs } from '../../hw/vmcs.ts';
@@ -146,35 +146,19 @@ export class EptVm extends PendingVectors {
     }
   }
 
-  /** Host-only events (DESIGN §3.8): none may change what the guest observes. */
-  hostEvent(e: Exclude<HostEvent, { kind: 'irq' }>, switchVm: () => void): void {
-    switch (e.kind) {
-      case 'swap-out':
-        if (e.gpa >>> 0 < this.p2m.ramBytes) this.p2m.swapOut(e.gpa >>> PAGE_SHIFT);
-        return;
-      case 'migrate': {
-        // Copy to a new frame (the p2m), then remap at once: the unmap hook already
-        // cleared the leaf and ran invept, so the guest cannot see the old frame.
-        if (e.gpa >>> 0 >= this.p2m.ramBytes) return;
-        const gfn = e.gpa >>> PAGE_SHIFT;
+  /** Host-only events (DESIGN §3.8, core/host-events.ts). */
+  hostEvent(e: HostOnlyEvent, switchVm: () => void): void {
+    hostEvent(this.host, this.p2m, e, {
+      // Copy to a new frame (the p2m), then remap at once: the unmap hook already cleared
+      // the leaf and ran invept, so the guest cannot see the old frame.
+      migrate: (gfn) => {
         if (this.p2m.migrate(gfn)) this.ept.set(gfn << PAGE_SHIFT, this.p2m.resident(gfn), EPT_RWX);
-        return;
-      }
-      case 'evict-shadow':
-        // The EPT's own paging structures are what nested paging can shed (KVM's TDP MMU
-        // shrinker): tables are rebuilt by the violations that follow.
-        this.ept.evict(Math.max(0, e.count | 0));
-        return;
-      case 'flush-tlb':
-        this.host.vmx.flushTlb();
-        return;
-      case 'reclaim':
-        this.host.memory.reclaim(e.frames);
-        return;
-      case 'switch-vm':
-        switchVm();
-        return;
-    }
+      },
+      // The EPT's own paging structures are what nested paging can shed (KVM's TDP MMU
+      // shrinker): tables are rebuilt by the violations that follow.
+      evict: (count) => void this.ept.evict(count),
+      switchVm,
+    });
   }
 
   /** DESIGN §6.13 for nested paging: every invariant, from scratch (audit.ts). */

@@ -4,7 +4,7 @@
 // The vCPU that runs it is vcpu.ts; the host it shares RAM and swap with is host.ts.
 
 import { PendingVectors } from '../core/pending.ts';
-import type { HostEvent } from '../../../spec/observation.ts';
+import { hostEvent, type HostOnlyEvent } from '../core/host-events.ts';
 import { MmioDevice } from '../../hw/device.ts';
 import { Vmcs } from '../../hw/vmcs.ts';
 import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE } from '../../hw/arch.ts';
@@ -68,28 +68,13 @@ export class Vm extends PendingVectors {
   }
 
 
-  /** Host-only events (DESIGN §3.8): none may change what the guest observes. */
-  hostEvent(e: Exclude<HostEvent, { kind: 'irq' }>): void {
-    switch (e.kind) {
-      case 'swap-out':
-        if (e.gpa >>> 0 < this.p2m.ramBytes) this.p2m.swapOut(e.gpa >>> 12);
-        return;
-      case 'migrate':
-        if (e.gpa >>> 0 < this.p2m.ramBytes) this.p2m.migrate(e.gpa >>> 12);
-        return;
-      case 'evict-shadow':
-        this.shadow.evict(Math.max(0, e.count | 0));
-        return;
-      case 'flush-tlb':
-        this.host.vmx.flushTlb();
-        return;
-      case 'reclaim':
-        this.host.memory.reclaim(e.frames);
-        return;
-      case 'switch-vm':
-        this.host.switchVm(this);
-        return;
-    }
+  /** Host-only events (DESIGN §3.8, core/host-events.ts): shadow pages are what eviction sheds. */
+  hostEvent(e: HostOnlyEvent): void {
+    hostEvent(this.host, this.p2m, e, {
+      migrate: (gfn) => void this.p2m.migrate(gfn),
+      evict: (count) => void this.shadow.evict(count),
+      switchVm: () => this.host.switchVm(this),
+    });
   }
 
   /** DESIGN §6.13: every invariant, from scratch. */
