@@ -1,8 +1,8 @@
 // What the two VMX-lite engines (vmx-shadow, vmx-ept) share: the guest runs in non-root
-// mode under a VMCS, steps and runs go through the same entry accounting (vmx-steps.ts),
-// an optional audit runs after every exit, and the observation reads the VMCS. They
-// differ in how guest memory is paged (shadow tables vs EPT), so in their VM, vCPU,
-// host events, control-register views and counters.
+// mode under a VMCS, steps and runs go through the same entry path (src/vmm/core:
+// vmx-entry.ts, vmx-steps.ts), an optional audit runs after every exit, and the
+// observation reads the VMCS. They differ in how guest memory is paged (shadow tables vs
+// EPT), so in their VM, vCPU hooks, host events, control-register views and counters.
 
 import type { Engine, HostEvent, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
 import { PAGE_SIZE } from '../hw/arch.ts';

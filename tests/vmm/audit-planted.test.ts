@@ -1,5 +1,5 @@
-// The shadow-paging VMM's audit (src/vmm/audit.ts: S1–S7, isolation, the p2m; and
-// auditHostMemory in src/vmm/host-memory.ts) finds each planted violation. An audit that
+// The shadow-paging VMM's audit (src/vmm/shadow/audit.ts: S1–S7, isolation, the p2m; and
+// auditHostMemory in src/vmm/core/host-memory.ts) finds each planted violation. An audit that
 // only ever runs on correct states cannot show it checks anything — mutation testing
 // found its checks unpinned — so each test builds a small correct state, sees it audit
 // clean, corrupts one thing the way a VMM bug would, and expects the rule that guards it

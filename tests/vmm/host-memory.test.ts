@@ -1,4 +1,4 @@
-// Host memory and the p2m on their own (src/vmm/host-memory.ts, p2m.ts; DESIGN §6.8,
+// Host memory and the p2m on their own (src/vmm/core/host-memory.ts, p2m.ts; DESIGN §6.8,
 // §6.12): the rules mutation testing found unpinned because a guest sees them only when
 // they break — a reused frame not zeroed leaks another gfn's bytes, a pinned frame
 // reclaimed mid-migration, a swap disk that never reuses its slots. Expected values come

@@ -3,7 +3,7 @@
 // Everything the VMM does to guest RAM — its walker's gpte reads and A/D writes, emulated
 // stores, the observation — goes through here, so it always sees the current frame.
 //
-// Invariants (checked by audit.ts `auditP2m`):
+// Invariants (checked by `auditP2m` below, which both VMMs' audits run):
 // - p2m[gfn] ≥ 0: the gfn lives in host frame p2m[gfn], owned by this VM for this gfn
 //   (host-memory.ts); ABSENT: never touched, reads as zeros (DESIGN §3.10.13);
 //   ≤ SWAPPED_BASE: on the disk, slot SWAPPED_BASE − p2m[gfn];

@@ -28,7 +28,7 @@ export const STALL_LIMIT = 64;
 /** What of a VM the entry path touches. */
 export interface EntryVm extends VmxGuest {
   readonly host: { readonly vmx: Vmx };
-  /** The lowest pending vector, removed (core/pending.ts). */
+  /** The lowest pending vector, removed (pending.ts). */
   takePending(): number;
 }
 

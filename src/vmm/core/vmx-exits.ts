@@ -1,4 +1,4 @@
-// Exit handling the two VMX vCPUs do alike (vcpu.ts under shadow paging, ept/vcpu.ts under
+// Exit handling the two VMX vCPUs do alike (shadow/vcpu.ts under shadow paging, ept/vcpu.ts under
 // nested paging): retiring an instruction the VMM performed, port I/O, the triple fault,
 // re-injecting a delivery an exit interrupted, reflecting a fault the VMM found with the
 // escalation of DESIGN §3.7, and a delivery done in software. They differ in what exits

@@ -1,7 +1,15 @@
 // The VMM's one software guest walker (DESIGN §6.3, STYLE §4 after KVM paging_tmpl.h):
 // walks the guest's own page tables through the p2m exactly as DESIGN §3.5 says and
-// leaves a per-level walk record. Shadow fill, instruction emulation and the audit all
-// use it; nothing else in src/vmm reads a gpte.
+// leaves a per-level walk record. Every translation the VMMs of src/vmm make goes
+// through it: shadow fill (from its WalkRecord), the emulator, both VMX vCPUs and the
+// trap-and-emulate monitor. Two readers of gptes stay apart on purpose:
+// - the shadow audit (shadow/audit.ts) reads each gpte beside the spte derived from it,
+//   independent of this walker as Xen's sh_audit is of the shadow code: a walker bug
+//   must not vouch for its own results;
+// - `ShadowMmu.allParentsDirty` reads the D bits of the other gpdes that link a split
+//   4 MiB page, which no walk of the faulting gva visits.
+// The interpret engine has its own walker, a deliberately independent third reading of
+// DESIGN §3.5 (interpret/README.md).
 //
 // Levels are indexed as in the record: 0 = the PDE (from guest CR3), 1 = the PTE. A
 // 4 MiB page (CR4.PSE ∧ PDE.PS) stops at level 0. A table outside guest RAM reads as

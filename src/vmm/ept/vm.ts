@@ -2,7 +2,7 @@
 // src/vmm), its EPT (ept-map.ts), the emulator for MMIO and open bus, its devices, its
 // virtual interrupt controller, and how its host memory reacts to each event. The guest
 // owns its page tables and its CR0/CR3/CR4 outright: there is no shadow state at all.
-// The vCPU is vcpu.ts; the host (CPU, VMX-lite, host RAM, swap disk) is src/vmm/host.ts.
+// The vCPU is vcpu.ts; the host (CPU, VMX-lite, host RAM, swap disk) is core/host.ts.
 
 import { PendingVectors } from '../core/pending.ts';
 import { hostEvent, type HostOnlyEvent } from '../core/host-events.ts';

@@ -419,7 +419,10 @@ export class ShadowMmu {
     this.flush();
   }
 
-  /** Whether every gpde linking this split 4 MiB page has D set (S2 for shared pages). */
+  /**
+   * Whether every gpde linking this split 4 MiB page has D set (S2 for shared pages).
+   * Reads those gpdes itself: the walk of the faulting gva saw only one of them.
+   */
   private allParentsDirty(sp: ShadowPage): boolean {
     for (const addr of sp.parents) {
       const root = this.byHfn.get(Math.floor(addr / PAGE_SIZE));

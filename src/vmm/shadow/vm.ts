@@ -1,7 +1,7 @@
 // One VM on a host (DESIGN §6.12): its guest RAM (p2m), its shadow MMU, walker and
 // emulator, its devices (the MMIO device, the console port), its virtual interrupt
 // controller (pending vectors) and the guest's own view of the control registers.
-// The vCPU that runs it is vcpu.ts; the host it shares RAM and swap with is host.ts.
+// The vCPU that runs it is vcpu.ts; the host it shares RAM and swap with is core/host.ts.
 
 import { PendingVectors } from '../core/pending.ts';
 import { hostEvent, type HostOnlyEvent } from '../core/host-events.ts';

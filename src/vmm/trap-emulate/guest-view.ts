@@ -1,7 +1,7 @@
 // The guest as the trap-and-emulate monitor sees it (DESIGN §5 `trap-emulate`): the REAL
 // registers of the deprivileged CPU, except where the guest's view is privileged state
 // the monitor keeps in software. It implements the emulator's `EmuGuest`, so the shared
-// instruction emulator and software IDT delivery of src/vmm/emulate.ts work on it.
+// instruction emulator and software IDT delivery of core/emulate.ts work on it.
 //
 // Real vs virtual (legacy mode, src/hw/legacy.ts):
 // - regs, eip, icount, trace, halted: the real CPU's (the hardware never delivers an

@@ -3,17 +3,17 @@
 // legacy mode — kernel at ring 1, user at ring 3, real IF = 1, real IOPL = 0 — on shadow
 // page tables from the shadow MMU of src/vmm. Every exception and `int n` traps here
 // (src/hw/legacy.ts), and the monitor:
-// 1. #PF: walks the guest's tables (walker.ts). A true fault is reflected to the guest
+// 1. #PF: walks the guest's tables (core/walker.ts). A true fault is reflected to the guest
 //    with the guest walk's error code and CR2; a hidden fault fills the shadow (§6.3)
 //    and resumes, or — MMIO, open bus, a store to a traced table — the instruction is
-//    emulated in software (emulate.ts), exactly once (§6.5, §6.9);
+//    emulated in software (core/emulate.ts), exactly once (§6.5, §6.9);
 // 2. #GP from a privileged or IOPL-sensitive instruction (hlt, mov crN, lidt, ltr,
 //    invlpg, cli, sti, in, out): emulates it on the virtual state if the guest's own cpl
 //    and IOPL allow it, else reflects the #GP (privileged.ts);
 // 3. #GP from `iret` to a more privileged ring (the guest kernel's iret to its ring 0 at
-//    real ring 1): emulates the whole iret on the virtual state (emulate.ts);
+//    real ring 1): emulates the whole iret on the virtual state (core/emulate.ts);
 // 4. anything else (#UD, a true #GP, `int n`): reflected through the GUEST's IDT by
-//    software delivery at the guest's cpl (emulate.ts `deliver`: the frame on the guest's
+//    software delivery at the guest's cpl (core/emulate.ts `deliver`: the frame on the guest's
 //    stack, ESP0 from the guest's TSS, escalation to #DF and shutdown).
 // External interrupts never reach the hardware: they wait in the VM's pending set and
 // the engine reflects one at a boundary where the virtual IF allows it (`deliverExternal`).
