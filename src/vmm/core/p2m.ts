@@ -43,6 +43,17 @@ export class P2m {
     this.p2m = new Int32Array(this.frames).fill(ABSENT);
   }
 
+  /**
+   * A new VM's p2m, registered with host memory so that overcommit can swap its frames
+   * out (DESIGN §6.8, §6.12); its `vmId` is the VM's id.
+   */
+  static register(host: HostMemory, ramBytes: number): P2m {
+    let p2m: P2m | null = null;
+    const vmId = host.register({ evict: (gfn) => void p2m!.swapOut(gfn) });
+    p2m = new P2m(host, vmId, ramBytes);
+    return p2m;
+  }
+
   /** The host frame of `gfn`, allocating (zeroed) or swapping in as needed. */
   ensure(gfn: number): number {
     const v = this.p2m[gfn]!;

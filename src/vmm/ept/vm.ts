@@ -51,16 +51,15 @@ export class EptVm extends PendingVectors {
     opts: EptVmOptions,
   ) {
     super();
-    let p2m: P2m | null = null;
-    this.id = host.memory.register({ evict: (gfn) => void p2m!.swapOut(gfn) });
-    p2m = new P2m(host.memory, this.id, opts.ramBytes);
+    const p2m = P2m.register(host.memory, opts.ramBytes);
     this.p2m = p2m;
+    this.id = p2m.vmId;
     this.lastHfn = new Int32Array(p2m.frames).fill(-1);
     this.ept = new EptMap(host.memory, { maxTables: opts.maxEptTables }, () => host.vmx.invept());
     // DESIGN §6.8 under EPT: before a frame stops holding its gfn (swap-out, migration,
     // overcommit), its one EPT leaf goes, then invept (the bug forgets the invept).
     p2m.unmap = (gfn) => {
-      this.lastHfn[gfn] = p2m!.resident(gfn);
+      this.lastHfn[gfn] = p2m.resident(gfn);
       this.ept.clear(gfn << PAGE_SHIFT, !bugs.noInveptAfterSwapOut);
     };
     // The walker and the emulator of src/vmm, with none of the shadow VMM's catalog bugs.

@@ -46,10 +46,9 @@ export class Vm extends PendingVectors {
     opts: VmOptions,
   ) {
     super();
-    let p2m: P2m | null = null;
-    this.id = host.memory.register({ evict: (gfn) => void p2m!.swapOut(gfn) });
-    p2m = new P2m(host.memory, this.id, opts.ramBytes);
+    const p2m = P2m.register(host.memory, opts.ramBytes);
     this.p2m = p2m;
+    this.id = p2m.vmId;
     this.shadow = new ShadowMmu(host.memory, p2m, bugs, opts.shadow, () => host.vmx.flushTlb());
     // DESIGN §6.8: before a frame moves, every spte mapping it goes, found through the rmap.
     p2m.unmap = bugs.rmapMissedOnSwapOut ? () => {} : (gfn) => this.shadow.zapGfn(gfn);
