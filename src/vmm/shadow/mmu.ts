@@ -405,12 +405,12 @@ export class ShadowMmu {
   }
 
   /** Clear a shadow PDE and forget it in its child's parents (S5). */
-  private unlink(spdeAddr: number): void {
-    const e = this.ram32[spdeAddr >>> 2]!;
-    this.ram32[spdeAddr >>> 2] = 0;
+  private unlink(spdeHpa: number): void {
+    const e = this.ram32[spdeHpa >>> 2]!;
+    this.ram32[spdeHpa >>> 2] = 0;
     const child = this.byHfn.get(e >>> 12);
     if (child) {
-      const k = child.parents.indexOf(spdeAddr);
+      const k = child.parents.indexOf(spdeHpa);
       if (k >= 0) child.parents.splice(k, 1);
       // A split 4 MiB page has no guest table to trace: once no gpde names it, nothing
       // would keep its leaves coherent with the next gpde that does (its D bit), so it goes.
@@ -498,16 +498,16 @@ export class ShadowMmu {
     for (const sp of [...this.pages.values()]) if (sp !== this.active) this.zapPage(sp);
   }
 
-  private rmapAdd(gfn: number, addr: number): void {
+  private rmapAdd(gfn: number, spteHpa: number): void {
     const l = this.rmap.get(gfn);
-    if (l) l.push(addr);
-    else this.rmap.set(gfn, [addr]);
+    if (l) l.push(spteHpa);
+    else this.rmap.set(gfn, [spteHpa]);
   }
 
-  private rmapRemove(gfn: number, addr: number): void {
+  private rmapRemove(gfn: number, spteHpa: number): void {
     const l = this.rmap.get(gfn);
     if (!l) return;
-    const k = l.indexOf(addr);
+    const k = l.indexOf(spteHpa);
     if (k < 0) return;
     l[k] = l[l.length - 1]!;
     l.pop();
