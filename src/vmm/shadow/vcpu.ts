@@ -163,15 +163,8 @@ export class Vcpu extends VmxVcpu<Vm> {
       g.regs[reg] = cr === 3 ? vm.cr3 : cr === 0 ? this.guestCr0() : vm.cr4;
       return skip(this.vm);
     }
-    const v = g.regs[reg]!;
-    if (cr === 0) {
-      if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) return reflect(vm, { vector: VEC_GP, errorCode: 0 }, null);
-      vm.cr0 = v;
-    } else if (cr === 4) {
-      if ((v & ~CR4_PSE) !== 0) return reflect(vm, { vector: VEC_GP, errorCode: 0 }, null);
-      vm.cr4 = v;
-    } else if (cr === 3) vm.cr3 = v & ~0xfff;
-    else throw new Error(`popek: vmx-shadow got a cr-access exit for CR${cr}`);
+    if (cr !== 0 && cr !== 3 && cr !== 4) throw new Error(`popek: vmx-shadow got a cr-access exit for CR${cr}`);
+    if (!vm.writeCr(cr, g.regs[reg]!)) return reflect(vm, { vector: VEC_GP, errorCode: 0 }, null);
     // README: guest CR3 write / paging-mode change — switch to the cached or a new root.
     vm.shadow.loadRoot(vm.syncPaging());
     return skip(this.vm);

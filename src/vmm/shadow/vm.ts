@@ -56,6 +56,22 @@ export class Vm extends PendingVectors {
     this.emulator = new Emulator(p2m, this.walker, this.shadow, this.device, bugs);
   }
 
+  /**
+   * The guest's `mov crN, a` to CR0, CR3 or CR4 (DESIGN §3.4, §6.7): records the value it
+   * will read back; false, changing nothing, when the value faults with #GP(0) (CR0.PE
+   * clear or a bit that does not exist). The caller then switches shadow roots.
+   */
+  writeCr(cr: 0 | 3 | 4, v: number): boolean {
+    if (cr === 0) {
+      if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) return false;
+      this.cr0 = v;
+    } else if (cr === 4) {
+      if ((v & ~CR4_PSE) !== 0) return false;
+      this.cr4 = v;
+    } else this.cr3 = v & ~0xfff;
+    return true;
+  }
+
   /** Refresh `paging` from the guest's control registers. */
   syncPaging(): GuestPaging {
     const p = this.paging;

@@ -6,7 +6,7 @@
 //
 // Faults are values (STYLE §3): each emulation returns 'retired' or the guest's fault.
 
-import { ACC_READ, CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, VEC_GP } from '../../hw/arch.ts';
+import { ACC_READ, EFLAGS_IF, VEC_GP } from '../../hw/arch.ts';
 import { operandGva, type EmuFault } from '../core/emulate.ts';
 import type { Vm } from '../shadow/vm.ts';
 import type { GuestView } from './guest-view.ts';
@@ -98,14 +98,8 @@ export function emulatePrivileged(ctx: PrivilegedContext, what: Emulated, w0: nu
       const v = regs[a]!;
       if (b === 2) g.cr2 = v;
       else {
-        if (b === 0) {
-          if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) return GP0;
-          vm.cr0 = v;
-        } else if (b === 3) vm.cr3 = v & ~0xfff;
-        else {
-          if ((v & ~CR4_PSE) !== 0) return GP0;
-          vm.cr4 = v;
-        }
+        // b is 0, 3 or 4 here: the hardware raised #UD for a CR that does not exist.
+        if (!vm.writeCr(b === 0 || b === 3 ? b : 4, v)) return GP0;
         ctx.pagingChanged();
       }
       break;
