@@ -6,16 +6,16 @@
 // x86 (Popek & Goldberg's Theorem 1 fails), and the suite refutes it with them.
 
 import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
-import { IF } from '../hw/cpu.ts';
 import { isHwBug } from '../hw/bugs.ts';
 import { LegacyMode, type HostTables } from '../hw/legacy.ts';
-import { CR0_PE, CR0_PG, CR0_WP, PAGE_SIZE } from '../vmm/core/bits.ts';
+import { CR0_PE, CR0_PG, CR0_WP, EFLAGS_FIXED, EFLAGS_IF } from '../hw/arch.ts';
 import { VmmBugs } from '../vmm/core/bugs.ts';
 import { Host } from '../vmm/core/host.ts';
 import { Vm } from '../vmm/shadow/vm.ts';
 import { TrapEmulateMonitor } from '../vmm/trap-emulate/monitor.ts';
 import { Schedule } from '../vmm/core/schedule.ts';
 import { regsByName, vmObservation } from './vm-observation.ts';
+import { guestFrames } from './vmx-engine.ts';
 
 
 /**
@@ -42,10 +42,7 @@ export class TrapEmulateEngine implements Engine {
 
   constructor(image: Image, config: MachineConfig, opts: TrapEmulateOptions = {}) {
     const bugs = config.bugs ?? [];
-    const ramFrames = config.ramBytes / PAGE_SIZE;
-    if (!Number.isInteger(ramFrames) || ramFrames <= 0 || ramFrames > 0x40000) {
-      throw new RangeError(`popek: RAM size must be a positive multiple of 4096 up to 1 GiB, got ${config.ramBytes}`);
-    }
+    const ramFrames = guestFrames(config);
     const maxPages = opts.maxShadowPages ?? 48;
     this.host = new Host({ guestFrames: ramFrames, poolFrames: maxPages + 4 }, bugs.filter(isHwBug));
     this.vm = new Vm(this.host, new VmmBugs(bugs), { ramBytes: config.ramBytes, shadow: { maxPages, maxRoots: opts.maxRoots ?? 4 } });
@@ -59,7 +56,7 @@ export class TrapEmulateEngine implements Engine {
     cpu.writeCr(0, CR0_PE | CR0_PG | CR0_WP, 0);
     this.monitor.loadRoot();
     cpu.setCpl(1); // guest ring 0, deprivileged
-    cpu.eflags = IF | 2; // the real IF stays on; the guest's eflags reset to 0x2 (virtual)
+    cpu.eflags = EFLAGS_IF | EFLAGS_FIXED; // the real IF stays on; the guest's eflags reset to 0x2 (virtual)
     cpu.eip = image.entry | 0;
     this.ramCopy = new Uint8Array(config.ramBytes);
   }

@@ -1,12 +1,12 @@
 // What the two VMX-lite engines (vmx-shadow, vmx-ept) share: the guest runs in non-root
-// mode under a VMCS, steps and runs go through the same entry accounting (vmx-steps.ts),
-// an optional audit runs after every exit, and the observation reads the VMCS. They
-// differ in how guest memory is paged (shadow tables vs EPT), so in their VM, vCPU,
-// host events, control-register views and counters.
+// mode under a VMCS, steps and runs go through the same entry path (src/vmm/core:
+// vmx-entry.ts, vmx-steps.ts), an optional audit runs after every exit, and the
+// observation reads the VMCS. They differ in how guest memory is paged (shadow tables vs
+// EPT), so in their VM, vCPU hooks, host events, control-register views and counters.
 
 import type { Engine, HostEvent, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
-import { PAGE_SIZE } from '../vmm/core/bits.ts';
-import { runVcpu, type VmxGuest, type VmxVcpu } from '../vmm/core/vmx-steps.ts';
+import { PAGE_SIZE } from '../hw/arch.ts';
+import { runVcpu, type Enterable, type VmxGuest } from '../vmm/core/vmx-steps.ts';
 import { Schedule } from '../vmm/core/schedule.ts';
 import { regsByName, vmObservation, type VmView } from './vm-observation.ts';
 
@@ -15,7 +15,7 @@ export interface EngineVm extends VmxGuest, VmView {
   audit(): string[];
 }
 
-export interface EngineVcpu extends VmxVcpu {
+export interface EngineVcpu extends Enterable {
   readonly vm: EngineVm;
   step(): StepOutcome;
   blockedHalted(): boolean;

@@ -5,7 +5,7 @@
 
 import type { HostEvent, Image, MachineConfig } from '../../spec/observation.ts';
 import { isHwBug } from '../hw/bugs.ts';
-import { PAGE_SIZE } from '../vmm/core/bits.ts';
+import { PAGE_SIZE } from '../hw/arch.ts';
 import { EptBugs } from '../vmm/ept/bugs.ts';
 import { EptVcpu } from '../vmm/ept/vcpu.ts';
 import { EptVm } from '../vmm/ept/vm.ts';

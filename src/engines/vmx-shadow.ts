@@ -4,7 +4,7 @@
 
 import type { HostEvent, Image, MachineConfig } from '../../spec/observation.ts';
 import { isHwBug } from '../hw/bugs.ts';
-import { PAGE_SIZE } from '../vmm/core/bits.ts';
+import { EFLAGS_IF, PAGE_SIZE } from '../hw/arch.ts';
 import { VmmBugs } from '../vmm/core/bugs.ts';
 import { Host } from '../vmm/core/host.ts';
 import { Vcpu } from '../vmm/shadow/vcpu.ts';
@@ -69,7 +69,7 @@ export class VmxShadowEngine extends VmxEngine {
       if (!Number.isInteger(event.vector) || event.vector < 0 || event.vector > 255) return;
       const g = this.vm.vmcs.guest;
       // The bug drops what the guest cannot take right now instead of holding it pending.
-      if (this.vm.bugs.pendingIrqLost && ((g.eflags & 0x200) === 0 || g.stiShadow)) return;
+      if (this.vm.bugs.pendingIrqLost && ((g.eflags & EFLAGS_IF) === 0 || g.stiShadow)) return;
       this.vm.raise(event.vector);
       return;
     }

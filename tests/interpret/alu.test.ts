@@ -3,7 +3,8 @@
 
 import { describe, expect, test } from 'vitest';
 import { alu, condition, shift, unary } from '../../src/vmm/interpret/alu.ts';
-import { CF, ControlBlock, OF, SF, ZF } from '../../src/vmm/interpret/control-block.ts';
+import { ControlBlock } from '../../src/vmm/interpret/control-block.ts';
+import { EFLAGS_CF as CF, EFLAGS_OF as OF, EFLAGS_SF as SF, EFLAGS_ZF as ZF } from '../../src/hw/arch.ts';
 
 const FLAGS = CF | ZF | SF | OF;
 

@@ -1,5 +1,5 @@
-// The shadow-paging VMM's audit (src/vmm/audit.ts: S1–S7, isolation, the p2m; and
-// auditHostMemory in src/vmm/host-memory.ts) finds each planted violation. An audit that
+// The shadow-paging VMM's audit (src/vmm/shadow/audit.ts: S1–S7, isolation, the p2m; and
+// auditHostMemory in src/vmm/core/host-memory.ts) finds each planted violation. An audit that
 // only ever runs on correct states cannot show it checks anything — mutation testing
 // found its checks unpinned — so each test builds a small correct state, sees it audit
 // clean, corrupts one thing the way a VMM bug would, and expects the rule that guards it
@@ -12,7 +12,7 @@ import { assemble } from '../../spec/asm/assemble.ts';
 import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
 import { TLB_V } from '../../src/hw/tlb.ts';
 import { audit } from '../../src/vmm/shadow/audit.ts';
-import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/core/bits.ts';
+import { ACC_READ, ACC_USER, ACC_WRITE, PAGE_SIZE, PDE_PS, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US } from '../../src/hw/arch.ts';
 import { FREE, POOL } from '../../src/vmm/core/host-memory.ts';
 import { P2m } from '../../src/vmm/core/p2m.ts';
 import { ROLE_DIRECT, ROLE_PSE, ROLE_RW, ROLE_US, ROLE_WP, ShadowPage } from '../../src/vmm/shadow/mmu.ts';
@@ -24,10 +24,10 @@ const hex = (v: number): string => '0x' + (v >>> 0).toString(16);
 /** The fixture's VM (shadow-fixture.ts), room for a second, and the helpers that plant. */
 function setup() {
   const { host, p2m, shadow, walker, g, subject } = shadowFixture();
-  const fault = (la: number, write: boolean, user: boolean, paging: GuestPaging = g) => {
-    const rec = walker.walk(paging, la, write, user, true);
-    if (!rec.ok) throw new Error(`setup: the guest walk of ${hex(la)} faults`);
-    return shadow.fill(paging, la, rec, write, user);
+  const fault = (gva: number, access: number, paging: GuestPaging = g) => {
+    const rec = walker.walk(paging, gva, access, true);
+    if (!rec.ok) throw new Error(`setup: the guest walk of ${hex(gva)} faults`);
+    return shadow.fill(paging, gva, rec, access);
   };
   const ram32 = host.mem.ram32;
   /** The hpa of the (first) leaf spte mapping `gfn`. */
@@ -148,7 +148,7 @@ describe('S1: shadow pages live in the pool and are indexed', () => {
   test('a shadow page in a frame of guest RAM', () => {
     const { p2m, shadow, g, subject, fault, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     expect(audit(subject)).toEqual([]);
     // The shadow-from-guest-ram bug's way: the frame backing the top gfn becomes a shadow page.
     const hfn = p2m.ensure(p2m.frames - 1);
@@ -162,7 +162,7 @@ describe('S1: shadow pages live in the pool and are indexed', () => {
   test('a shadow page missing from byHfn', () => {
     const { shadow, g, subject, fault, pageOf, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     shadow.tracedWrite(PD, 4); // unlinks spde 0: the PT's shadow page stays, with no parent
     const pt = pageOf(PT >>> 12, TABLE_ROLE);
     expect(pt.parents).toEqual([]);
@@ -174,7 +174,7 @@ describe('S1: shadow pages live in the pool and are indexed', () => {
   test('a byGfn entry naming the wrong shadow page', () => {
     const { shadow, g, subject, fault, report } = setup();
     const root = shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     expect(audit(subject)).toEqual([]);
     shadow.byGfn.set(PT >>> 12, [root]);
     expect(report()).toMatch('S1: byGfn(6) names 1 shadow pages, 1 shadow it');
@@ -183,7 +183,7 @@ describe('S1: shadow pages live in the pool and are indexed', () => {
   test('a byGfn entry left behind by a zapped shadow page', () => {
     const { shadow, g, subject, fault, pageOf, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     const pt = pageOf(PT >>> 12, TABLE_ROLE);
     expect(shadow.evict(1)).toBe(1);
     expect(shadow.byHfn.has(pt.hfn)).toBe(false);
@@ -197,7 +197,7 @@ describe('S2: shadow PDEs agree with the guest PDEs', () => {
   test('a present spde whose gpde is not present', () => {
     const { p2m, shadow, g, subject, fault, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     const gpde = p2m.read32(PD);
     expect(audit(subject)).toEqual([]);
     p2m.write32(PD, gpde & ~PTE_P); // a guest store the VMM did not trace
@@ -207,7 +207,7 @@ describe('S2: shadow PDEs agree with the guest PDEs', () => {
   test('a present spde whose gpde has A clear', () => {
     const { p2m, shadow, g, subject, fault, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     expect(audit(subject)).toEqual([]);
     p2m.write32(PD, p2m.read32(PD) & ~PTE_A);
     expect(report()).toMatch('S2: spde 0 of root gfn 5 present, gpde A clear');
@@ -216,7 +216,7 @@ describe('S2: shadow PDEs agree with the guest PDEs', () => {
   test('an spde whose gpde names another table', () => {
     const { p2m, shadow, g, subject, fault, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     expect(audit(subject)).toEqual([]);
     const gpde = 0x7000 | (p2m.read32(PD) & 0xfff);
     p2m.write32(PD, gpde);
@@ -226,7 +226,7 @@ describe('S2: shadow PDEs agree with the guest PDEs', () => {
   test('an spde whose gpde became supervisor-only', () => {
     const { p2m, shadow, g, subject, fault, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     expect(audit(subject)).toEqual([]);
     const gpde = p2m.read32(PD) & ~PTE_US;
     p2m.write32(PD, gpde);
@@ -237,7 +237,7 @@ describe('S2: shadow PDEs agree with the guest PDEs', () => {
   test('a 4 MiB spde whose gpde names another large page', () => {
     const { p2m, shadow, g, subject, fault, report } = setup();
     shadow.loadRoot(g);
-    fault(0x401000, false, false);
+    fault(0x401000, ACC_READ);
     expect(audit(subject)).toEqual([]);
     const gpde = p2m.read32(PD + 4) | 0x400000;
     p2m.write32(PD + 4, gpde);
@@ -251,7 +251,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
     const { p2m, shadow, g, subject, fault, ram32, spteOf, report } = setup();
     p2m.write32(PT + 4 * 9, 0x42000 | PTE_P | PTE_US); // gfn 66, past the 64 of RAM: open bus
     shadow.loadRoot(g);
-    expect(fault(0x9000, false, true)).toBe('mapped');
+    expect(fault(0x9000, ACC_USER)).toBe('mapped');
     const addr = spteOf(0x42);
     expect(ram32[addr >>> 2]! >>> 12).toBe(shadow.onesHfn);
     expect(audit(subject)).toEqual([]);
@@ -264,7 +264,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
     const { p2m, shadow, g, subject, fault, ram32, spteOf, report } = setup();
     p2m.write32(PT + 4 * 9, 0x42000 | PTE_P | PTE_US);
     shadow.loadRoot(g);
-    fault(0x9000, false, true);
+    fault(0x9000, ACC_USER);
     const addr = spteOf(0x42);
     expect(audit(subject)).toEqual([]);
     ram32[addr >>> 2]! |= PTE_RW;
@@ -274,7 +274,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
   test('an spte naming another frame than the p2m', () => {
     const { p2m, shadow, g, subject, fault, ram32, spteOf, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     const addr = spteOf(0x11);
     const right = p2m.resident(0x11);
     const wrong = p2m.ensure(0x12);
@@ -286,7 +286,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
   test('an spte reaching a frame of another VM', () => {
     const { p2m, shadow, g, subject, fault, ram32, spteOf, otherVm, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     const addr = spteOf(0x11);
     const right = p2m.resident(0x11);
     const other = otherVm(3);
@@ -302,7 +302,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
   test('a mapped frame handed to another VM', () => {
     const { host, p2m, shadow, g, subject, fault, spteOf, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     const addr = spteOf(0x11);
     const hfn = p2m.resident(0x11);
     const thief = host.register({ evict: () => {} });
@@ -318,7 +318,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
     const { shadow, subject, fault, spteOf, retarget, report } = setup();
     const off: GuestPaging = { pg: false, wp: false, pse: false, cr3: 0 };
     shadow.loadRoot(off);
-    fault(0x3000, false, false, off);
+    fault(0x3000, ACC_READ, off);
     expect(audit(subject)).toEqual([]);
     retarget(spteOf(3), 4);
     expect(report()).toMatch('S2: physical-mode spte 3 of 0 maps gfn 4');
@@ -327,7 +327,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
   test('a large-page spte for the wrong gfn', () => {
     const { shadow, g, subject, fault, spteOf, retarget, report } = setup();
     shadow.loadRoot(g);
-    fault(0x401000, false, false); // leaf 1 of the split 4 MiB page at gfn 0
+    fault(0x401000, ACC_READ); // leaf 1 of the split 4 MiB page at gfn 0
     expect(audit(subject)).toEqual([]);
     retarget(spteOf(1), 2);
     expect(report()).toMatch('S2: large-page spte 1 of gfn 0 maps gfn 2');
@@ -336,7 +336,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
   test('an spte whose gpte is no longer present', () => {
     const { p2m, shadow, g, subject, fault, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     const gpte = p2m.read32(PT + 4) & ~PTE_P;
     expect(audit(subject)).toEqual([]);
     p2m.write32(PT + 4, gpte);
@@ -346,7 +346,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
   test('an spte whose gpte has A clear', () => {
     const { p2m, shadow, g, subject, fault, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     expect(audit(subject)).toEqual([]);
     p2m.write32(PT + 4, p2m.read32(PT + 4) & ~PTE_A);
     expect(report()).toMatch('S2: spte 1 of table gfn 6 present, gpte A clear');
@@ -355,7 +355,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
   test('an spte whose gpte names another gfn', () => {
     const { p2m, shadow, g, subject, fault, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     expect(audit(subject)).toEqual([]);
     const gpte = 0x13000 | (p2m.read32(PT + 4) & 0xfff);
     p2m.write32(PT + 4, gpte);
@@ -366,7 +366,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
     const { p2m, shadow, g, subject, fault, ram32, spteOf, report } = setup();
     p2m.write32(PT + 8, 0x12000 | PTE_P | PTE_RW);
     shadow.loadRoot(g);
-    fault(0x2000, false, false);
+    fault(0x2000, ACC_READ);
     const addr = spteOf(0x12);
     expect(ram32[addr >>> 2]! & PTE_US).toBe(0);
     expect(audit(subject)).toEqual([]);
@@ -378,7 +378,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
     const { p2m, shadow, g, subject, fault, ram32, pageOf, report } = setup();
     p2m.write32(PD + 8, PT | PTE_P | PTE_RW); // PDE 2: the same table, supervisor-only
     shadow.loadRoot(g);
-    fault(0x801000, false, false);
+    fault(0x801000, ACC_READ);
     const sp = pageOf(PT >>> 12, TABLE_ROLE & ~ROLE_US);
     const addr = sp.hfn * PAGE_SIZE + 4;
     expect(ram32[addr >>> 2]! & (PTE_P | PTE_US)).toBe(PTE_P);
@@ -390,7 +390,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
   test('a writable spte with guest D clear', () => {
     const { shadow, g, subject, fault, ram32, spteOf, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     const addr = spteOf(0x11);
     expect(audit(subject)).toEqual([]);
     ram32[addr >>> 2]! |= PTE_RW;
@@ -400,7 +400,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
   test('a writable large-page spte whose gpde has D clear', () => {
     const { shadow, g, subject, fault, ram32, spteOf, report } = setup();
     shadow.loadRoot(g);
-    fault(0x401000, false, false);
+    fault(0x401000, ACC_READ);
     const addr = spteOf(1);
     expect(audit(subject)).toEqual([]);
     ram32[addr >>> 2]! |= PTE_RW;
@@ -409,12 +409,12 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
 
   test('a writable split 4 MiB page that a second gpde without D also maps', () => {
     const { p2m, shadow, g, subject, fault, ram32, spteOf, report } = setup();
-    p2m.write32(PD + 12, PTE_P | PTE_RW | PTE_US | PTE_PS); // PDE 3: the same 4 MiB page
+    p2m.write32(PD + 12, PTE_P | PTE_RW | PTE_US | PDE_PS); // PDE 3: the same 4 MiB page
     shadow.loadRoot(g);
-    fault(0x401000, true, false); // through PDE 1, which gets D: writable
+    fault(0x401000, ACC_WRITE); // through PDE 1, which gets D: writable
     const addr = spteOf(1);
     expect(ram32[addr >>> 2]! & PTE_RW).toBe(PTE_RW);
-    fault(0xc01000, false, false); // through PDE 3, D clear: write permission goes
+    fault(0xc01000, ACC_READ); // through PDE 3, D clear: write permission goes
     expect(ram32[addr >>> 2]! & PTE_RW).toBe(0);
     expect(audit(subject)).toEqual([]);
     ram32[addr >>> 2]! |= PTE_RW;
@@ -425,7 +425,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
     const { p2m, shadow, g, subject, fault, ram32, spteOf, report } = setup();
     p2m.write32(PT + 12, 0x13000 | PTE_P | PTE_US | PTE_D);
     shadow.loadRoot(g);
-    fault(0x3000, false, true);
+    fault(0x3000, ACC_USER);
     const addr = spteOf(0x13);
     expect(audit(subject)).toEqual([]);
     ram32[addr >>> 2]! |= PTE_RW;
@@ -436,7 +436,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
     const { p2m, shadow, g, subject, fault, ram32, spteOf, report } = setup();
     p2m.write32(PT + 12, 0x13000 | PTE_P | PTE_D); // supervisor, read-only
     shadow.loadRoot(g);
-    fault(0x3000, false, false);
+    fault(0x3000, ACC_READ);
     const addr = spteOf(0x13);
     expect(ram32[addr >>> 2]! & (PTE_RW | PTE_US)).toBe(0);
     expect(audit(subject)).toEqual([]);
@@ -449,7 +449,7 @@ describe('S2 and isolation: leaf sptes agree with the guest walk and the p2m', (
     g.wp = false;
     p2m.write32(PT + 12, 0x13000 | PTE_P | PTE_US | PTE_D);
     shadow.loadRoot(g);
-    expect(fault(0x3000, true, false)).toBe('mapped'); // KVM's cr0_wp = 0 trick: RW, supervisor-only
+    expect(fault(0x3000, ACC_WRITE)).toBe('mapped'); // KVM's cr0_wp = 0 trick: RW, supervisor-only
     const addr = spteOf(0x13);
     expect(ram32[addr >>> 2]! & (PTE_RW | PTE_US)).toBe(PTE_RW);
     expect(audit(subject)).toEqual([]);
@@ -462,8 +462,8 @@ describe('S4: the rmap is the inverse of the leaf sptes', () => {
   test('an rmap list with a stale spte', () => {
     const { shadow, g, subject, fault, spteOf, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
-    fault(0x2000, false, false);
+    fault(0x1000, ACC_READ);
+    fault(0x2000, ACC_READ);
     const mine = spteOf(0x11);
     const stale = spteOf(0x12);
     expect(audit(subject)).toEqual([]);
@@ -475,8 +475,8 @@ describe('S4: the rmap is the inverse of the leaf sptes', () => {
   test('an rmap list missing one of two sptes', () => {
     const { shadow, g, subject, fault, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
-    fault(0x411000, false, false); // the 4 MiB alias of gfn 0x11
+    fault(0x1000, ACC_READ);
+    fault(0x411000, ACC_READ); // the 4 MiB alias of gfn 0x11
     const both = [...shadow.rmapOf(0x11)].sort((a, b) => a - b);
     expect(both.length).toBe(2);
     expect(audit(subject)).toEqual([]);
@@ -487,7 +487,7 @@ describe('S4: the rmap is the inverse of the leaf sptes', () => {
   test('a mapped gfn with no rmap', () => {
     const { shadow, g, subject, fault, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     expect(audit(subject)).toEqual([]);
     shadow.rmap.delete(0x11);
     expect(report()).toMatch('S4: gfn 17 is mapped but has no rmap');
@@ -498,7 +498,7 @@ describe('S5: shadow PDEs and parents', () => {
   test('an spde pointing at a frame that is not a shadow page', () => {
     const { p2m, shadow, g, subject, fault, ram32, report } = setup();
     const root = shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     const hfn = p2m.resident(0x11);
     const spde = root.hfn * PAGE_SIZE + 3 * 4;
     expect(audit(subject)).toEqual([]);
@@ -509,7 +509,7 @@ describe('S5: shadow PDEs and parents', () => {
   test('a shadow page whose parents miss its spde', () => {
     const { shadow, g, subject, fault, pageOf, report } = setup();
     const root = shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     const pt = pageOf(PT >>> 12, TABLE_ROLE);
     expect(pt.parents).toEqual([root.hfn * PAGE_SIZE]);
     expect(audit(subject)).toEqual([]);
@@ -520,7 +520,7 @@ describe('S5: shadow PDEs and parents', () => {
   test('a shadow page with a parent that does not point at it', () => {
     const { shadow, g, subject, fault, pageOf, report } = setup();
     const root = shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     const pt = pageOf(PT >>> 12, TABLE_ROLE);
     const spde0 = root.hfn * PAGE_SIZE;
     expect(audit(subject)).toEqual([]);
@@ -533,7 +533,7 @@ describe('S6 and S7: the active root and the root cache', () => {
   test('the active root zapped', () => {
     const { shadow, g, subject, fault, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     expect(audit(subject)).toEqual([]);
     shadow.zapPage(shadow.active!); // the stale-root-after-eviction bug's use-after-free
     // Not reachable alone: a root that is not live is not in the root cache either (S7),
@@ -566,7 +566,7 @@ describe('S6 and S7: the active root and the root cache', () => {
   test('a level-1 shadow page in the root cache', () => {
     const { shadow, g, subject, fault, pageOf, report } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     expect(audit(subject)).toEqual([]);
     shadow.roots.unshift(pageOf(PT >>> 12, TABLE_ROLE));
     expect(report()).toMatch('S7: cached root (gfn 6) is not a live level-2 shadow page');
@@ -621,7 +621,7 @@ describe('S6: the host TLB holds only current sptes', () => {
     const old = e.vm.p2m.resident(6);
     e.vm.p2m.migrate(6);
     const paging = e.vm.syncPaging();
-    expect(shadow.fill(paging, 0x6000, e.vm.walker.walk(paging, 0x6000, false, false, true), false, false)).toBe('mapped');
+    expect(shadow.fill(paging, 0x6000, e.vm.walker.walk(paging, 0x6000, ACC_READ, true), ACC_READ)).toBe('mapped');
     const now = e.vm.p2m.resident(6);
     expect(now).not.toBe(old);
     expect(ram32[addr >>> 2]! >>> 12).toBe(now);

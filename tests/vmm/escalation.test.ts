@@ -1,4 +1,4 @@
-// The VMM's escalation table (src/vmm/emulate.ts), cell by cell against the text of DESIGN
+// The VMM's escalation table (src/vmm/core/emulate.ts), cell by cell against the text of DESIGN
 // §3.7. The VMX vCPUs meet most cells rarely: the hardware delivers natively and only a
 // delivery that touches MMIO, open bus or a traced table, or a #PF the VMM's walker finds
 // while delivering, reaches this table — mutation testing found whole rows unpinned.

@@ -1,5 +1,6 @@
-// The rare exit paths of the VMX vCPUs (vcpu.ts, ept/vcpu.ts, vmx-exits.ts), each driven
-// by a program written to reach it. Generated guests reach these paths too, but seldom:
+// The rare exit paths of the VMX vCPUs (src/vmm/shadow/vcpu.ts, ept/vcpu.ts, and
+// core/vmx-entry.ts, vmx-exits.ts which both share), each driven by a program written to
+// reach it. Generated guests reach these paths too, but seldom:
 // mutation testing (README "Mutation testing") found them unpinned at the reduced counts.
 // Each program runs in lockstep against the spec (no divergence) with the audit after
 // every exit, its counters show the path was taken where they can, and the values that

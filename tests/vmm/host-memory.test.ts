@@ -1,11 +1,11 @@
-// Host memory and the p2m on their own (src/vmm/host-memory.ts, p2m.ts; DESIGN §6.8,
+// Host memory and the p2m on their own (src/vmm/core/host-memory.ts, p2m.ts; DESIGN §6.8,
 // §6.12): the rules mutation testing found unpinned because a guest sees them only when
 // they break — a reused frame not zeroed leaks another gfn's bytes, a pinned frame
 // reclaimed mid-migration, a swap disk that never reuses its slots. Expected values come
 // from the files' headers and DESIGN §6.8, not from a run.
 
 import { describe, expect, test } from 'vitest';
-import { PAGE_SIZE } from '../../src/vmm/core/bits.ts';
+import { PAGE_SIZE } from '../../src/hw/arch.ts';
 import { HostMemory, SwapDisk } from '../../src/vmm/core/host-memory.ts';
 import { P2m } from '../../src/vmm/core/p2m.ts';
 

@@ -1,6 +1,6 @@
 // A host with fewer frames than one instruction touches (DESIGN §6.8 overcommit; see
-// THRASHING_STALLS in src/vmm/vmx-steps.ts). The instruction at 0xffc straddles two code
-// pages and reads two bytes on each side of a page boundary through a second page
+// THRASHING_STALLS in src/vmm/core/vmx-entry.ts). The instruction at 0xffc straddles two
+// code pages and reads two bytes on each side of a page boundary through a second page
 // table: code frames 0 and 1, data frames 4 and 5, the directory at 0x2000 and the
 // tables at 0x3000 and 0x6000 — seven frames, on a host that gives the VM the minimum of
 // five. Under EPT the 2-D walk needs all seven resident at once: paging one in evicts

@@ -4,7 +4,7 @@
 //   PT: PTE k (k < 8) → gfn 0x10+k (user, writable); PTE 8 → the PT itself (gva 0x8000).
 // 64 guest frames and 16 pool frames; a shadow budget of 12 pages and 2 cached roots.
 
-import { PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/core/bits.ts';
+import { PDE_PS, PTE_P, PTE_RW, PTE_US } from '../../src/hw/arch.ts';
 import { VmmBugs } from '../../src/vmm/core/bugs.ts';
 import { HostMemory } from '../../src/vmm/core/host-memory.ts';
 import { P2m } from '../../src/vmm/core/p2m.ts';
@@ -33,7 +33,7 @@ export function shadowFixture(opts: FixtureOptions = {}) {
   const walker = new GuestWalker(p2m, bugs);
   const g: GuestPaging = { pg: true, wp: true, pse: true, cr3: PD };
   p2m.write32(PD, PT | PTE_P | PTE_RW | PTE_US);
-  p2m.write32(PD + 4, PTE_P | PTE_RW | PTE_US | PTE_PS);
+  p2m.write32(PD + 4, PTE_P | PTE_RW | PTE_US | PDE_PS);
   for (let k = 0; k < 8; k++) p2m.write32(PT + 4 * k, ((0x10 + k) << 12) | PTE_P | PTE_RW | PTE_US);
   p2m.write32(PT + 4 * 8, PT | PTE_P | PTE_RW | PTE_US);
   const subject = { host, p2m, shadow, tlb: null };

@@ -7,15 +7,15 @@ import { GuestWalker, type GuestPaging } from '../../src/vmm/core/walker.ts';
 import { VmmBugs } from '../../src/vmm/core/bugs.ts';
 import { audit } from '../../src/vmm/shadow/audit.ts';
 import { PD, PT, RAM, shadowFixture, type FixtureOptions } from './shadow-fixture.ts';
-import { PF_P, PF_RSVD, PF_U, PF_W, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../src/vmm/core/bits.ts';
+import { ACC_READ, ACC_USER, ACC_WRITE, PDE_PS, PFEC_P, PFEC_RSVD, PFEC_U, PFEC_W, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US } from '../../src/hw/arch.ts';
 
 function setup(opts: FixtureOptions = {}) {
   const f = shadowFixture(opts);
   const { walker, shadow, g } = f;
-  const fault = (la: number, write: boolean, user: boolean) => {
-    const rec = walker.walk(g, la, write, user, true);
+  const fault = (gva: number, access: number) => {
+    const rec = walker.walk(g, gva, access, true);
     if (!rec.ok) return { err: rec.err } as const;
-    return { fill: shadow.fill(g, la, rec, write, user) } as const;
+    return { fill: shadow.fill(g, gva, rec, access) } as const;
   };
   return { ...f, fault };
 }
@@ -62,35 +62,35 @@ describe('p2m and host memory (DESIGN §6.8)', () => {
 describe('the guest walker (DESIGN §3.5)', () => {
   test('sets PDE.A then PTE.A, and D only for writes', () => {
     const { walker, g, p2m } = setup();
-    expect(walker.walk(g, 0x1000, false, true, true).gpa).toBe(0x11000);
+    expect(walker.walk(g, 0x1000, ACC_USER, true).gpa).toBe(0x11000);
     expect(p2m.read32(PD) & PTE_A).toBe(PTE_A);
     expect(p2m.read32(PT + 4) & (PTE_A | PTE_D)).toBe(PTE_A);
-    walker.walk(g, 0x1000, true, true, true);
+    walker.walk(g, 0x1000, ACC_WRITE | ACC_USER, true);
     expect(p2m.read32(PT + 4) & PTE_D).toBe(PTE_D);
   });
 
   test('a faulting walk sets no A/D and composes the error code', () => {
     const { walker, g, p2m } = setup();
     p2m.write32(PT + 4, 0x11000 | PTE_P | PTE_US); // read-only
-    const r = walker.walk(g, 0x1000, true, true, true);
+    const r = walker.walk(g, 0x1000, ACC_WRITE | ACC_USER, true);
     expect(r.ok).toBe(false);
-    expect(r.err).toBe(PF_P | PF_W | PF_U);
+    expect(r.err).toBe(PFEC_P | PFEC_W | PFEC_U);
     expect(p2m.read32(PD) & PTE_A).toBe(0);
-    expect(walker.walk(g, 0x9000, false, false, true).err).toBe(0); // not present
+    expect(walker.walk(g, 0x9000, ACC_READ, true).err).toBe(0); // not present
   });
 
   test('4 MiB pages: reserved bits give RSVD, D lands in the PDE', () => {
     const { walker, g, p2m } = setup();
-    expect(walker.walk(g, 0x401234, true, false, true).gpa).toBe(0x1234);
+    expect(walker.walk(g, 0x401234, ACC_WRITE, true).gpa).toBe(0x1234);
     expect(p2m.read32(PD + 4) & (PTE_A | PTE_D)).toBe(PTE_A | PTE_D);
-    p2m.write32(PD + 4, PTE_P | PTE_RW | PTE_PS | 0x2000);
-    expect(walker.walk(g, 0x400000, false, false, true).err).toBe(PF_P | PF_RSVD);
+    p2m.write32(PD + 4, PTE_P | PTE_RW | PDE_PS | 0x2000);
+    expect(walker.walk(g, 0x400000, ACC_READ, true).err).toBe(PFEC_P | PFEC_RSVD);
   });
 
   test('a swapped-out page table is faulted back in by the walk', () => {
     const { walker, g, p2m } = setup();
     p2m.swapOut(PT >>> 12);
-    expect(walker.walk(g, 0x2000, false, false, true).gpa).toBe(0x12000);
+    expect(walker.walk(g, 0x2000, ACC_READ, true).gpa).toBe(0x12000);
     expect(p2m.resident(PT >>> 12)).toBeGreaterThanOrEqual(0);
   });
 });
@@ -99,11 +99,11 @@ describe('shadow fill, tracing, rmap, eviction (DESIGN §6.1–6.11)', () => {
   test('a read fill maps read-only until the guest D bit is set (dirty-bit emulation)', () => {
     const { fault, shadow, g, p2m, subject } = setup();
     shadow.loadRoot(g);
-    expect(fault(0x1000, false, true)).toEqual({ fill: 'mapped' });
+    expect(fault(0x1000, ACC_USER)).toEqual({ fill: 'mapped' });
     const spte = (addr: number) => subject.host.mem.ram32[addr >>> 2]!;
     const leaf = shadow.rmapOf(0x11)[0]!;
     expect(spte(leaf) & PTE_RW).toBe(0);
-    expect(fault(0x1000, true, true)).toEqual({ fill: 'mapped' });
+    expect(fault(0x1000, ACC_WRITE | ACC_USER)).toEqual({ fill: 'mapped' });
     expect(spte(leaf) & PTE_RW).toBe(PTE_RW);
     expect(spte(leaf) >>> 12).toBe(p2m.resident(0x11));
     expect(audit(subject)).toEqual([]);
@@ -112,9 +112,9 @@ describe('shadow fill, tracing, rmap, eviction (DESIGN §6.1–6.11)', () => {
   test('a shadowed table is write-protected and a traced write zaps its sptes', () => {
     const { fault, shadow, g, p2m, subject } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     // 0x8000 maps the table itself: the write must be emulated, never mapped writable.
-    expect(fault(0x8000, true, false)).toEqual({ fill: 'emulate' });
+    expect(fault(0x8000, ACC_WRITE)).toEqual({ fill: 'emulate' });
     expect(audit(subject)).toEqual([]);
     p2m.write32(PT + 4, 0x13000 | PTE_P | PTE_RW | PTE_US); // the emulated store
     shadow.tracedWrite(PT + 4, 4);
@@ -126,13 +126,13 @@ describe('shadow fill, tracing, rmap, eviction (DESIGN §6.1–6.11)', () => {
     const { fault, shadow, g, p2m, subject } = setup();
     shadow.loadRoot(g);
     p2m.write32(PT + 4 * 9, 0x7000 | PTE_P | PTE_RW | PTE_US);
-    fault(0x9000, true, false); // 0x7000 mapped writable
+    fault(0x9000, ACC_WRITE); // 0x7000 mapped writable
     const leaf = shadow.rmapOf(7)[0]!;
     expect(subject.host.mem.ram32[leaf >>> 2]! & PTE_RW).toBe(PTE_RW);
     p2m.write32(PD + 8, 0x7000 | PTE_P | PTE_RW | PTE_US); // PDE 2 → 0x7000 as a table
     p2m.write32(0x7000, 0x15000 | PTE_P | PTE_RW | PTE_US);
     shadow.tracedWrite(PD + 8, 4);
-    fault(0x800000, false, false); // shadows gfn 7
+    fault(0x800000, ACC_READ); // shadows gfn 7
     expect(subject.host.mem.ram32[leaf >>> 2]! & PTE_RW).toBe(0);
     expect(shadow.stats.writeProtects).toBe(1); // one gfn lost RW, in one spte
     expect(audit(subject)).toEqual([]);
@@ -141,8 +141,8 @@ describe('shadow fill, tracing, rmap, eviction (DESIGN §6.1–6.11)', () => {
   test('swap-out zaps every spte of the frame through the rmap', () => {
     const { fault, shadow, g, p2m, subject } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, true, false);
-    fault(0x401000 + 0x10000, false, false); // the 4 MiB alias of gfn 0x11
+    fault(0x1000, ACC_WRITE);
+    fault(0x401000 + 0x10000, ACC_READ); // the 4 MiB alias of gfn 0x11
     expect(shadow.rmapOf(0x11).length).toBe(2);
     p2m.swapOut(0x11);
     expect(shadow.rmapOf(0x11)).toEqual([]);
@@ -153,7 +153,7 @@ describe('shadow fill, tracing, rmap, eviction (DESIGN §6.1–6.11)', () => {
     const { fault, shadow, g, p2m, subject } = setup({ bugs: ['rmap-missed-on-swap-out'] });
     p2m.unmap = () => {}; // the bug as the VM wires it: swap-out skips the rmap walk
     shadow.loadRoot(g);
-    fault(0x1000, true, false);
+    fault(0x1000, ACC_WRITE);
     p2m.swapOut(0x11);
     expect(audit(subject).join('\n')).toMatch(/S2: spte .* maps gfn 17 to host frame/);
   });
@@ -163,7 +163,7 @@ describe('shadow fill, tracing, rmap, eviction (DESIGN §6.1–6.11)', () => {
     shadow.loadRoot(g);
     for (let pdi = 2; pdi < 12; pdi++) {
       subject.p2m.write32(PD + 4 * pdi, PT | PTE_P | PTE_RW | (pdi & 1 ? PTE_US : 0));
-      fault(pdi << 22, false, false);
+      fault(pdi << 22, ACC_READ);
       expect(shadow.pages.size).toBeLessThanOrEqual(4);
       expect(shadow.active).not.toBeNull();
     }
@@ -176,7 +176,7 @@ describe('shadow fill, tracing, rmap, eviction (DESIGN §6.1–6.11)', () => {
   test('the audit finds a planted writable spte of a traced gfn and a broken rmap', () => {
     const { fault, shadow, g, subject } = setup();
     shadow.loadRoot(g);
-    fault(0x8000, false, false);
+    fault(0x8000, ACC_READ);
     const leaf = shadow.rmapOf(PT >>> 12)[0]!;
     subject.host.mem.ram32[leaf >>> 2]! |= PTE_RW;
     expect(audit(subject).join('\n')).toMatch(/S3: .* traced gfn 6 writable/);
@@ -189,12 +189,12 @@ describe('shadow fill, tracing, rmap, eviction (DESIGN §6.1–6.11)', () => {
     const off: GuestPaging = { pg: false, wp: false, pse: false, cr3: 0 };
     shadow.loadRoot(off);
     const w = new GuestWalker(subject.p2m, new VmmBugs());
-    expect(shadow.fill(off, 0x3000, w.walk(off, 0x3000, true, false, true), true, false)).toBe('mapped');
-    expect(shadow.fill(off, 0xfee00000, w.walk(off, 0xfee00000, false, false, true), false, false)).toBe('emulate');
+    expect(shadow.fill(off, 0x3000, w.walk(off, 0x3000, ACC_WRITE, true), ACC_WRITE)).toBe('mapped');
+    expect(shadow.fill(off, 0xfee00000, w.walk(off, 0xfee00000, ACC_READ, true), ACC_READ)).toBe('emulate');
     // DESIGN §3.2: open bus reads 0xFF and drops writes — reads run natively on a
     // read-only frame of 0xFF bytes, writes are emulated.
-    expect(shadow.fill(off, RAM, w.walk(off, RAM, false, false, true), false, false)).toBe('mapped');
-    expect(shadow.fill(off, RAM + 0x1000, w.walk(off, RAM + 0x1000, true, false, true), true, false)).toBe('emulate');
+    expect(shadow.fill(off, RAM, w.walk(off, RAM, ACC_READ, true), ACC_READ)).toBe('mapped');
+    expect(shadow.fill(off, RAM + 0x1000, w.walk(off, RAM + 0x1000, ACC_WRITE, true), ACC_WRITE)).toBe('emulate');
     expect(audit(subject)).toEqual([]);
   });
 });
@@ -203,9 +203,9 @@ describe('counters and replacement policy (DESIGN §6.2, §6.10; reported by pop
   test('each event counts once, derived step by step', () => {
     const { fault, shadow, g, p2m, flushes } = setup();
     shadow.loadRoot(g); // root miss; page 1 (the PD); a new active root flushes the TLB
-    fault(0x1000, false, false); // fill 1; page 2 (the PT); gfn 0x11 read-only (D clear)
-    fault(0x8000, false, false); // fill 2; the PT's own gfn, read-only
-    fault(0x1000, true, false); // fill 3; D now set: RW gained, nothing lost, no flush
+    fault(0x1000, ACC_READ); // fill 1; page 2 (the PT); gfn 0x11 read-only (D clear)
+    fault(0x8000, ACC_READ); // fill 2; the PT's own gfn, read-only
+    fault(0x1000, ACC_WRITE); // fill 3; D now set: RW gained, nothing lost, no flush
     p2m.write32(PT + 4, 0x13000 | PTE_P | PTE_RW | PTE_US);
     shadow.tracedWrite(PT + 4, 4); // traced write 1 zaps spte 1 (flush 2)
     shadow.loadRoot(g); // root hit; same root, no flush
@@ -222,11 +222,11 @@ describe('counters and replacement policy (DESIGN §6.2, §6.10; reported by pop
     p2m.write32(PD + 8, 0x7000 | PTE_P | PTE_RW | PTE_US); // PDE 2 → a second table, gfn 7
     p2m.write32(0x7000, 0x20000 | PTE_P | PTE_RW | PTE_US);
     shadow.loadRoot(g);
-    fault(0x1000, false, false); // made first: the PT's page
-    fault(0x400000, false, false); // second: the split 4 MiB page (direct)
-    fault(0x800000, false, false); // third: gfn 7's page
-    fault(0x2000, false, false); // the first and the third used again: the second is the LRU
-    fault(0x800000, false, false);
+    fault(0x1000, ACC_READ); // made first: the PT's page
+    fault(0x400000, ACC_READ); // second: the split 4 MiB page (direct)
+    fault(0x800000, ACC_READ); // third: gfn 7's page
+    fault(0x2000, ACC_READ); // the first and the third used again: the second is the LRU
+    fault(0x800000, ACC_READ);
     expect(shadow.evict(1)).toBe(1);
     expect([...shadow.pages.values()].map((sp) => [sp.gfn, sp.direct])).toEqual([[PD >>> 12, false], [PT >>> 12, false], [7, false]]);
   });
@@ -251,7 +251,7 @@ describe('the audit finds each planted violation (DESIGN §6.13)', () => {
   test('S1/S3: a stale byGfn index neither passes nor hides a writable table', () => {
     const { fault, shadow, g, subject } = setup();
     shadow.loadRoot(g);
-    fault(0x8000, false, false);
+    fault(0x8000, ACC_READ);
     shadow.byGfn.delete(PT >>> 12);
     expect(audit(subject).join('\n')).toMatch(/S1: byGfn\(6\) names 0 shadow pages, 1 shadow it/);
     expect(shadow.isTraced(PT >>> 12)).toBe(false); // the MMU itself is fooled...
@@ -269,7 +269,7 @@ describe('the audit finds each planted violation (DESIGN §6.13)', () => {
   test('S7: bounds and the root cache', () => {
     const { fault, shadow, g, subject } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false);
+    fault(0x1000, ACC_READ);
     shadow.opts.maxPages = 1;
     expect(audit(subject)).toEqual(['S7: 2 shadow pages, the bound is 1']);
     shadow.opts.maxPages = 12;
@@ -285,7 +285,7 @@ describe('unshadowing a page no longer used as a table (DESIGN §6.5)', () => {
   test('three emulated stores with no fill through it unshadow a table; the active root stays', () => {
     const { fault, shadow, g, subject } = setup();
     shadow.loadRoot(g);
-    fault(0x1000, false, false); // shadows the PD (root) and PT (gfn 6)
+    fault(0x1000, ACC_READ); // shadows the PD (root) and PT (gfn 6)
     expect(shadow.isTraced(PT >>> 12)).toBe(true);
     for (let i = 0; i < 3; i++) shadow.tracedWrite(PT + 0x100 + 4 * i, 4);
     expect(shadow.isTraced(PT >>> 12)).toBe(false);

@@ -17,7 +17,22 @@ import { MMIO_BASE, MMIO_END } from '../../hw/device.ts';
 import type { P2m } from './p2m.ts';
 import type { GuestPaging, GuestWalker } from './walker.ts';
 import type { VmmBugs } from './bugs.ts';
-import { EFLAGS_IF } from './bits.ts';
+import {
+  ACC_FETCH,
+  ACC_READ,
+  ACC_USER,
+  ACC_WRITE,
+  EFLAGS_FIXED,
+  EFLAGS_IF,
+  EFLAGS_IOPL,
+  EFLAGS_IOPL_SHIFT,
+  EFLAGS_STATUS,
+  VEC_DF,
+  VEC_GP,
+  VEC_NP,
+  VEC_PF,
+  VEC_UD,
+} from '../../hw/arch.ts';
 import type { TraceEntry } from '../../../spec/observation.ts';
 import { match, P } from 'ts-pattern';
 
@@ -46,12 +61,6 @@ export interface EmuGuest {
 
 export type EventKind = 'exception' | 'external' | 'software';
 
-export const VEC_UD = 6;
-export const VEC_GP = 13;
-export const VEC_PF = 14;
-export const VEC_DF = 8;
-export const VEC_NP = 11;
-
 /** An exception the emulated instruction raised (for injection by the VMM). */
 export interface EmuFault {
   vector: number;
@@ -62,9 +71,12 @@ export interface EmuFault {
 
 export type EmuResult = 'retired' | 'unsupported' | EmuFault;
 
-const ARITH = 0x1 | 0x40 | 0x80 | 0x800;
-const IOPL = 0x3000;
 const NOBASE_BIT = 0x8 << 16;
+
+/** A memory operand's gva (DESIGN §3.3): base register b plus imm, or imm alone with NOBASE. */
+export function operandGva(w0: number, imm: number, regs: Int32Array): number {
+  return ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[(w0 >>> 16) & 7]!) + imm;
+}
 
 export class Emulator {
   /** Bytes of the current access (≤ 8). */
@@ -95,12 +107,13 @@ export class Emulator {
    * page table. DESIGN §3.4: the fetch comes before the operand's translation. When the
    * fetch itself is what faulted, there is nothing to keep and `step` fetches.
    */
-  prefetch(probe: (la: number, write: boolean, user: boolean, fetch: boolean) => number, ram: Uint8Array, eip: number, user: boolean): void {
+  prefetch(probe: (gva: number, access: number) => number, ram: Uint8Array, eip: number, user: boolean): void {
     this.preEip = null;
     const first = 0x1000 - (eip & 0xfff);
-    const hpa0 = probe(eip, false, user, true);
+    const access = ACC_FETCH | (user ? ACC_USER : 0);
+    const hpa0 = probe(eip, access);
     if (hpa0 < 0) return;
-    const hpa1 = first < 8 ? probe((eip + first) | 0, false, user, true) : 0;
+    const hpa1 = first < 8 ? probe((eip + first) | 0, access) : 0;
     if (hpa1 < 0) return;
     for (let i = 0; i < 8; i++) this.pre[i] = ram[i < first ? hpa0 + i : hpa1 + (i - first)]!;
     this.preEip = eip;
@@ -110,9 +123,10 @@ export class Emulator {
   step(g: EmuGuest, paging: GuestPaging): EmuResult {
     this.fault = null;
     this.emulated++;
-    const user = g.cpl === 3;
+    // DESIGN §3.5: the access is the user's at cpl 3 (a fetch, a read or a write of it).
+    const user = g.cpl === 3 ? ACC_USER : 0;
     if (this.preEip === g.eip) this.buf.set(this.pre);
-    else if (!this.access(paging, g.eip, 8, false, user, true)) return this.fault!;
+    else if (!this.access(paging, g.eip, 8, ACC_FETCH | user)) return this.fault!;
     this.preEip = null;
     const w0 = this.view.getInt32(0, true);
     const imm = this.view.getInt32(4, true);
@@ -121,27 +135,26 @@ export class Emulator {
     const immMax = IMM_MAX[op]!;
     if (immMax !== -1 && imm >>> 0 > immMax) return { vector: VEC_UD, errorCode: null };
     const a = (w0 >>> 8) & 7;
-    const b = (w0 >>> 16) & 7;
     const regs = g.regs;
-    const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
+    const m = operandGva(w0, imm, regs);
     let next = (g.eip + 8) | 0;
     const esp = regs[4]!;
     switch (op) {
       case 0x12:
-        if (!this.read(paging, m, 4, user)) return this.fault!;
+        if (!this.access(paging, m, 4, user)) return this.fault!;
         regs[a] = this.view.getInt32(0, true);
         break;
       case 0x13:
         this.view.setInt32(0, regs[a]!, true);
-        if (!this.access(paging, m, 4, true, user)) return this.fault!;
+        if (!this.access(paging, m, 4, ACC_WRITE | user)) return this.fault!;
         break;
       case 0x14:
-        if (!this.read(paging, m, 1, user)) return this.fault!;
+        if (!this.access(paging, m, 1, user)) return this.fault!;
         regs[a] = this.buf[0]!;
         break;
       case 0x15:
         this.buf[0] = regs[a]!;
-        if (!this.access(paging, m, 1, true, user)) return this.fault!;
+        if (!this.access(paging, m, 1, ACC_WRITE | user)) return this.fault!;
         break;
       case 0x42: // call imm
       case 0x43: // call a (target read before the push)
@@ -152,7 +165,7 @@ export class Emulator {
         const v = op === 0x42 || op === 0x43 ? next : op === 0x45 ? regs[a]! : op === 0x46 ? imm : g.eflags;
         const target = op === 0x42 ? imm : regs[a]!;
         this.view.setInt32(0, v, true);
-        if (!this.access(paging, (esp - 4) | 0, 4, true, user)) return this.fault!;
+        if (!this.access(paging, (esp - 4) | 0, 4, ACC_WRITE | user)) return this.fault!;
         regs[4] = (esp - 4) | 0;
         if (op === 0x42 || op === 0x43) next = target;
         break;
@@ -161,7 +174,7 @@ export class Emulator {
       case 0x47: // pop a
       case 0x61: {
         // popf
-        if (!this.read(paging, esp, 4, user)) return this.fault!;
+        if (!this.access(paging, esp, 4, user)) return this.fault!;
         const v = this.view.getInt32(0, true);
         regs[4] = (esp + 4) | 0;
         if (op === 0x44) next = v;
@@ -173,7 +186,7 @@ export class Emulator {
         // iret (DESIGN §3.4, §3.10.11): every pop before any state change.
         const w = new Int32Array(5);
         for (let k = 0; k < 3; k++) {
-          if (!this.read(paging, (esp + 4 * k) | 0, 4, user)) return this.fault!;
+          if (!this.access(paging, (esp + 4 * k) | 0, 4, user)) return this.fault!;
           w[k] = this.view.getInt32(0, true);
         }
         const cs = w[1]! & 0xffff;
@@ -182,7 +195,7 @@ export class Emulator {
         let nEsp = (esp + 12) | 0;
         if (r > g.cpl) {
           for (let k = 3; k < 5; k++) {
-            if (!this.read(paging, (esp + 4 * k) | 0, 4, user)) return this.fault!;
+            if (!this.access(paging, (esp + 4 * k) | 0, 4, user)) return this.fault!;
             w[k] = this.view.getInt32(0, true);
           }
           const ss = w[4]! & 0xffff;
@@ -197,14 +210,14 @@ export class Emulator {
       }
       case 0x72: // lidt (privileged: the hardware checked cpl before the access faulted)
         if (g.cpl !== 0) return { vector: VEC_GP, errorCode: 0 };
-        if (!this.read(paging, m, 6, false)) return this.fault!;
+        if (!this.access(paging, m, 6, ACC_READ)) return this.fault!;
         g.idtrLimit = this.buf[0]! | (this.buf[1]! << 8);
         g.idtrBase = this.view.getInt32(2, true);
         break;
       case 0x73: // sidt
         this.view.setUint16(0, g.idtrLimit, true);
         this.view.setInt32(2, g.idtrBase, true);
-        if (!this.access(paging, m, 6, true, user)) return this.fault!;
+        if (!this.access(paging, m, 6, ACC_WRITE | user)) return this.fault!;
         break;
       default:
         return 'unsupported';
@@ -259,7 +272,7 @@ export class Emulator {
     const ext = kind === 'software' ? 0 : 1;
     const gateErr = v * 8 + 2 + ext;
     if (v * 8 + 7 > g.idtrLimit) return { vector: VEC_GP, errorCode: gateErr };
-    if (!this.access(paging, (g.idtrBase + v * 8) | 0, 8, false, false)) return this.fault;
+    if (!this.access(paging, (g.idtrBase + v * 8) | 0, 8, ACC_READ)) return this.fault;
     const attr = this.buf[5]!;
     const type = attr & 0x1f;
     const offset = this.view.getUint16(0, true) | (this.view.getUint16(6, true) << 16);
@@ -274,10 +287,10 @@ export class Emulator {
     const push = (value: number): boolean => {
       sp = (sp - 4) | 0;
       this.view.setInt32(0, value, true);
-      return this.access(paging, sp, 4, true, false);
+      return this.access(paging, sp, 4, ACC_WRITE);
     };
     if (oldCpl > 0) {
-      if (!this.access(paging, (g.tr + 4) | 0, 4, false, false)) return this.fault;
+      if (!this.access(paging, (g.tr + 4) | 0, 4, ACC_READ)) return this.fault;
       sp = this.view.getInt32(0, true);
       if (!push(0x10 + 0x11 * oldCpl) || !push(oldEsp)) return this.fault;
     }
@@ -290,8 +303,14 @@ export class Emulator {
     return null;
   }
 
-  private read(paging: GuestPaging, la: number, n: number, user: boolean): boolean {
-    return this.access(paging, la, n, false, user);
+  /**
+   * Read `n` ≤ 8 bytes at `gva` as one access (below): the bytes (valid until the next
+   * call), or the #PF it raised. For a VMM that performs an instruction itself and needs
+   * only its memory operand (trap-emulate's `lidt`).
+   */
+  read(paging: GuestPaging, gva: number, n: number, access: number): Uint8Array | EmuFault {
+    this.fault = null;
+    return this.access(paging, gva, n, access) ? this.buf : this.fault!;
   }
 
   /**
@@ -299,17 +318,18 @@ export class Emulator {
    * byte order, then perform the bytes; only an aligned 4-byte data access reaches the
    * device (§3.2). On a #PF sets `fault` (CR2 = the page's first faulting byte).
    */
-  access(paging: GuestPaging, la: number, n: number, write: boolean, user: boolean, fetch = false): boolean {
-    const first = 0x1000 - (la & 0xfff);
+  access(paging: GuestPaging, gva: number, n: number, access: number): boolean {
+    const first = 0x1000 - (gva & 0xfff);
     const split = n > first;
-    const gpa0 = this.translate(paging, la, write, user);
+    const write = (access & ACC_WRITE) !== 0;
+    const gpa0 = this.translate(paging, gva, access);
     if (gpa0 < 0) return false;
     let gpa1 = 0;
     if (split) {
-      gpa1 = this.translate(paging, (la + first) | 0, write, user);
+      gpa1 = this.translate(paging, (gva + first) | 0, access);
       if (gpa1 < 0) return false;
     }
-    if (n === 4 && !split && (gpa0 & 3) === 0 && !fetch && gpa0 >= MMIO_BASE && gpa0 < MMIO_END) {
+    if (n === 4 && !split && (gpa0 & 3) === 0 && (access & ACC_FETCH) === 0 && gpa0 >= MMIO_BASE && gpa0 < MMIO_END) {
       this.mmioAccesses++;
       if (write) {
         const v = this.view.getInt32(0, true);
@@ -331,10 +351,10 @@ export class Emulator {
     return true;
   }
 
-  private translate(paging: GuestPaging, la: number, write: boolean, user: boolean): number {
-    const r = this.walker.walk(paging, la, write, user, true);
+  private translate(paging: GuestPaging, gva: number, access: number): number {
+    const r = this.walker.walk(paging, gva, access, true);
     if (r.ok) return r.gpa;
-    this.fault = { vector: VEC_PF, errorCode: r.err, cr2: la >>> 0 };
+    this.fault = { vector: VEC_PF, errorCode: r.err, cr2: gva >>> 0 };
     return -1;
   }
 
@@ -349,10 +369,10 @@ export class Emulator {
 
 /** DESIGN §3.4 popf rules at `cpl`: arithmetic flags always, IF if cpl ≤ IOPL, IOPL at cpl 0. */
 export function popfValue(eflags: number, cpl: number, v: number): number {
-  let f = (eflags & ~ARITH) | (v & ARITH);
-  if (cpl <= ((eflags >>> 12) & 3)) f = (f & ~EFLAGS_IF) | (v & EFLAGS_IF);
-  if (cpl === 0) f = (f & ~IOPL) | (v & IOPL);
-  return f | 2;
+  let f = (eflags & ~EFLAGS_STATUS) | (v & EFLAGS_STATUS);
+  if (cpl <= ((eflags & EFLAGS_IOPL) >>> EFLAGS_IOPL_SHIFT)) f = (f & ~EFLAGS_IF) | (v & EFLAGS_IF);
+  if (cpl === 0) f = (f & ~EFLAGS_IOPL) | (v & EFLAGS_IOPL);
+  return f | EFLAGS_FIXED;
 }
 
 export type FaultClass = 'benign' | 'contributory' | 'page-fault' | 'double-fault';

@@ -6,7 +6,7 @@
 //   [poolBase, poolBase+poolFrames)  the VMM's own pool: shadow pages (DESIGN §6.1, the
 //                                    lecture's 0x12000/0x23000). No spte may ever name one.
 //
-// Invariants (checked by `auditHostMemory`, and per VM by audit.ts):
+// Invariants (checked by `auditHostMemory`, and per VM by shadow/audit.ts and ept/audit.ts):
 // - `owner[hfn]` is 0 for a free frame, POOL for a pool frame in use, and the id (≥ 1) of
 //   the VM whose p2m maps it otherwise; then `ownerGfn[hfn]` is that gfn and the VM's
 //   p2m maps exactly that gfn to hfn (a frame is never shared between gfns or VMs);
@@ -16,7 +16,7 @@
 //   succeeds while at least one guest frame exists and is not pinned.
 
 import { PhysMem } from '../../hw/memory.ts';
-import { PAGE_SIZE } from './bits.ts';
+import { PAGE_SIZE } from '../../hw/arch.ts';
 
 export const FREE = 0;
 export const POOL = -1;

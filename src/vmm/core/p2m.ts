@@ -3,7 +3,7 @@
 // Everything the VMM does to guest RAM — its walker's gpte reads and A/D writes, emulated
 // stores, the observation — goes through here, so it always sees the current frame.
 //
-// Invariants (checked by audit.ts `auditP2m`):
+// Invariants (checked by `auditP2m` below, which both VMMs' audits run):
 // - p2m[gfn] ≥ 0: the gfn lives in host frame p2m[gfn], owned by this VM for this gfn
 //   (host-memory.ts); ABSENT: never touched, reads as zeros (DESIGN §3.10.13);
 //   ≤ SWAPPED_BASE: on the disk, slot SWAPPED_BASE − p2m[gfn];
@@ -11,7 +11,7 @@
 // - before a frame stops holding its gfn (swap-out, migration), `unmap(gfn)` has removed
 //   every spte that maps it (the shadow MMU's rmap walk, DESIGN §6.8) and flushed the TLB.
 
-import { PAGE_SIZE } from './bits.ts';
+import { PAGE_SIZE } from '../../hw/arch.ts';
 import type { HostMemory } from './host-memory.ts';
 
 export const ABSENT = -1;
@@ -41,6 +41,17 @@ export class P2m {
     this.ramBytes = ramBytes;
     this.frames = ramBytes / PAGE_SIZE;
     this.p2m = new Int32Array(this.frames).fill(ABSENT);
+  }
+
+  /**
+   * A new VM's p2m, registered with host memory so that overcommit can swap its frames
+   * out (DESIGN §6.8, §6.12); its `vmId` is the VM's id.
+   */
+  static register(host: HostMemory, ramBytes: number): P2m {
+    let p2m: P2m | null = null;
+    const vmId = host.register({ evict: (gfn) => void p2m!.swapOut(gfn) });
+    p2m = new P2m(host, vmId, ramBytes);
+    return p2m;
   }
 
   /** The host frame of `gfn`, allocating (zeroed) or swapping in as needed. */

@@ -1,12 +1,13 @@
-// Exit handling the two VMX vCPUs do alike (vcpu.ts under shadow paging, ept/vcpu.ts under
+// Exit handling the two VMX vCPUs do alike (shadow/vcpu.ts under shadow paging, ept/vcpu.ts under
 // nested paging): retiring an instruction the VMM performed, port I/O, the triple fault,
 // re-injecting a delivery an exit interrupted, reflecting a fault the VMM found with the
 // escalation of DESIGN §3.7, and a delivery done in software. They differ in what exits
 // and how memory is paged, not in these.
 
 import type { EventInfo, ExitInfo } from '../../hw/exits.ts';
+import { VEC_DF, VEC_PF } from '../../hw/arch.ts';
 import type { Vmcs } from '../../hw/vmcs.ts';
-import { classOf, deliveryFaultClass, escalation, VEC_DF, VEC_PF, type EmuFault, type Emulator } from './emulate.ts';
+import { classOf, deliveryFaultClass, escalation, type EmuFault, type Emulator } from './emulate.ts';
 import type { Handled } from './vmx-steps.ts';
 import type { GuestPaging } from './walker.ts';
 

@@ -1,25 +1,13 @@
 // Step accounting shared by the VMX vCPUs (vmx-shadow's and vmx-ept's): how VM entries
 // become the engine's steps (DESIGN §2: one step = an instruction retired or a handler
 // entered) and how a run drives entries around the host-event schedule (DESIGN §3.8,
-// §3.10.8–9). The vCPUs differ in how they page and handle exits, not in this.
+// §3.10.8–9). One entry is core/vmx-entry.ts; the vCPUs differ in how they page and
+// handle exits, not in this.
 
 import type { HostEvent, StepOutcome } from '../../../spec/observation.ts';
 import type { Vmcs } from '../../hw/vmcs.ts';
-import { EFLAGS_IF } from './bits.ts';
+import { EFLAGS_IF } from '../../hw/arch.ts';
 import type { Schedule } from './schedule.ts';
-
-/**
- * Overcommit below one instruction's working set (DESIGN §6.8): with fewer host frames
- * than the pages an instruction or a delivery needs resident at once, bringing one in
- * evicts another and the guest would fault forever. After this many exits in a row
- * without progress a vCPU performs the instruction in software instead, where the
- * emulator needs one page at a time. (A straddling access through two tables resolves
- * at most six pages, each one stall.)
- */
-export const THRASHING_STALLS = 8;
-
-/** Exits in a row without progress that no guest can cause: a VMM bug, reported. */
-export const STALL_LIMIT = 64;
 
 /** What handling one exit did to the guest. */
 export type Handled = 'none' | 'retired' | 'delivered' | 'shutdown';
@@ -30,7 +18,8 @@ export interface VmxGuest {
   readonly pendingCount: number;
 }
 
-export interface VmxVcpu {
+/** A vCPU as steps and runs drive it (core/vmx-entry.ts `VmxVcpu` is one). */
+export interface Enterable {
   readonly vm: VmxGuest;
   /** Enter the guest for at most `budget` steps and handle the exit. */
   enter(budget: number): { steps: number; handled: Handled };
@@ -44,7 +33,7 @@ export function blockedHalted(vm: VmxGuest): boolean {
 }
 
 /** One step for lockstep: entries of budget 1 until the guest retires or enters a handler. */
-export function stepVcpu(vcpu: VmxVcpu): StepOutcome {
+export function stepVcpu(vcpu: Enterable): StepOutcome {
   const vm = vcpu.vm;
   const g = vm.vmcs.guest;
   for (;;) {
@@ -64,7 +53,7 @@ export function stepVcpu(vcpu: VmxVcpu): StepOutcome {
  * A run: fire what is due, enter with a budget that stops at the next event, and while
  * the guest is halted with nothing to wake it let time jump to the next event (§3.10.9).
  */
-export function runVcpu(vcpu: VmxVcpu, schedule: Schedule, fire: (e: HostEvent) => void, maxSteps: number, afterEntry: () => void): void {
+export function runVcpu(vcpu: Enterable, schedule: Schedule, fire: (e: HostEvent) => void, maxSteps: number, afterEntry: () => void): void {
   const vm = vcpu.vm;
   const g = vm.vmcs.guest;
   let steps = 0;

@@ -1,7 +1,15 @@
 // The VMM's one software guest walker (DESIGN §6.3, STYLE §4 after KVM paging_tmpl.h):
 // walks the guest's own page tables through the p2m exactly as DESIGN §3.5 says and
-// leaves a per-level walk record. Shadow fill, instruction emulation and the audit all
-// use it; nothing else in src/vmm reads a gpte.
+// leaves a per-level walk record. Every translation the VMMs of src/vmm make goes
+// through it: shadow fill (from its WalkRecord), the emulator, both VMX vCPUs and the
+// trap-and-emulate monitor. Two readers of gptes stay apart on purpose:
+// - the shadow audit (shadow/audit.ts) reads each gpte beside the spte derived from it,
+//   independent of this walker as Xen's sh_audit is of the shadow code: a walker bug
+//   must not vouch for its own results;
+// - `ShadowMmu.allParentsDirty` reads the D bits of the other gpdes that link a split
+//   4 MiB page, which no walk of the faulting gva visits.
+// The interpret engine has its own walker, a deliberately independent third reading of
+// DESIGN §3.5 (interpret/README.md).
 //
 // Levels are indexed as in the record: 0 = the PDE (from guest CR3), 1 = the PTE. A
 // 4 MiB page (CR4.PSE ∧ PDE.PS) stops at level 0. A table outside guest RAM reads as
@@ -10,21 +18,29 @@
 
 import { match } from 'ts-pattern';
 import {
-  PDE4M_RSVD,
-  PF_P,
-  PF_RSVD,
-  PF_U,
-  PF_W,
+  ACC_PFEC_MASK,
+  ACC_USER,
+  ACC_WRITE,
+  FRAME_MASK,
+  PAGE_SHIFT,
+  PDE_4M_FRAME_MASK,
+  PDE_4M_RSVD,
+  PDE_PS,
+  PFEC_P,
+  PFEC_RSVD,
   PTE_A,
   PTE_D,
   PTE_P,
-  PTE_PS,
   PTE_RW,
   PTE_US,
-  FRAME_MASK,
-} from './bits.ts';
+} from '../../hw/arch.ts';
 import type { P2m } from './p2m.ts';
 import type { VmmBugs } from './bugs.ts';
+
+/** The guest frame a 4 KiB gpte (or a gpde pointing at a table) names. */
+export const gpteToGfn = (gpte: number): number => gpte >>> PAGE_SHIFT;
+/** The first guest frame of the 4 MiB page a PS gpde names (bits 13–21 are reserved, 12 ignored). */
+export const largeGpdeToGfn = (gpde: number): number => (gpde & PDE_4M_FRAME_MASK) >>> PAGE_SHIFT;
 
 /** The guest's paging controls as the guest set them (not the host's: DESIGN §6.7). */
 export interface GuestPaging {
@@ -42,11 +58,11 @@ export class WalkRecord {
   gpa = 0;
   /** #PF error code (not ok only), DESIGN §3.5.6. */
   err = 0;
-  /** Number of gptes read: 0 with paging off, 1 for a 4 MiB page or a PDE fault, else 2. */
+  /** Number of gptes read: 0 with paging off, 1 for a 4 MiB page or a gpde fault, else 2. */
   levels = 0;
   readonly gpteGpa = new Int32Array(2);
   readonly gpte = new Int32Array(2);
-  /** A 4 MiB page: the leaf is the PDE. */
+  /** A 4 MiB page: the leaf is the gpde. */
   large = false;
   /** Composed permissions, PTE_US | PTE_RW bits (DESIGN §3.5.4: AND across levels). */
   access = 0;
@@ -74,11 +90,12 @@ export class GuestWalker {
   }
 
   /**
-   * Translate `la` for one access as DESIGN §3.5 says. With `setAD` the walk has the
-   * architectural side effects (A, then D for writes, on success only: §3.5.5); without
-   * it, it only looks (audits, the explain page).
+   * Translate `gva` for one access (`access`: ACC_WRITE | ACC_USER | ACC_FETCH of
+   * src/hw/arch.ts; a fetch is checked as a read, DESIGN §3.5.4) as DESIGN §3.5 says.
+   * With `setAd` the walk has the architectural side effects (A, then D for writes, on
+   * success only: §3.5.5); without it, it only looks.
    */
-  walk(g: GuestPaging, la: number, write: boolean, user: boolean, setAD: boolean): WalkRecord {
+  walk(g: GuestPaging, gva: number, access: number, setAd: boolean): WalkRecord {
     this.walks++;
     const r = this.rec;
     r.ok = false;
@@ -86,65 +103,66 @@ export class GuestWalker {
     r.levels = 0;
     if (!g.pg) {
       r.ok = true;
-      r.gpa = la >>> 0;
+      r.gpa = gva >>> 0;
       r.access = PTE_US | PTE_RW;
       r.dirty = true;
       return r;
     }
-    const pdeGpa = ((g.cr3 & FRAME_MASK) + ((la >>> 22) << 2)) >>> 0;
-    const pde = this.readGpte(pdeGpa);
+    const gpdeGpa = ((g.cr3 & FRAME_MASK) + ((gva >>> 22) << 2)) >>> 0;
+    const gpde = this.readGpte(gpdeGpa);
     r.levels = 1;
-    r.gpteGpa[0] = pdeGpa;
-    r.gpte[0] = pde;
-    if ((pde & PTE_P) === 0) return this.fail(r, 'not-present', write, user);
-    if (g.pse && (pde & PTE_PS) !== 0) {
-      if ((pde & PDE4M_RSVD) !== 0) return this.fail(r, 'reserved', write, user);
+    r.gpteGpa[0] = gpdeGpa;
+    r.gpte[0] = gpde;
+    if ((gpde & PTE_P) === 0) return this.fail(r, 'not-present', access);
+    if (g.pse && (gpde & PDE_PS) !== 0) {
+      if ((gpde & PDE_4M_RSVD) !== 0) return this.fail(r, 'reserved', access);
       r.large = true;
-      r.access = this.bugs.usNotEnforced ? pde & PTE_RW | PTE_US : pde & (PTE_US | PTE_RW);
-      if (!this.allowed(g, r.access, write, user)) return this.fail(r, 'protection', write, user);
-      if (setAD) this.setBits(pdeGpa, this.adBits(write));
-      r.gpte[0] = this.readGpte(pdeGpa);
+      r.access = this.bugs.usNotEnforced ? gpde & PTE_RW | PTE_US : gpde & (PTE_US | PTE_RW);
+      if (!this.allowed(g, r.access, access)) return this.fail(r, 'protection', access);
+      if (setAd) this.setBits(gpdeGpa, this.adBits(access));
+      r.gpte[0] = this.readGpte(gpdeGpa);
       r.dirty = (r.gpte[0]! & PTE_D) !== 0;
-      r.gpa = ((pde & 0xffc00000) | (la & 0x3fffff)) >>> 0;
+      r.gpa = ((gpde & PDE_4M_FRAME_MASK) | (gva & 0x3fffff)) >>> 0;
       r.ok = true;
       return r;
     }
-    const pteGpa = ((pde & FRAME_MASK) + (((la >>> 12) & 0x3ff) << 2)) >>> 0;
-    const pte = this.readGpte(pteGpa);
+    const gpteGpa = ((gpde & FRAME_MASK) + (((gva >>> 12) & 0x3ff) << 2)) >>> 0;
+    const gpte = this.readGpte(gpteGpa);
     r.levels = 2;
-    r.gpteGpa[1] = pteGpa;
-    r.gpte[1] = pte;
-    if ((pte & PTE_P) === 0) return this.fail(r, 'not-present', write, user);
+    r.gpteGpa[1] = gpteGpa;
+    r.gpte[1] = gpte;
+    if ((gpte & PTE_P) === 0) return this.fail(r, 'not-present', access);
     // DESIGN §3.5.4: US and RW compose by AND (the bug keeps only the PTE's).
-    const pdeAccess = this.bugs.pdePermsIgnored ? PTE_US | PTE_RW : pde;
-    r.access = pdeAccess & pte & (PTE_US | PTE_RW);
+    const gpdeAccess = this.bugs.pdePermsIgnored ? PTE_US | PTE_RW : gpde;
+    r.access = gpdeAccess & gpte & (PTE_US | PTE_RW);
     if (this.bugs.usNotEnforced) r.access |= PTE_US;
-    if (!this.allowed(g, r.access, write, user)) return this.fail(r, 'protection', write, user);
-    if (setAD) {
+    if (!this.allowed(g, r.access, access)) return this.fail(r, 'protection', access);
+    if (setAd) {
       // DESIGN §3.5.5: PDE.A, then PTE.A (+D), each a read-modify-write of memory as it is now.
-      this.setBits(pdeGpa, PTE_A);
-      this.setBits(pteGpa, this.adBits(write));
+      this.setBits(gpdeGpa, PTE_A);
+      this.setBits(gpteGpa, this.adBits(access));
     }
-    r.gpte[0] = this.readGpte(pdeGpa);
-    r.gpte[1] = this.readGpte(pteGpa);
+    r.gpte[0] = this.readGpte(gpdeGpa);
+    r.gpte[1] = this.readGpte(gpteGpa);
     r.dirty = (r.gpte[1]! & PTE_D) !== 0;
-    r.gpa = ((pte & FRAME_MASK) | (la & 0xfff)) >>> 0;
+    r.gpa = ((gpte & FRAME_MASK) | (gva & 0xfff)) >>> 0;
     r.ok = true;
     return r;
   }
 
   /** The bits a successful access sets (the catalog bugs get them wrong: DESIGN §8). */
-  private adBits(write: boolean): number {
+  private adBits(access: number): number {
     if (this.bugs.adNotSet) return 0;
     if (this.bugs.dirtyOnRead) return PTE_A | PTE_D;
-    return write ? PTE_A | PTE_D : PTE_A;
+    return (access & ACC_WRITE) !== 0 ? PTE_A | PTE_D : PTE_A;
   }
 
   /** DESIGN §3.5.4: user needs US; a write needs RW unless a supervisor write with WP clear. */
-  private allowed(g: GuestPaging, access: number, write: boolean, user: boolean): boolean {
-    if (user && (access & PTE_US) === 0) return false;
+  private allowed(g: GuestPaging, perms: number, access: number): boolean {
+    const user = (access & ACC_USER) !== 0;
+    if (user && (perms & PTE_US) === 0) return false;
     const wp = g.wp && !this.bugs.cr0WpIgnored;
-    if (write && (access & PTE_RW) === 0 && (user || wp)) return false;
+    if ((access & ACC_WRITE) !== 0 && (perms & PTE_RW) === 0 && (user || wp)) return false;
     return true;
   }
 
@@ -154,13 +172,16 @@ export class GuestWalker {
     if ((w & bits) !== bits) this.p2m.write32(gpa, w | bits);
   }
 
-  /** The single error exit (STYLE §4): compose the #PF error code, DESIGN §3.5.6, §3.10.1. */
-  private fail(r: WalkRecord, why: WalkFault, write: boolean, user: boolean): WalkRecord {
-    const base = (write ? PF_W : 0) | (user ? PF_U : 0);
+  /**
+   * The single error exit (STYLE §4): compose the #PF error code, DESIGN §3.5.6, §3.10.1.
+   * W and U are the access word's own bits (src/hw/arch.ts); fetch leaves no trace.
+   */
+  private fail(r: WalkRecord, why: WalkFault, access: number): WalkRecord {
+    const base = access & ACC_PFEC_MASK;
     r.err = match(why)
       .with('not-present', () => base)
-      .with('protection', () => base | PF_P)
-      .with('reserved', () => base | PF_P | PF_RSVD)
+      .with('protection', () => base | PFEC_P)
+      .with('reserved', () => base | PFEC_P | PFEC_RSVD)
       .exhaustive();
     r.ok = false;
     return r;

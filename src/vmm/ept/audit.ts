@@ -7,7 +7,7 @@ import { EPT_RWX } from '../../hw/ept.ts';
 import type { Mmu } from '../../hw/mmu.ts';
 import { TLB_FRAME, type Tlb } from '../../hw/tlb.ts';
 import { auditP2m } from '../core/p2m.ts';
-import { PAGE_SIZE } from '../core/bits.ts';
+import { PAGE_SIZE } from '../../hw/arch.ts';
 import { auditHostMemory, type HostMemory } from '../core/host-memory.ts';
 import type { P2m } from '../core/p2m.ts';
 import { EPT_MMIO, EPT_OPEN_BUS, EPT_ZERO, type EptMap, isMmioGpa } from './ept-map.ts';

@@ -1,7 +1,7 @@
 // The vmx-ept half of the known-bug catalog (DESIGN §8, issue 7 item 5): named switches,
 // off by default, each modelled on a real nested-paging VMM bug, read only on exit paths
 // and host events (never per guest instruction). `popek check --engine vmx-ept --bug
-// NAME` switches one on; src/cli/bugs.ts lists them with engines ['vmx-ept'].
+// NAME` switches one on; src/engines/registry.ts lists them under the `vmx-ept` engine.
 
 export const EPT_BUGS = {
   'ept-violation-as-pf':

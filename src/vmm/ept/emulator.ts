@@ -1,4 +1,4 @@
-// The instruction emulator of src/vmm/emulate.ts, for a VM without shadow pages. The
+// The instruction emulator of core/emulate.ts, for a VM without shadow pages. The
 // emulator reports every store it performs to a `ShadowMmu` (`tracedWrite`, memory
 // tracing, DESIGN §6.5); nested paging traces nothing, but it must still hear of those
 // stores: a store that allocated a frame for a gfn the EPT maps to the zero frame must

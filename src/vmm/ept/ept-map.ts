@@ -31,7 +31,7 @@
 
 import { EPT_R, EPT_RWX, EPT_W, EPT_X, eptEntry } from '../../hw/ept.ts';
 import { MMIO_BASE, MMIO_END } from '../../hw/device.ts';
-import { PAGE_SIZE } from '../core/bits.ts';
+import { PAGE_SIZE } from '../../hw/arch.ts';
 import type { HostMemory } from '../core/host-memory.ts';
 
 /** W without R: the misconfiguration that marks an MMIO page (SDM 28.3.3.1). */

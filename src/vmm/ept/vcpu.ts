@@ -1,10 +1,12 @@
-// The vCPU of `vmx-ept` (DESIGN §5; issue 7 item 3): enters the guest in VMX-lite non-root
-// mode with nested paging, and handles every exit. The guest owns its page tables, CR0,
+// The vCPU of `vmx-ept` (DESIGN §5; issue 7 item 3): the nested-paging hooks of the one
+// entry path (core/vmx-entry.ts) — the EPT pointer before each entry, and every exit
+// handled after it. The guest owns its page tables, CR0,
 // CR3, CR4, IDTR and TR outright; the hardware walks gva → gpa through them and gpa → hpa
 // through the VMM's EPT (a 2-D walk, src/hw/mmu.ts). Exit dispatch is one exhaustive
 // ts-pattern match over the hardware's exit reasons (DESIGN §1).
 //
-// What exits (the controls set in `prepare`), and why:
+// What exits (the controls set in `loadMmu`; in/out and the interrupt window by the entry
+// path, core/vmx-entry.ts), and why:
 // - EPT violations: lazy allocation, zero-page reads, copy-on-write of the zero frame,
 //   swap-in, a rebuilt table, open-bus pages and writes (README, "EPT violation");
 // - EPT misconfigurations: the MMIO window's marker entries, emulated exactly once;
@@ -14,27 +16,24 @@
 // every page fault, CR3 write and page-table edit do not exist here.
 
 import { match } from 'ts-pattern';
-import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } from '../core/vmx-steps.ts';
-import type { StepOutcome } from '../../../spec/observation.ts';
+import { PFEC_P, PFEC_U, PFEC_W, VEC_PF } from '../../hw/arch.ts';
 import { EPT_RWX, EPT_W } from '../../hw/ept.ts';
 import { EPT_QUAL_PERM_SHIFT, EPT_QUAL_WRITE, type ExitInfo } from '../../hw/exits.ts';
-import { EFLAGS_IF, PF_P, PF_U, PF_W } from '../core/bits.ts';
-import { VEC_PF } from '../core/emulate.ts';
+import { THRASHING_STALLS, VmxVcpu } from '../core/vmx-entry.ts';
 import { deliverInSoftware, portIo, reflect, reinject, tripleFault } from '../core/vmx-exits.ts';
+import type { Handled } from '../core/vmx-steps.ts';
 import { EPT_OPEN_BUS, isMmioGpa } from './ept-map.ts';
 import type { EptVm } from './vm.ts';
 
-export class EptVcpu {
-  /** Counters (not guest-visible). */
-  readonly exitsBy: Record<string, number> = {};
-  /** Guest instructions retired natively in non-root mode (the cost model's `instructions`). */
-  nativeRetired = 0;
+export class EptVcpu extends VmxVcpu<EptVm> {
+  protected readonly name = 'vmx-ept';
+  // Counters (not guest-visible), besides the entry path's `exitsBy` and `nativeRetired`
+  // (the cost model's `instructions`).
   /** Instructions and deliveries the VMM performed in software (the cost model's `emulated`). */
   emulated = 0;
   mmioEmulations = 0;
   openBusEmulations = 0;
   openBusMaps = 0;
-  private stalls = 0;
   /** Instructions and deliveries emulated because their working set did not fit the host. */
   thrashEmulations = 0;
 
@@ -42,69 +41,32 @@ export class EptVcpu {
   forcedEmulations = 0;
 
   constructor(
-    readonly vm: EptVm,
-    /** Perform in software every access that takes a RAM violation (vcpu.ts: a test mode). */
+    vm: EptVm,
+    /** Perform in software every access that takes a RAM violation (shadow/vcpu.ts: a test mode). */
     private readonly forceEmulation = false,
-  ) {}
-
-  // ---------------------------------------------------------------------------------
-  // Entry
-
-  /** Load the VMCS for the next entry: controls and a pending interrupt. */
-  private prepare(): void {
-    const vm = this.vm;
-    const v = vm.vmcs;
-    const c = v.controls;
-    const g = v.guest;
-    c.eptEnabled = true;
-    c.eptPointer = vm.ept.rootHpa;
-    c.ioExiting = true;
-    c.interruptWindowExiting = false;
-    if (vm.pendingCount !== 0 && !v.injection.valid) {
-      // DESIGN §3.7: deliverable at a boundary with IF = 1 and no STI shadow; else wait
-      // for the window (the hardware exits the moment it opens).
-      if ((g.eflags & EFLAGS_IF) !== 0 && !g.stiShadow) v.injection.set(vm.takePending(), 'external');
-      else c.interruptWindowExiting = true;
-    }
+  ) {
+    super(vm);
   }
 
-  /**
-   * Enter the guest for at most `budget` steps and handle the exit. Returns the steps
-   * the guest took (hardware steps plus one for an instruction or delivery done in
-   * software) and what the exit handling did.
-   */
-  enter(budget: number): { steps: number; handled: Handled } {
-    const vm = this.vm;
-    // With an interrupt waiting, single-step so an STI shadow is never lost at an exit.
-    if (vm.pendingCount !== 0) budget = 1;
-    this.prepare();
-    const g = vm.vmcs.guest;
-    const shadowBefore = g.stiShadow;
-    // A (re-)injected event is the step that passes the boundary the shadow covered.
-    if (vm.vmcs.injection.valid) g.stiShadow = false;
-    const icount0 = g.icount;
-    const exit = vm.host.vmx.vmenter(vm.vmcs, budget);
-    this.nativeRetired += g.icount - icount0;
-    this.exitsBy[exit.reason] = (this.exitsBy[exit.reason] ?? 0) + 1;
-    // VMX-lite consumes the STI shadow at the boundary even when the instruction after it
-    // then exits without retiring (an EPT violation); VT-x reports blocking-by-STI then.
-    if (exit.steps === 0 && shadowBefore && exit.reason !== 'interrupt-window') g.stiShadow = true;
-    const handled = this.dispatch(exit);
-    const softwareStep = handled === 'retired' || handled === 'delivered';
-    if (exit.steps === 0 && handled === 'none') {
-      if (++this.stalls > STALL_LIMIT) throw new Error(`popek: vmx-ept made no progress at eip 0x${(g.eip >>> 0).toString(16)} (exit ${exit.reason})`);
-    } else {
-      this.stalls = 0;
-      vm.ept.progress();
-    }
-    if (softwareStep) g.stiShadow = false;
-    return { steps: exit.steps + (softwareStep ? 1 : 0), handled };
+  // ---------------------------------------------------------------------------------
+  // Entry (core/vmx-entry.ts; this MMU's part)
+
+  /** Nested paging through this VM's EPT; the guest keeps its own CR0/CR3/CR4. */
+  protected loadMmu(): void {
+    const c = this.vm.vmcs.controls;
+    c.eptEnabled = true;
+    c.eptPointer = this.vm.ept.rootHpa;
+  }
+
+  /** The EPT's soft table budget counts from the last entry that made progress (ept-map.ts). */
+  protected override progressed(): void {
+    this.vm.ept.progress();
   }
 
   // ---------------------------------------------------------------------------------
   // Exit dispatch (DESIGN §1: exhaustive over the reasons)
 
-  private dispatch(exit: ExitInfo): Handled {
+  protected handleExit(exit: ExitInfo): Handled {
     return match(exit.reason)
       .with('ept-violation', () => this.eptViolation(exit))
       .with('ept-misconfig', () => this.eptMisconfig(exit))
@@ -126,7 +88,7 @@ export class EptVcpu {
     if (vm.bugs.violationAsPf) {
       // The bug: the VMM treats its own fault as the guest's.
       const g = vm.vmcs.guest;
-      const err = ((q & EPT_QUAL_WRITE) !== 0 ? PF_W : 0) | (g.cpl === 3 ? PF_U : 0) | (((q >>> EPT_QUAL_PERM_SHIFT) & 7) !== 0 ? PF_P : 0);
+      const err = ((q & EPT_QUAL_WRITE) !== 0 ? PFEC_W : 0) | (g.cpl === 3 ? PFEC_U : 0) | (((q >>> EPT_QUAL_PERM_SHIFT) & 7) !== 0 ? PFEC_P : 0);
       return reflect(vm, { vector: VEC_PF, errorCode: err, cr2: exit.guestLinear ?? 0 }, exit.idtVectoring);
     }
     const access = q & 7; // EPT_R / EPT_W / EPT_X in the qualification's low bits
@@ -196,17 +158,4 @@ export class EptVcpu {
     if (r === 'retired') return 'retired';
     return reflect(vm, r, null);
   }
-
-  // ---------------------------------------------------------------------------------
-  // Steps for the engine (DESIGN §2: one step = an instruction retired or a handler entered)
-
-  /** Halted with nothing that can wake it now (vmx-steps.ts). */
-  blockedHalted(): boolean {
-    return blockedHalted(this.vm);
-  }
-
-  step(): StepOutcome {
-    return stepVcpu(this);
-  }
-
 }

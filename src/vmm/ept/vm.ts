@@ -2,14 +2,14 @@
 // src/vmm), its EPT (ept-map.ts), the emulator for MMIO and open bus, its devices, its
 // virtual interrupt controller, and how its host memory reacts to each event. The guest
 // owns its page tables and its CR0/CR3/CR4 outright: there is no shadow state at all.
-// The vCPU is vcpu.ts; the host (CPU, VMX-lite, host RAM, swap disk) is src/vmm/host.ts.
+// The vCPU is vcpu.ts; the host (CPU, VMX-lite, host RAM, swap disk) is core/host.ts.
 
 import { PendingVectors } from '../core/pending.ts';
-import type { HostEvent } from '../../../spec/observation.ts';
+import { hostEvent, type HostOnlyEvent } from '../core/host-events.ts';
 import { EPT_RWX, EPT_W } from '../../hw/ept.ts';
 import { MmioDevice } from '../../hw/device.ts';
 import { Vmcs } from '../../hw/vmcs.ts';
-import { CR0_PG, CR0_WP, CR4_PSE, PAGE_SHIFT } from '../core/bits.ts';
+import { CR0_PG, CR0_WP, CR4_PSE, PAGE_SHIFT } from '../../hw/arch.ts';
 import { VmmBugs } from '../core/bugs.ts';
 import type { Emulator } from '../core/emulate.ts';
 import type { Host } from '../core/host.ts';
@@ -51,16 +51,15 @@ export class EptVm extends PendingVectors {
     opts: EptVmOptions,
   ) {
     super();
-    let p2m: P2m | null = null;
-    this.id = host.memory.register({ evict: (gfn) => void p2m!.swapOut(gfn) });
-    p2m = new P2m(host.memory, this.id, opts.ramBytes);
+    const p2m = P2m.register(host.memory, opts.ramBytes);
     this.p2m = p2m;
+    this.id = p2m.vmId;
     this.lastHfn = new Int32Array(p2m.frames).fill(-1);
     this.ept = new EptMap(host.memory, { maxTables: opts.maxEptTables }, () => host.vmx.invept());
     // DESIGN §6.8 under EPT: before a frame stops holding its gfn (swap-out, migration,
     // overcommit), its one EPT leaf goes, then invept (the bug forgets the invept).
     p2m.unmap = (gfn) => {
-      this.lastHfn[gfn] = p2m!.resident(gfn);
+      this.lastHfn[gfn] = p2m.resident(gfn);
       this.ept.clear(gfn << PAGE_SHIFT, !bugs.noInveptAfterSwapOut);
     };
     // The walker and the emulator of src/vmm, with none of the shadow VMM's catalog bugs.
@@ -146,35 +145,19 @@ export class EptVm extends PendingVectors {
     }
   }
 
-  /** Host-only events (DESIGN §3.8): none may change what the guest observes. */
-  hostEvent(e: Exclude<HostEvent, { kind: 'irq' }>, switchVm: () => void): void {
-    switch (e.kind) {
-      case 'swap-out':
-        if (e.gpa >>> 0 < this.p2m.ramBytes) this.p2m.swapOut(e.gpa >>> PAGE_SHIFT);
-        return;
-      case 'migrate': {
-        // Copy to a new frame (the p2m), then remap at once: the unmap hook already
-        // cleared the leaf and ran invept, so the guest cannot see the old frame.
-        if (e.gpa >>> 0 >= this.p2m.ramBytes) return;
-        const gfn = e.gpa >>> PAGE_SHIFT;
+  /** Host-only events (DESIGN §3.8, core/host-events.ts). */
+  hostEvent(e: HostOnlyEvent, switchVm: () => void): void {
+    hostEvent(this.host, this.p2m, e, {
+      // Copy to a new frame (the p2m), then remap at once: the unmap hook already cleared
+      // the leaf and ran invept, so the guest cannot see the old frame.
+      migrate: (gfn) => {
         if (this.p2m.migrate(gfn)) this.ept.set(gfn << PAGE_SHIFT, this.p2m.resident(gfn), EPT_RWX);
-        return;
-      }
-      case 'evict-shadow':
-        // The EPT's own paging structures are what nested paging can shed (KVM's TDP MMU
-        // shrinker): tables are rebuilt by the violations that follow.
-        this.ept.evict(Math.max(0, e.count | 0));
-        return;
-      case 'flush-tlb':
-        this.host.vmx.flushTlb();
-        return;
-      case 'reclaim':
-        this.host.memory.reclaim(e.frames);
-        return;
-      case 'switch-vm':
-        switchVm();
-        return;
-    }
+      },
+      // The EPT's own paging structures are what nested paging can shed (KVM's TDP MMU
+      // shrinker): tables are rebuilt by the violations that follow.
+      evict: (count) => void this.ept.evict(count),
+      switchVm,
+    });
   }
 
   /** DESIGN §6.13 for nested paging: every invariant, from scratch (audit.ts). */

@@ -3,18 +3,19 @@
 // the flags it defines into the control block.
 
 import { type AluFn, type ShiftFn, type UnaryFn } from './decode.ts';
-import { CF, type ControlBlock, OF, SF, ZF } from './control-block.ts';
+import { EFLAGS_CF, EFLAGS_OF, EFLAGS_SF, EFLAGS_ZF } from '../../hw/arch.ts';
+import { type ControlBlock } from './control-block.ts';
 
 const SIGN = 0x80000000;
 
 function setFlags(cb: ControlBlock, r: number, cf: boolean, of: boolean): void {
   cb.eflags =
-    (cb.eflags & ~(CF | ZF | SF | OF)) | (cf ? CF : 0) | (r === 0 ? ZF : 0) | ((r & SIGN) !== 0 ? SF : 0) | (of ? OF : 0);
+    (cb.eflags & ~(EFLAGS_CF | EFLAGS_ZF | EFLAGS_SF | EFLAGS_OF)) | (cf ? EFLAGS_CF : 0) | (r === 0 ? EFLAGS_ZF : 0) | ((r & SIGN) !== 0 ? EFLAGS_SF : 0) | (of ? EFLAGS_OF : 0);
 }
 
 /** Like setFlags but keeping CF (inc, dec). */
 function setFlagsKeepCf(cb: ControlBlock, r: number, of: boolean): void {
-  setFlags(cb, r, (cb.eflags & CF) !== 0, of);
+  setFlags(cb, r, (cb.eflags & EFLAGS_CF) !== 0, of);
 }
 
 /** The two-operand group; returns the value to write back, or -1 for cmp/test (no write). */
@@ -106,10 +107,10 @@ export function unary(cb: ControlBlock, fn: UnaryFn, x: number): number {
 
 /** §3.3 condition codes in x86 order (10 and 11, parity, never decode). */
 export function condition(eflags: number, cond: number): boolean {
-  const cf = (eflags & CF) !== 0;
-  const zf = (eflags & ZF) !== 0;
-  const sf = (eflags & SF) !== 0;
-  const of = (eflags & OF) !== 0;
+  const cf = (eflags & EFLAGS_CF) !== 0;
+  const zf = (eflags & EFLAGS_ZF) !== 0;
+  const sf = (eflags & EFLAGS_SF) !== 0;
+  const of = (eflags & EFLAGS_OF) !== 0;
   let taken: boolean;
   switch (cond >>> 1) {
     case 0:

@@ -3,26 +3,10 @@
 // on the host CPU, so this structure *is* the guest CPU: the interpreter reads and writes
 // it, and `observe()` reads it back (DESIGN §2, §3.1).
 
-/** EFLAGS bits (DESIGN §3.1). */
-export const CF = 0x1;
-export const FIXED1 = 0x2; // bit 1 reads 1 always
-export const ZF = 0x40;
-export const SF = 0x80;
-export const IF = 0x200;
-export const OF = 0x800;
-export const IOPL_MASK = 0x3000;
-export const IOPL_SHIFT = 12;
-/** Bits of eflags that exist; every other bit reads 0 and ignores writes (§3.1). */
-export const EFLAGS_LIVE = CF | FIXED1 | ZF | SF | IF | OF | IOPL_MASK;
-/** The bits `popf` may always change (§3.4). */
-export const ARITH_FLAGS = CF | ZF | SF | OF;
+import { CR0_PE, CR0_PG, CR0_WP, EFLAGS_FIXED, EFLAGS_IOPL, EFLAGS_IOPL_SHIFT } from '../../hw/arch.ts';
 
-/** Control-register bits (DESIGN §3.1). */
-export const CR0_PE = 0x1;
-export const CR0_WP = 0x10000;
-export const CR0_PG = 0x80000000;
+/** The CR0 bits that exist (DESIGN §3.1); `mov cr0` with any other bit faults. */
 export const CR0_LIVE = CR0_PE | CR0_WP | CR0_PG;
-export const CR4_PSE = 0x10;
 
 /** Selectors are a function of cpl in VX32's flat model (§3.1). */
 export const csOf = (cpl: number): number => 0x08 + 0x11 * cpl;
@@ -48,7 +32,7 @@ export class ControlBlock {
   /** eax ecx edx ebx esp ebp esi edi; a Uint32Array wraps every write mod 2^32. */
   readonly regs = new Uint32Array(8);
   eip = 0;
-  eflags = FIXED1;
+  eflags = EFLAGS_FIXED;
   cpl = 0;
   cr0 = CR0_PE;
   cr2 = 0;
@@ -84,7 +68,7 @@ export class ControlBlock {
   }
 
   get iopl(): number {
-    return (this.eflags & IOPL_MASK) >>> IOPL_SHIFT;
+    return (this.eflags & EFLAGS_IOPL) >>> EFLAGS_IOPL_SHIFT;
   }
 
   raise(vector: number): void {
@@ -112,13 +96,6 @@ export class ControlBlock {
  * 32-bit value (0 … 2^32−1) or FAULT, with the fault described in the control block.
  */
 export const FAULT = -1;
-
-/** Exception vectors (DESIGN §3.7). */
-export const VEC_UD = 6;
-export const VEC_DF = 8;
-export const VEC_NP = 11;
-export const VEC_GP = 13;
-export const VEC_PF = 14;
 
 /** Record a fault with an error code and return the FAULT sentinel. */
 export function fault(cb: ControlBlock, vector: number, errorCode: number): number {

@@ -6,21 +6,9 @@
 // when delivery itself faults.
 
 import { match, P } from 'ts-pattern';
-import {
-  type ControlBlock,
-  ESP,
-  FAULT,
-  IF,
-  VEC_DF,
-  VEC_GP,
-  VEC_NP,
-  VEC_PF,
-  csOf,
-  fault,
-  ssOf,
-} from './control-block.ts';
+import { ACC_READ, EFLAGS_IF, VEC_DF, VEC_GP, VEC_NP, VEC_PF } from '../../hw/arch.ts';
+import { type ControlBlock, ESP, FAULT, csOf, fault, ssOf } from './control-block.ts';
 import type { LinearAccess } from './linear-access.ts';
-import { READ } from './walker.ts';
 
 export type EventKind = 'exception' | 'interrupt' | 'software';
 
@@ -139,7 +127,7 @@ export class Deliverer {
     if (v * 8 + 7 > cb.idtrLimit) return fault(cb, VEC_GP, gateError);
     // The gate read is an implicit supervisor access (§3.5).
     const g = this.gate;
-    if (access.readBytes((cb.idtrBase + v * 8) >>> 0, 8, READ, false, g) === FAULT) return FAULT;
+    if (access.readBytes((cb.idtrBase + v * 8) >>> 0, 8, ACC_READ, g) === FAULT) return FAULT;
     const type = g[5]! & 0x1f; // byte 4 is ignored
     if (type !== GATE_INTERRUPT && type !== GATE_TRAP) return fault(cb, VEC_GP, gateError);
     if (software && ((g[5]! >>> 5) & 3) < cb.cpl) return fault(cb, VEC_GP, v * 8 + 2);
@@ -167,7 +155,7 @@ export class Deliverer {
     cb.regs[ESP] = sp;
     cb.cpl = 0;
     cb.eip = offset;
-    if (type === GATE_INTERRUPT) cb.eflags &= ~IF;
+    if (type === GATE_INTERRUPT) cb.eflags &= ~EFLAGS_IF;
     cb.halted = false; // §3.7: a halted CPU wakes on delivery
     return 0;
   }

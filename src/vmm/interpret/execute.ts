@@ -5,25 +5,11 @@
 // state change. Checks come in §3.4's order: decode (done), privilege, operand accesses.
 
 import { alu, assertNever, condition, shift, unary } from './alu.ts';
-import {
-  ARITH_FLAGS,
-  CR0_LIVE,
-  CR0_PE,
-  CR4_PSE,
-  type ControlBlock,
-  ESP,
-  FAULT,
-  IF,
-  IOPL_MASK,
-  VEC_GP,
-  csOf,
-  fault,
-  ssOf,
-} from './control-block.ts';
+import { ACC_READ, ACC_USER, CR0_PE, CR4_PSE, EFLAGS_IF, EFLAGS_IOPL, EFLAGS_STATUS, VEC_GP } from '../../hw/arch.ts';
+import { CR0_LIVE, type ControlBlock, ESP, FAULT, csOf, fault, ssOf } from './control-block.ts';
 import type { Insn, MemOperand } from './decode.ts';
 import type { LinearAccess } from './linear-access.ts';
 import type { GuestPorts } from './ports.ts';
-import { READ } from './walker.ts';
 
 /** How an instruction ended: completed, faulted (fault in the control block), or `int n` to deliver. */
 export type ExecResult = 'retired' | 'fault' | 'int';
@@ -140,12 +126,12 @@ export class Executor {
       }
       case 'cli':
         if (cb.cpl > cb.iopl) return this.gp(0);
-        cb.eflags &= ~IF;
+        cb.eflags &= ~EFLAGS_IF;
         break;
       case 'sti':
         if (cb.cpl > cb.iopl) return this.gp(0);
-        if ((cb.eflags & IF) === 0) {
-          cb.eflags |= IF;
+        if ((cb.eflags & EFLAGS_IF) === 0) {
+          cb.eflags |= EFLAGS_IF;
           cb.stiShadow = true; // §3.10.6: only an sti that sets IF creates the shadow
         }
         break;
@@ -173,7 +159,7 @@ export class Executor {
       case 'lidt': {
         if (cb.cpl > 0) return this.gp(0);
         const buf = this.idtBuf;
-        if (access.readBytes(ea(cb, insn), 6, READ, user, buf) === FAULT) return 'fault';
+        if (access.readBytes(ea(cb, insn), 6, user ? ACC_USER : ACC_READ, buf) === FAULT) return 'fault';
         cb.idtrLimit = buf[0]! | (buf[1]! << 8); // limit u16, then base u32 (§3.4)
         cb.idtrBase = (buf[2]! | (buf[3]! << 8) | (buf[4]! << 16) | (buf[5]! << 24)) >>> 0;
         break;
@@ -233,9 +219,9 @@ export class Executor {
   /** §3.4 popf rules, also iret's, always at the cpl before the instruction. */
   private applyPoppedFlags(v: number, cpl: number): void {
     const cb = this.cb;
-    let mask = ARITH_FLAGS;
-    if (cpl <= cb.iopl) mask |= IF;
-    if (cpl === 0) mask |= IOPL_MASK;
+    let mask = EFLAGS_STATUS;
+    if (cpl <= cb.iopl) mask |= EFLAGS_IF;
+    if (cpl === 0) mask |= EFLAGS_IOPL;
     cb.eflags = ((cb.eflags & ~mask) | (v & mask)) >>> 0;
   }
 

@@ -7,15 +7,16 @@
 // retired, or one handler entered.
 
 import type { StepOutcome } from '../../../spec/observation.ts';
+import { ACC_FETCH, ACC_USER, EFLAGS_IF, VEC_UD } from '../../hw/arch.ts';
 import type { InterpretBugs } from './bugs.ts';
-import { ControlBlock, FAULT, IF, VEC_UD, fault } from './control-block.ts';
+import { ControlBlock, FAULT, fault } from './control-block.ts';
 import { decode } from './decode.ts';
 import { Deliverer, hasErrorCode } from './deliver.ts';
 import { Executor } from './execute.ts';
 import { GuestMemory } from './guest-memory.ts';
 import { LinearAccess } from './linear-access.ts';
 import { GuestPorts } from './ports.ts';
-import { FETCH, GuestWalker } from './walker.ts';
+import { GuestWalker } from './walker.ts';
 
 
 export class Interpreter {
@@ -45,7 +46,7 @@ export class Interpreter {
   /** §3.7: IF set, no STI shadow, something pending. */
   interruptDeliverable(): boolean {
     const cb = this.cb;
-    return cb.pendingCount > 0 && (cb.eflags & IF) !== 0 && !cb.stiShadow;
+    return cb.pendingCount > 0 && (cb.eflags & EFLAGS_IF) !== 0 && !cb.stiShadow;
   }
 
   step(): StepOutcome {
@@ -64,7 +65,7 @@ export class Interpreter {
 
     // Fetch: an 8-byte read at cpl's privilege, never a device access (§3.2, §3.5).
     const bytes = this.fetchBuf;
-    if (this.access.readBytes(cb.eip, 8, FETCH, cb.cpl === 3, bytes) === FAULT) return this.deliverFault();
+    if (this.access.readBytes(cb.eip, 8, ACC_FETCH | (cb.cpl === 3 ? ACC_USER : 0), bytes) === FAULT) return this.deliverFault();
     this.decodes++;
     const insn = decode(bytes);
     if (insn === undefined) {

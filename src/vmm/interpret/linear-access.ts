@@ -7,10 +7,13 @@
 // the first page (`split` of them) and `pa1` for the rest.
 
 import { FAULT } from './control-block.ts';
+import {  } from '../../hw/arch.ts';
 import { GuestMemory } from './guest-memory.ts';
-import { type Access, type GuestWalker, FETCH, READ, WRITE } from './walker.ts';
+import { ACC_READ, ACC_USER, ACC_WRITE, PAGE_SIZE } from '../../hw/arch.ts';
+import type { GuestWalker } from './walker.ts';
 
-const PAGE = 4096;
+
+const userBit = (user: boolean): number => (user ? ACC_USER : 0);
 
 export class LinearAccess {
   private pa0 = 0;
@@ -24,11 +27,11 @@ export class LinearAccess {
     private readonly walker: GuestWalker,
   ) {}
 
-  /** Translate the pages of [gva, gva+n); 0 or FAULT. */
-  private span(gva: number, n: number, access: Access, user: boolean): number {
+  /** Translate the pages of [gva, gva+n) for `access` (src/hw/arch.ts ACC_*); 0 or FAULT. */
+  private span(gva: number, n: number, access: number): number {
     this.memRefs++;
-    const inFirst = PAGE - (gva & (PAGE - 1));
-    const pa0 = this.walker.translate(gva, access, user);
+    const inFirst = PAGE_SIZE - (gva & (PAGE_SIZE - 1));
+    const pa0 = this.walker.translate(gva, access);
     if (pa0 === FAULT) return FAULT;
     this.pa0 = pa0;
     if (n <= inFirst) {
@@ -36,7 +39,7 @@ export class LinearAccess {
       return 0;
     }
     // §3.5.6: a later page's #PF reports the first byte of that page in CR2.
-    const pa1 = this.walker.translate((gva + inFirst) >>> 0, access, user);
+    const pa1 = this.walker.translate((gva + inFirst) >>> 0, access);
     if (pa1 === FAULT) return FAULT;
     this.pa1 = pa1;
     this.split = inFirst;
@@ -49,7 +52,7 @@ export class LinearAccess {
 
   /** A 4-byte data read: an aligned one may reach the MMIO device (§3.2). */
   read32(gva: number, user: boolean): number {
-    if (this.span(gva, 4, READ, user) === FAULT) return FAULT;
+    if (this.span(gva, 4, ACC_READ | userBit(user)) === FAULT) return FAULT;
     if (this.split === 4 && (gva & 3) === 0) {
       const pa = this.pa0;
       if (GuestMemory.isDevice(pa)) return this.mem.deviceRead32(pa);
@@ -64,13 +67,13 @@ export class LinearAccess {
   }
 
   read8(gva: number, user: boolean): number {
-    if (this.span(gva, 1, READ, user) === FAULT) return FAULT;
+    if (this.span(gva, 1, ACC_READ | userBit(user)) === FAULT) return FAULT;
     return this.mem.readByte(this.pa0);
   }
 
   /** 0 or FAULT. */
   write32(gva: number, value: number, user: boolean): number {
-    if (this.span(gva, 4, WRITE, user) === FAULT) return FAULT;
+    if (this.span(gva, 4, ACC_WRITE | userBit(user)) === FAULT) return FAULT;
     if (this.split === 4 && (gva & 3) === 0 && GuestMemory.isDevice(this.pa0)) {
       this.mem.deviceWrite32(this.pa0, value);
       return 0;
@@ -80,24 +83,25 @@ export class LinearAccess {
   }
 
   write8(gva: number, value: number, user: boolean): number {
-    if (this.span(gva, 1, WRITE, user) === FAULT) return FAULT;
+    if (this.span(gva, 1, ACC_WRITE | userBit(user)) === FAULT) return FAULT;
     this.mem.writeByte(this.pa0, value & 0xff);
     return 0;
   }
 
   /**
    * n bytes that can never reach the device (§3.2; spec README clarification 5): the
-   * 8-byte fetch, the 8-byte IDT gate, lidt's 6 bytes. 0 or FAULT.
+   * 8-byte fetch, the 8-byte IDT gate, lidt's 6 bytes; `access` is a read or a fetch
+   * (ACC_FETCH), of the user or not (ACC_USER). 0 or FAULT.
    */
-  readBytes(gva: number, n: number, access: typeof READ | typeof FETCH, user: boolean, out: Uint8Array): number {
-    if (this.span(gva, n, access, user) === FAULT) return FAULT;
+  readBytes(gva: number, n: number, access: number, out: Uint8Array): number {
+    if (this.span(gva, n, access) === FAULT) return FAULT;
     for (let i = 0; i < n; i++) out[i] = this.mem.readByte(this.paOf(i));
     return 0;
   }
 
   /** sidt's 6-byte write; never a device access (not an aligned 4-byte one). 0 or FAULT. */
   writeBytes(gva: number, n: number, bytes: Uint8Array, user: boolean): number {
-    if (this.span(gva, n, WRITE, user) === FAULT) return FAULT;
+    if (this.span(gva, n, ACC_WRITE | userBit(user)) === FAULT) return FAULT;
     for (let i = 0; i < n; i++) this.mem.writeByte(this.paOf(i), bytes[i]!);
     return 0;
   }

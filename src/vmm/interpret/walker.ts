@@ -7,48 +7,44 @@
 // afford to walk on every access — the cost is what `walks`/`walkRefs` measure.
 
 import { match } from 'ts-pattern';
-import { CR0_PG, CR0_WP, CR4_PSE, type ControlBlock, FAULT, VEC_PF, fault } from './control-block.ts';
+import {
+  ACC_PFEC_MASK,
+  ACC_USER,
+  ACC_WRITE,
+  CR0_PG,
+  CR0_WP,
+  CR4_PSE,
+  FRAME_MASK,
+  PDE_4M_FRAME_MASK,
+  PDE_4M_RSVD,
+  PDE_PS,
+  PFEC_P,
+  PFEC_RSVD,
+  PTE_A,
+  PTE_D,
+  PTE_P,
+  PTE_RW,
+  PTE_US,
+  VEC_PF,
+} from '../../hw/arch.ts';
+import { type ControlBlock, FAULT, fault } from './control-block.ts';
 import type { GuestMemory } from './guest-memory.ts';
-
-/** Access kinds. Numbers, not strings: this runs on every guest memory reference. */
-export const READ = 0;
-export const WRITE = 1;
-/** Instruction fetch: checked as a read (§3.5.4), no error-code bit of its own in VX32. */
-export const FETCH = 2;
-export type Access = typeof READ | typeof WRITE | typeof FETCH;
-
-/** gpte bits (§3.5). */
-const GPTE_P = 0x1;
-const GPTE_RW = 0x2;
-const GPTE_US = 0x4;
-const GPTE_A = 0x20;
-const GPTE_D = 0x40;
-const GPTE_PS = 0x80;
-/** Bits 13–21 of a 4 MiB PDE are reserved (§3.5.2, the original Pentium's layout). */
-const PDE_4M_RSVD = 0x003fe000;
-const FRAME_4K = 0xfffff000;
-const FRAME_4M = 0xffc00000;
-
-/** #PF error-code bits (§3.5.6). */
-export const PFEC_P = 0x1;
-export const PFEC_W = 0x2;
-export const PFEC_U = 0x4;
-export const PFEC_RSVD = 0x8;
 
 export type PfReason = 'not-present' | 'protection' | 'reserved';
 
 /**
  * The #PF error code (§3.5.6, §3.10.1): P says the walk found a present entry (so a
- * reserved-bit fault has P = 1), W the access was a write, U it was a user access.
+ * reserved-bit fault has P = 1); W and U are the access word's own bits (src/hw/arch.ts:
+ * a write, a user access), and a fetch leaves no trace of its own.
  */
-export function pfErrorCode(reason: PfReason, write: boolean, user: boolean): number {
+export function pfErrorCode(reason: PfReason, access: number): number {
   const base = match(reason)
     .returnType<number>()
     .with('not-present', () => 0)
     .with('protection', () => PFEC_P)
     .with('reserved', () => PFEC_P | PFEC_RSVD)
     .exhaustive();
-  return base | (write ? PFEC_W : 0) | (user ? PFEC_U : 0);
+  return base | (access & ACC_PFEC_MASK);
 }
 
 export interface WalkerOptions {
@@ -72,36 +68,39 @@ export class GuestWalker {
     private readonly opts: WalkerOptions,
   ) {}
 
-  /** gva → gpa for one access of kind `access`; FAULT with a #PF recorded in the control block. */
-  translate(gva: number, access: Access, user: boolean): number {
+  /**
+   * gva → gpa for one access (`access`: ACC_WRITE | ACC_USER | ACC_FETCH of
+   * src/hw/arch.ts; a fetch is checked as a read, §3.5.4); FAULT with a #PF recorded in
+   * the control block.
+   */
+  translate(gva: number, access: number): number {
     const cb = this.cb;
     if ((cb.cr0 & CR0_PG) === 0) return gva; // §3.5: with paging off, linear = physical
     this.walks++;
-    const write = access === WRITE;
 
-    const pdeGpa = ((cb.cr3 & FRAME_4K) + ((gva >>> 22) << 2)) >>> 0;
+    const pdeGpa = ((cb.cr3 & FRAME_MASK) + ((gva >>> 22) << 2)) >>> 0;
     const pde = this.readEntry(0, pdeGpa);
     this.levels = 1;
-    if ((pde & GPTE_P) === 0) return this.pageFault(gva, 'not-present', write, user);
+    if ((pde & PTE_P) === 0) return this.pageFault(gva, 'not-present', access);
 
-    if ((cb.cr4 & CR4_PSE) !== 0 && (pde & GPTE_PS) !== 0) {
+    if ((cb.cr4 & CR4_PSE) !== 0 && (pde & PDE_PS) !== 0) {
       // §3.5.2: a 4 MiB page; its permissions come from the PDE alone.
-      if ((pde & PDE_4M_RSVD) !== 0) return this.pageFault(gva, 'reserved', write, user);
-      if (!this.permits(pde, write, user)) return this.pageFault(gva, 'protection', write, user);
-      this.setAccessedDirty(pdeGpa, write);
-      return ((pde & FRAME_4M) | (gva & 0x3fffff)) >>> 0;
+      if ((pde & PDE_4M_RSVD) !== 0) return this.pageFault(gva, 'reserved', access);
+      if (!this.permits(pde, access)) return this.pageFault(gva, 'protection', access);
+      this.setAccessedDirty(pdeGpa, (access & ACC_WRITE) !== 0);
+      return ((pde & PDE_4M_FRAME_MASK) | (gva & 0x3fffff)) >>> 0;
     }
 
-    const pteGpa = ((pde & FRAME_4K) + (((gva >>> 12) & 0x3ff) << 2)) >>> 0;
+    const pteGpa = ((pde & FRAME_MASK) + (((gva >>> 12) & 0x3ff) << 2)) >>> 0;
     const pte = this.readEntry(1, pteGpa);
     this.levels = 2;
-    if ((pte & GPTE_P) === 0) return this.pageFault(gva, 'not-present', write, user);
+    if ((pte & PTE_P) === 0) return this.pageFault(gva, 'not-present', access);
     // §3.5.4: user-accessible and writable are the AND of both levels.
-    if (!this.permits(pde & pte, write, user)) return this.pageFault(gva, 'protection', write, user);
+    if (!this.permits(pde & pte, access)) return this.pageFault(gva, 'protection', access);
     // §3.5.5: PDE.A first, then PTE.A (and D for writes), each a fresh read-modify-write.
     this.setAccessedDirty(pdeGpa, false);
-    this.setAccessedDirty(pteGpa, write);
-    return ((pte & FRAME_4K) | (gva & 0xfff)) >>> 0;
+    this.setAccessedDirty(pteGpa, (access & ACC_WRITE) !== 0);
+    return ((pte & FRAME_MASK) | (gva & 0xfff)) >>> 0;
   }
 
   private readEntry(level: number, gpa: number): number {
@@ -113,9 +112,10 @@ export class GuestWalker {
   }
 
   /** §3.5.4: a user access needs US; a write needs RW when it is a user write or CR0.WP is set. */
-  private permits(flags: number, write: boolean, user: boolean): boolean {
-    if (user && (flags & GPTE_US) === 0) return false;
-    if (write && (flags & GPTE_RW) === 0 && (user || (this.cb.cr0 & CR0_WP) !== 0)) return false;
+  private permits(flags: number, access: number): boolean {
+    const user = (access & ACC_USER) !== 0;
+    if (user && (flags & PTE_US) === 0) return false;
+    if ((access & ACC_WRITE) !== 0 && (flags & PTE_RW) === 0 && (user || (this.cb.cr0 & CR0_WP) !== 0)) return false;
     return true;
   }
 
@@ -127,7 +127,7 @@ export class GuestWalker {
    */
   private setAccessedDirty(gpa: number, dirty: boolean): void {
     if (this.opts.noAccessedDirty) return;
-    const bits = dirty ? GPTE_A | GPTE_D : GPTE_A;
+    const bits = dirty ? PTE_A | PTE_D : PTE_A;
     const cur = this.mem.walkRead32(gpa);
     if ((cur & bits) === bits) return;
     this.walkRefs++;
@@ -135,10 +135,10 @@ export class GuestWalker {
   }
 
   /** The single error exit: CR2 is written when the #PF is detected (§3.10.2). */
-  private pageFault(gva: number, reason: PfReason, write: boolean, user: boolean): number {
+  private pageFault(gva: number, reason: PfReason, access: number): number {
     const cb = this.cb;
     cb.cr2 = gva;
-    fault(cb, VEC_PF, pfErrorCode(reason, write, user));
+    fault(cb, VEC_PF, pfErrorCode(reason, access));
     cb.faultCr2 = gva;
     return FAULT;
   }

@@ -1,9 +1,15 @@
 // The audit (DESIGN §6.13, after Xen's `sh_audit`): every invariant of the shadow MMU,
 // the p2m and host memory, checked from scratch against the guest's tables as they are
-// in memory now. Looks only (the walker without A/D, `peek32`): an audit never changes
-// what it audits. Returns the violations; an empty list is a clean audit.
+// in memory now. Looks only (`peek32`: no swap-in, no A/D): an audit never changes what
+// it audits. Returns the violations; an empty list is a clean audit.
+//
+// Independent of the guest walker (core/walker.ts) by choice, as sh_audit is of the
+// shadow code: it reads the gpte at each spte's own slot of the shadowed table and
+// composes the permissions itself, so a walker bug (the catalog's `pde-perms-ignored`,
+// `us-not-enforced`…) cannot vouch for the sptes built from its own results.
 
-import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, gpteToGfn, largeGpdeToGfn } from '../core/bits.ts';
+import { PAGE_SIZE, PDE_PS, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US } from '../../hw/arch.ts';
+import { gpteToGfn, largeGpdeToGfn } from '../core/walker.ts';
 import { auditHostMemory, type HostMemory } from '../core/host-memory.ts';
 import { auditP2m, type P2m } from '../core/p2m.ts';
 import { ROLE_DIRECT, ROLE_PHYS, ROLE_PSE, ROLE_RW, ROLE_US, ROLE_WP, type ShadowMmu, type ShadowPage } from './mmu.ts';
@@ -24,7 +30,7 @@ export function audit(s: AuditSubject): string[] {
 
 const hex = (v: number): string => '0x' + (v >>> 0).toString(16);
 
-/** S1–S7 of shadow.ts. */
+/** S1–S7 of shadow/mmu.ts. */
 export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
   const out: string[] = [];
   const ram32 = host.mem.ram32;
@@ -56,7 +62,7 @@ export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
         const gpde = rd(sp.gfn * PAGE_SIZE + i * 4);
         if ((gpde & PTE_P) === 0) out.push(`S2: spde ${i} of root gfn ${sp.gfn} present, gpde ${hex(gpde)} not`);
         else if ((gpde & PTE_A) === 0) out.push(`S2: spde ${i} of root gfn ${sp.gfn} present, gpde A clear`);
-        const large = (sp.role & ROLE_PSE) !== 0 && (gpde & PTE_PS) !== 0;
+        const large = (sp.role & ROLE_PSE) !== 0 && (gpde & PDE_PS) !== 0;
         const wantGfn = large ? largeGpdeToGfn(gpde) : gpteToGfn(gpde);
         const wantRole = (large ? ROLE_DIRECT : 0) | (gpde & PTE_US ? ROLE_US : 0) | (gpde & PTE_RW ? ROLE_RW : 0) | (sp.role & (ROLE_WP | ROLE_PSE));
         if (child.gfn !== wantGfn || child.role !== wantRole) out.push(`S2: spde ${i} of root gfn ${sp.gfn} → shadow (gfn ${child.gfn}, role ${child.role}), gpde ${hex(gpde)} wants (gfn ${wantGfn}, role ${wantRole})`);
@@ -65,7 +71,7 @@ export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
         (seen.get(gfn) ?? seen.set(gfn, []).get(gfn)!).push(addr);
         const hfn = e >>> 12;
         if (gfn < 0 || gfn >= p2m.frames) {
-          // Open bus may only be the shared all-ones frame, read-only (shadow.ts onesHfn).
+          // Open bus may only be the shared all-ones frame, read-only (mmu.ts `onesHfn`).
           if (hfn !== shadow.onesHfn || (e & PTE_RW) !== 0) out.push(`S2: spte ${hex(addr)} maps gfn ${gfn} outside guest RAM (host frame ${hfn})`);
           continue;
         }

@@ -25,7 +25,8 @@
 // S7 at most `maxPages` shadow pages and `maxRoots` cached roots (§6.2, §6.10); `roots` is
 //    exactly the live level-2 pages, the active one among them.
 
-import { PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US, gpteToGfn, largeGpdeToGfn } from '../core/bits.ts';
+import { ACC_USER, ACC_WRITE, PAGE_SIZE, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US } from '../../hw/arch.ts';
+import { gpteToGfn, largeGpdeToGfn } from '../core/walker.ts';
 import type { HostMemory } from '../core/host-memory.ts';
 import type { P2m } from '../core/p2m.ts';
 import type { GuestPaging, WalkRecord } from '../core/walker.ts';
@@ -185,15 +186,17 @@ export class ShadowMmu {
   // Fill on a hidden fault (DESIGN §6.3)
 
   /**
-   * Install the spte for `la` from a successful guest walk `rec` (README: hidden fault).
-   * 'emulate' when the access cannot run natively: the gpa is not RAM (MMIO, open bus:
-   * DESIGN §6.9), or it is a write to a traced gfn (§6.5).
+   * Install the spte for `gva` from a successful guest walk `rec` of an access `access`
+   * (ACC_WRITE | ACC_USER, src/hw/arch.ts) (README: hidden fault). 'emulate' when the
+   * access cannot run natively: the gpa is not RAM (MMIO, open bus: DESIGN §6.9), or it
+   * is a write to a traced gfn (§6.5).
    */
-  fill(g: GuestPaging, la: number, rec: WalkRecord, write: boolean, user: boolean): FillResult {
+  fill(g: GuestPaging, gva: number, rec: WalkRecord, access: number): FillResult {
     this.stats.fills++;
+    const write = (access & ACC_WRITE) !== 0;
     const root = this.active!;
     root.lastUse = ++this.tick;
-    const pdi = la >>> 22;
+    const pdi = gva >>> 22;
     const spdeAddr = root.hfn * PAGE_SIZE + pdi * 4;
     const spde = this.ram32[spdeAddr >>> 2]!;
     let child: ShadowPage;
@@ -207,13 +210,13 @@ export class ShadowMmu {
         role = ROLE_DIRECT | ROLE_PHYS | ROLE_US | ROLE_RW;
       } else {
         const gpde = rec.gpte[0]!;
-        const access = (gpde & PTE_US ? ROLE_US : 0) | (gpde & PTE_RW ? ROLE_RW : 0);
+        const inherited = (gpde & PTE_US ? ROLE_US : 0) | (gpde & PTE_RW ? ROLE_RW : 0);
         if (rec.large) {
           gfn = this.bugs.largePageSplitWrong ? rec.gpa >>> 12 : largeGpdeToGfn(gpde);
-          role = ROLE_DIRECT | access | modes;
+          role = ROLE_DIRECT | inherited | modes;
         } else {
           gfn = gpteToGfn(gpde);
-          role = access | modes;
+          role = inherited | modes;
         }
       }
       child = this.getPage(gfn, role);
@@ -226,7 +229,7 @@ export class ShadowMmu {
     child.lastUse = this.tick;
     root.flood = 0;
     child.flood = 0;
-    const pti = (la >>> 12) & 0x3ff;
+    const pti = (gva >>> 12) & 0x3ff;
     // The leaf's gfn: from the walk, or from the split (the split bug shows here).
     const gfn = child.direct && (child.role & ROLE_PHYS) === 0 ? child.gfn + pti : rec.gpa >>> 12;
     let hfn: number;
@@ -250,7 +253,7 @@ export class ShadowMmu {
       // so such a page is mapped supervisor-only writable while the supervisor writes, and
       // user-readable read-only otherwise (KVM's cr0_wp = 0 trick).
       if (perms === 0) perms = dirty ? PTE_RW : 0;
-      else if (write && !user && dirty) perms = PTE_RW;
+      else if (write && (access & ACC_USER) === 0 && dirty) perms = PTE_RW;
     }
     if ((perms & PTE_RW) !== 0 && this.isTraced(gfn) && !this.bugs.noWriteProtect) perms &= ~PTE_RW;
     this.setLeaf(child, pti, gfn, hfn, perms);
@@ -402,12 +405,12 @@ export class ShadowMmu {
   }
 
   /** Clear a shadow PDE and forget it in its child's parents (S5). */
-  private unlink(spdeAddr: number): void {
-    const e = this.ram32[spdeAddr >>> 2]!;
-    this.ram32[spdeAddr >>> 2] = 0;
+  private unlink(spdeHpa: number): void {
+    const e = this.ram32[spdeHpa >>> 2]!;
+    this.ram32[spdeHpa >>> 2] = 0;
     const child = this.byHfn.get(e >>> 12);
     if (child) {
-      const k = child.parents.indexOf(spdeAddr);
+      const k = child.parents.indexOf(spdeHpa);
       if (k >= 0) child.parents.splice(k, 1);
       // A split 4 MiB page has no guest table to trace: once no gpde names it, nothing
       // would keep its leaves coherent with the next gpde that does (its D bit), so it goes.
@@ -416,7 +419,10 @@ export class ShadowMmu {
     this.flush();
   }
 
-  /** Whether every gpde linking this split 4 MiB page has D set (S2 for shared pages). */
+  /**
+   * Whether every gpde linking this split 4 MiB page has D set (S2 for shared pages).
+   * Reads those gpdes itself: the walk of the faulting gva saw only one of them.
+   */
   private allParentsDirty(sp: ShadowPage): boolean {
     for (const addr of sp.parents) {
       const root = this.byHfn.get(Math.floor(addr / PAGE_SIZE));
@@ -492,16 +498,16 @@ export class ShadowMmu {
     for (const sp of [...this.pages.values()]) if (sp !== this.active) this.zapPage(sp);
   }
 
-  private rmapAdd(gfn: number, addr: number): void {
+  private rmapAdd(gfn: number, spteHpa: number): void {
     const l = this.rmap.get(gfn);
-    if (l) l.push(addr);
-    else this.rmap.set(gfn, [addr]);
+    if (l) l.push(spteHpa);
+    else this.rmap.set(gfn, [spteHpa]);
   }
 
-  private rmapRemove(gfn: number, addr: number): void {
+  private rmapRemove(gfn: number, spteHpa: number): void {
     const l = this.rmap.get(gfn);
     if (!l) return;
-    const k = l.indexOf(addr);
+    const k = l.indexOf(spteHpa);
     if (k < 0) return;
     l[k] = l[l.length - 1]!;
     l.pop();

@@ -1,8 +1,10 @@
-// The vCPU of `vmx-shadow` (DESIGN §5, §6): enters the guest in VMX-lite non-root mode on
-// the shadow root, and handles every exit. Exit dispatch is one exhaustive ts-pattern
-// match over the hardware's exit reasons (DESIGN §1); exits are the slow path.
+// The vCPU of `vmx-shadow` (DESIGN §5, §6): the shadow-paging hooks of the one entry path
+// (core/vmx-entry.ts) — the shadow root as the real CR3 before each entry, and every exit
+// handled after it. Exit dispatch is one exhaustive ts-pattern match over the hardware's
+// exit reasons (DESIGN §1); exits are the slow path.
 //
-// What exits, and why (the VMCS controls set in `prepare`):
+// What exits, and why (the VMCS controls set in `loadMmu`; in/out and the interrupt
+// window by the entry path):
 // - #PF only, in the exception bitmap: hidden faults fill the shadow (§6.3), true faults
 //   are reflected (§6.4), MMIO / open bus / traced stores are emulated (§6.5, §6.9);
 // - mov cr3 both ways, and mov cr0 / mov cr4 when they change PG, WP or PSE (guest-host
@@ -15,37 +17,33 @@
 // natively in non-root mode.
 
 import { match } from 'ts-pattern';
-import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } from '../core/vmx-steps.ts';
-import type { StepOutcome } from '../../../spec/observation.ts';
+import { ACC_FETCH, ACC_PFEC_MASK, ACC_USER, ACC_WRITE, CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, VEC_GP, VEC_PF } from '../../hw/arch.ts';
 import type { ExitInfo } from '../../hw/exits.ts';
-import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, PF_U, PF_W } from '../core/bits.ts';
-import { VEC_GP, VEC_PF } from '../core/emulate.ts';
+import { THRASHING_STALLS, VmxVcpu } from '../core/vmx-entry.ts';
 import { deliverInSoftware, portIo, reflect, reinject, skip, tripleFault } from '../core/vmx-exits.ts';
+import type { Handled } from '../core/vmx-steps.ts';
 import type { Vm } from './vm.ts';
 
 /** The real CR0 of a guest under shadow paging: paging on, supervisor write protection on. */
 const HOST_CR0 = CR0_PE | CR0_PG | CR0_WP;
 
-/** What handling one exit did to the guest, for the step accounting of the engine. */
-
-export class Vcpu {
-  /** Counters (not guest-visible): exits handled by reason and by what they were. */
-  readonly exitsBy: Record<string, number> = {};
+export class Vcpu extends VmxVcpu<Vm> {
+  protected readonly name = 'vmx-shadow';
+  /** Counters (not guest-visible). */
   hiddenFaults = 0;
   trueFaults = 0;
   emulations = 0;
-  private stalls = 0;
   /** Instructions and deliveries emulated because their working set did not fit the host. */
   thrashEmulations = 0;
 
   /** The host MMU's side-effect-free translation through the shadow (bound once). */
-  private readonly probe: (la: number, write: boolean, user: boolean, fetch: boolean) => number;
+  private readonly probe: (gva: number, access: number) => number;
 
   /** Hidden faults whose access the VMM performed anyway under `forceEmulation`. */
   forcedEmulations = 0;
 
   constructor(
-    readonly vm: Vm,
+    vm: Vm,
     /**
      * Perform in software every access that takes a hidden fault, not only those that
      * cannot run natively: a test mode that puts the emulator in front of every memory
@@ -53,19 +51,19 @@ export class Vcpu {
      */
     private readonly forceEmulation = false,
   ) {
+    super(vm);
     const mmu = vm.host.cpu.mmu;
-    this.probe = (la, write, user, fetch) => mmu.probe(la, write, user, fetch);
+    this.probe = (gva, access) => mmu.probe(gva, (access & ACC_WRITE) !== 0, (access & ACC_USER) !== 0, (access & ACC_FETCH) !== 0);
   }
 
   // ---------------------------------------------------------------------------------
-  // Entry
+  // Entry (core/vmx-entry.ts; this MMU's part)
 
-  /** Load the VMCS for the next entry: controls, host-side CRs, a pending interrupt. */
-  private prepare(): void {
+  /** The shadow root as the real CR3, the read shadows and guest-host masks, the exits. */
+  protected loadMmu(): void {
     const vm = this.vm;
-    const v = vm.vmcs;
-    const c = v.controls;
-    const g = v.guest;
+    const c = vm.vmcs.controls;
+    const g = vm.vmcs.guest;
     const paging = vm.syncPaging();
     if (vm.shadow.active === null) vm.shadow.loadRoot(paging);
     c.cr0Mask = CR0_PG | CR0_WP;
@@ -74,60 +72,27 @@ export class Vcpu {
     c.cr4ReadShadow = vm.cr4;
     c.cr3LoadExiting = true;
     c.cr3StoreExiting = true;
-    c.ioExiting = true;
     c.hltExiting = false;
     c.invlpgExiting = false;
     c.descriptorTableExiting = false;
     c.exceptionBitmap = 1 << VEC_PF;
     c.externalInterruptExiting = false;
-    c.interruptWindowExiting = false;
     g.cr0 = HOST_CR0;
     g.cr4 = 0;
     g.cr3 = vm.shadow.rootHpa;
     if (vm.bugs.popfNoShadowIf) g.eflags |= EFLAGS_IF;
-    if (vm.pendingCount !== 0 && !v.injection.valid) {
-      // DESIGN §3.7: deliverable at a boundary with IF = 1 and no STI shadow; else wait
-      // for the window (the hardware exits the moment it opens).
-      const shadowBlocks = g.stiShadow && !vm.bugs.stiShadowIgnored;
-      if ((g.eflags & EFLAGS_IF) !== 0 && !shadowBlocks) v.injection.set(vm.takePending(), 'external');
-      else c.interruptWindowExiting = true;
-    }
+    // The TLB is about to hold this VM's translations (the audit's S6 reads it then).
+    vm.host.tlbOwner = vm;
   }
 
-  /**
-   * Enter the guest for at most `budget` steps and handle the exit. Returns the steps
-   * the guest took (hardware steps plus an emulated instruction) and whether it shut down.
-   */
-  enter(budget: number): { steps: number; handled: Handled } {
-    const vm = this.vm;
-    const host = vm.host;
-    // With an interrupt waiting, single-step so an STI shadow is never lost at a
-    // fault-like exit (see `afterExit`).
-    if (vm.pendingCount !== 0) budget = 1;
-    this.prepare();
-    const g = vm.vmcs.guest;
-    const shadowBefore = g.stiShadow;
-    // A (re-)injected event is the step that passes the boundary the shadow covered.
-    if (vm.vmcs.injection.valid) g.stiShadow = false;
-    host.tlbOwner = vm;
-    const exit = host.vmx.vmenter(vm.vmcs, budget);
-    this.exitsBy[exit.reason] = (this.exitsBy[exit.reason] ?? 0) + 1;
-    // VMX-lite consumes the STI shadow at the boundary even when the instruction after it
-    // exits without retiring; VT-x reports blocking-by-STI for such fault-like exits.
-    if (exit.steps === 0 && shadowBefore && exit.reason !== 'interrupt-window') g.stiShadow = true;
-    const handled = this.dispatch(exit);
-    const emulatedStep = handled === 'retired' || handled === 'delivered';
-    if (exit.steps === 0 && handled === 'none') {
-      if (++this.stalls > STALL_LIMIT) throw new Error(`popek: vmx-shadow made no progress at eip 0x${(g.eip >>> 0).toString(16)} (exit ${exit.reason})`);
-    } else this.stalls = 0;
-    if (emulatedStep) g.stiShadow = false;
-    return { steps: exit.steps + (emulatedStep ? 1 : 0), handled };
+  protected override get injectsInStiShadow(): boolean {
+    return this.vm.bugs.stiShadowIgnored;
   }
 
   // ---------------------------------------------------------------------------------
   // Exit dispatch (DESIGN §1: exhaustive over the reasons)
 
-  private dispatch(exit: ExitInfo): Handled {
+  protected handleExit(exit: ExitInfo): Handled {
     return match(exit.reason)
       .with('exception', () => this.exception(exit))
       .with('cr-access', () => this.crAccess(exit))
@@ -150,19 +115,19 @@ export class Vcpu {
     const vm = this.vm;
     const gva = exit.qualification >>> 0;
     const hwErr = intr.errorCode ?? 0;
-    const write = (hwErr & PF_W) !== 0;
-    const user = (hwErr & PF_U) !== 0;
+    // The hardware error code's W and U bits are the access word's (src/hw/arch.ts).
+    const access = hwErr & ACC_PFEC_MASK;
     const paging = vm.syncPaging();
     const g = vm.vmcs.guest;
     vm.emulator.prefetch(this.probe, vm.host.memory.mem.ram, g.eip, g.cpl === 3);
-    const rec = vm.walker.walk(paging, gva, write, user, true);
+    const rec = vm.walker.walk(paging, gva, access, true);
     if (!rec.ok) {
       this.trueFaults++;
       const err = vm.bugs.pfWrongErrorCode ? hwErr : rec.err;
       return reflect(vm, { vector: VEC_PF, errorCode: err, cr2: gva }, exit.idtVectoring, !vm.bugs.cr2NotSet);
     }
     this.hiddenFaults++;
-    const fill = vm.shadow.fill(paging, gva, rec, write, user);
+    const fill = vm.shadow.fill(paging, gva, rec, access);
     // The hardware needs every page of the access mapped at once, and the walker the
     // guest's tables too: on a host too small for that, emulate (THRASHING_STALLS).
     const thrashing = fill === 'mapped' && this.stalls >= THRASHING_STALLS;
@@ -198,15 +163,8 @@ export class Vcpu {
       g.regs[reg] = cr === 3 ? vm.cr3 : cr === 0 ? this.guestCr0() : vm.cr4;
       return skip(this.vm);
     }
-    const v = g.regs[reg]!;
-    if (cr === 0) {
-      if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) return reflect(vm, { vector: VEC_GP, errorCode: 0 }, null);
-      vm.cr0 = v;
-    } else if (cr === 4) {
-      if ((v & ~CR4_PSE) !== 0) return reflect(vm, { vector: VEC_GP, errorCode: 0 }, null);
-      vm.cr4 = v;
-    } else if (cr === 3) vm.cr3 = v & ~0xfff;
-    else throw new Error(`popek: vmx-shadow got a cr-access exit for CR${cr}`);
+    if (cr !== 0 && cr !== 3 && cr !== 4) throw new Error(`popek: vmx-shadow got a cr-access exit for CR${cr}`);
+    if (!vm.writeCr(cr, g.regs[reg]!)) return reflect(vm, { vector: VEC_GP, errorCode: 0 }, null);
     // README: guest CR3 write / paging-mode change — switch to the cached or a new root.
     vm.shadow.loadRoot(vm.syncPaging());
     return skip(this.vm);
@@ -217,17 +175,4 @@ export class Vcpu {
     const vm = this.vm;
     return vm.bugs.hostCrLeak ? vm.cr0 | CR0_PG : vm.cr0;
   }
-
-  // ---------------------------------------------------------------------------------
-  // Steps for the engine (DESIGN §2: one step = an instruction retired or a handler entered)
-
-  /** Halted with nothing that can wake it now (vmx-steps.ts). */
-  blockedHalted(): boolean {
-    return blockedHalted(this.vm);
-  }
-
-  step(): StepOutcome {
-    return stepVcpu(this);
-  }
-
 }

@@ -1,13 +1,13 @@
 // One VM on a host (DESIGN §6.12): its guest RAM (p2m), its shadow MMU, walker and
 // emulator, its devices (the MMIO device, the console port), its virtual interrupt
 // controller (pending vectors) and the guest's own view of the control registers.
-// The vCPU that runs it is vcpu.ts; the host it shares RAM and swap with is host.ts.
+// The vCPU that runs it is vcpu.ts; the host it shares RAM and swap with is core/host.ts.
 
 import { PendingVectors } from '../core/pending.ts';
-import type { HostEvent } from '../../../spec/observation.ts';
+import { hostEvent, type HostOnlyEvent } from '../core/host-events.ts';
 import { MmioDevice } from '../../hw/device.ts';
 import { Vmcs } from '../../hw/vmcs.ts';
-import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE } from '../core/bits.ts';
+import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE } from '../../hw/arch.ts';
 import type { VmmBugs } from '../core/bugs.ts';
 import { Emulator } from '../core/emulate.ts';
 import type { Host } from '../core/host.ts';
@@ -46,15 +46,30 @@ export class Vm extends PendingVectors {
     opts: VmOptions,
   ) {
     super();
-    let p2m: P2m | null = null;
-    this.id = host.memory.register({ evict: (gfn) => void p2m!.swapOut(gfn) });
-    p2m = new P2m(host.memory, this.id, opts.ramBytes);
+    const p2m = P2m.register(host.memory, opts.ramBytes);
     this.p2m = p2m;
+    this.id = p2m.vmId;
     this.shadow = new ShadowMmu(host.memory, p2m, bugs, opts.shadow, () => host.vmx.flushTlb());
     // DESIGN §6.8: before a frame moves, every spte mapping it goes, found through the rmap.
     p2m.unmap = bugs.rmapMissedOnSwapOut ? () => {} : (gfn) => this.shadow.zapGfn(gfn);
     this.walker = new GuestWalker(p2m, bugs);
     this.emulator = new Emulator(p2m, this.walker, this.shadow, this.device, bugs);
+  }
+
+  /**
+   * The guest's `mov crN, a` to CR0, CR3 or CR4 (DESIGN §3.4, §6.7): records the value it
+   * will read back; false, changing nothing, when the value faults with #GP(0) (CR0.PE
+   * clear or a bit that does not exist). The caller then switches shadow roots.
+   */
+  writeCr(cr: 0 | 3 | 4, v: number): boolean {
+    if (cr === 0) {
+      if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) return false;
+      this.cr0 = v;
+    } else if (cr === 4) {
+      if ((v & ~CR4_PSE) !== 0) return false;
+      this.cr4 = v;
+    } else this.cr3 = v & ~0xfff;
+    return true;
   }
 
   /** Refresh `paging` from the guest's control registers. */
@@ -68,28 +83,13 @@ export class Vm extends PendingVectors {
   }
 
 
-  /** Host-only events (DESIGN §3.8): none may change what the guest observes. */
-  hostEvent(e: Exclude<HostEvent, { kind: 'irq' }>): void {
-    switch (e.kind) {
-      case 'swap-out':
-        if (e.gpa >>> 0 < this.p2m.ramBytes) this.p2m.swapOut(e.gpa >>> 12);
-        return;
-      case 'migrate':
-        if (e.gpa >>> 0 < this.p2m.ramBytes) this.p2m.migrate(e.gpa >>> 12);
-        return;
-      case 'evict-shadow':
-        this.shadow.evict(Math.max(0, e.count | 0));
-        return;
-      case 'flush-tlb':
-        this.host.vmx.flushTlb();
-        return;
-      case 'reclaim':
-        this.host.memory.reclaim(e.frames);
-        return;
-      case 'switch-vm':
-        this.host.switchVm(this);
-        return;
-    }
+  /** Host-only events (DESIGN §3.8, core/host-events.ts): shadow pages are what eviction sheds. */
+  hostEvent(e: HostOnlyEvent): void {
+    hostEvent(this.host, this.p2m, e, {
+      migrate: (gfn) => void this.p2m.migrate(gfn),
+      evict: (count) => void this.shadow.evict(count),
+      switchVm: () => this.host.switchVm(this),
+    });
   }
 
   /** DESIGN §6.13: every invariant, from scratch. */

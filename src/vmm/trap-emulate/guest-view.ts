@@ -1,7 +1,7 @@
 // The guest as the trap-and-emulate monitor sees it (DESIGN §5 `trap-emulate`): the REAL
 // registers of the deprivileged CPU, except where the guest's view is privileged state
 // the monitor keeps in software. It implements the emulator's `EmuGuest`, so the shared
-// instruction emulator and software IDT delivery of src/vmm/emulate.ts work on it.
+// instruction emulator and software IDT delivery of core/emulate.ts work on it.
 //
 // Real vs virtual (legacy mode, src/hw/legacy.ts):
 // - regs, eip, icount, trace, halted: the real CPU's (the hardware never delivers an
@@ -15,12 +15,11 @@
 // - cr2, idtr, tr: virtual (the real ones are the monitor's, which `sidt`/`str` reveal).
 
 import type { Cpu } from '../../hw/cpu.ts';
-import { CF, IF, IOPL, OF, SF, ZF } from '../../hw/cpu.ts';
+import { EFLAGS_FIXED, EFLAGS_IF, EFLAGS_IOPL, EFLAGS_IOPL_SHIFT, EFLAGS_STATUS } from '../../hw/arch.ts';
 import type { EmuGuest } from '../core/emulate.ts';
 
-const ARITH = CF | ZF | SF | OF;
-/** The real eflags besides the guest's arithmetic flags: bit 1, IF = 1, IOPL = 0. */
-const REAL_FIXED = IF | 2;
+/** The real eflags besides the guest's status flags: bit 1, IF = 1, IOPL = 0. */
+const REAL_FIXED = EFLAGS_IF | EFLAGS_FIXED;
 
 export class GuestView implements EmuGuest {
   /** The guest's IF and IOPL bits (DESIGN §3.1); everything else of eflags is real. */
@@ -47,12 +46,12 @@ export class GuestView implements EmuGuest {
   }
 
   get eflags(): number {
-    return (this.cpu.eflags & ARITH) | this.vflags | 2;
+    return (this.cpu.eflags & EFLAGS_STATUS) | this.vflags | EFLAGS_FIXED;
   }
 
   set eflags(v: number) {
-    this.vflags = v & (IF | IOPL);
-    this.cpu.eflags = (v & ARITH) | REAL_FIXED;
+    this.vflags = v & (EFLAGS_IF | EFLAGS_IOPL);
+    this.cpu.eflags = (v & EFLAGS_STATUS) | REAL_FIXED;
   }
 
   get cpl(): number {
@@ -86,10 +85,10 @@ export class GuestView implements EmuGuest {
   }
 
   get iopl(): number {
-    return (this.vflags >>> 12) & 3;
+    return (this.vflags & EFLAGS_IOPL) >>> EFLAGS_IOPL_SHIFT;
   }
 
   get interruptsEnabled(): boolean {
-    return (this.vflags & IF) !== 0;
+    return (this.vflags & EFLAGS_IF) !== 0;
   }
 }

@@ -3,17 +3,17 @@
 // legacy mode — kernel at ring 1, user at ring 3, real IF = 1, real IOPL = 0 — on shadow
 // page tables from the shadow MMU of src/vmm. Every exception and `int n` traps here
 // (src/hw/legacy.ts), and the monitor:
-// 1. #PF: walks the guest's tables (walker.ts). A true fault is reflected to the guest
+// 1. #PF: walks the guest's tables (core/walker.ts). A true fault is reflected to the guest
 //    with the guest walk's error code and CR2; a hidden fault fills the shadow (§6.3)
 //    and resumes, or — MMIO, open bus, a store to a traced table — the instruction is
-//    emulated in software (emulate.ts), exactly once (§6.5, §6.9);
+//    emulated in software (core/emulate.ts), exactly once (§6.5, §6.9);
 // 2. #GP from a privileged or IOPL-sensitive instruction (hlt, mov crN, lidt, ltr,
 //    invlpg, cli, sti, in, out): emulates it on the virtual state if the guest's own cpl
 //    and IOPL allow it, else reflects the #GP (privileged.ts);
 // 3. #GP from `iret` to a more privileged ring (the guest kernel's iret to its ring 0 at
-//    real ring 1): emulates the whole iret on the virtual state (emulate.ts);
+//    real ring 1): emulates the whole iret on the virtual state (core/emulate.ts);
 // 4. anything else (#UD, a true #GP, `int n`): reflected through the GUEST's IDT by
-//    software delivery at the guest's cpl (emulate.ts `deliver`: the frame on the guest's
+//    software delivery at the guest's cpl (core/emulate.ts `deliver`: the frame on the guest's
 //    stack, ESP0 from the guest's TSS, escalation to #DF and shutdown).
 // External interrupts never reach the hardware: they wait in the VM's pending set and
 // the engine reflects one at a boundary where the virtual IF allows it (`deliverExternal`).
@@ -26,9 +26,8 @@
 import { match, P } from 'ts-pattern';
 import type { Cpu } from '../../hw/cpu.ts';
 import type { Monitor, MonitorAction, Trap } from '../../hw/legacy.ts';
-import { PF_U, PF_W } from '../core/bits.ts';
+import { ACC_FETCH, ACC_PFEC_MASK, ACC_USER, ACC_WRITE, VEC_GP, VEC_PF } from '../../hw/arch.ts';
 import type { EmuFault, EventKind } from '../core/emulate.ts';
-import { VEC_GP, VEC_PF } from '../core/emulate.ts';
 import type { Vm } from '../shadow/vm.ts';
 import { GuestView } from './guest-view.ts';
 import { emulatedOp, emulatePrivileged, type Emulated, type PrivilegedContext } from './privileged.ts';
@@ -45,6 +44,8 @@ export class TrapEmulateMonitor implements Monitor {
   private stiTrace = -1;
   private readonly insn = new Int32Array(2);
   private readonly ctx: PrivilegedContext;
+  /** The real MMU's side-effect-free translation through the shadow (bound once). */
+  private readonly probe: (gva: number, access: number) => number;
 
   /** Counters (not guest-visible). */
   hiddenFaults = 0;
@@ -60,6 +61,7 @@ export class TrapEmulateMonitor implements Monitor {
     readonly vm: Vm,
   ) {
     this.g = new GuestView(cpu);
+    this.probe = (gva, access) => cpu.mmu.probe(gva, (access & ACC_WRITE) !== 0, (access & ACC_USER) !== 0, (access & ACC_FETCH) !== 0);
     this.ctx = {
       vm,
       g: this.g,
@@ -68,7 +70,7 @@ export class TrapEmulateMonitor implements Monitor {
         this.stiIcount = cpu.icount;
         this.stiTrace = cpu.trace.length;
       },
-      invalidatePage: (la) => cpu.tlb.invalidate(la >>> 12),
+      invalidatePage: (gva) => cpu.tlb.invalidate(gva >>> 12),
     };
   }
 
@@ -137,17 +139,17 @@ export class TrapEmulateMonitor implements Monitor {
     const cpu = this.cpu;
     const gva = t.faultAddress! >>> 0;
     const hwErr = t.errorCode ?? 0;
-    const write = (hwErr & PF_W) !== 0;
-    const user = (hwErr & PF_U) !== 0;
+    // The hardware error code's W and U bits are the access word's (src/hw/arch.ts).
+    const access = hwErr & ACC_PFEC_MASK;
     const paging = vm.syncPaging();
-    vm.emulator.prefetch((la, w, u, f) => cpu.mmu.probe(la, w, u, f), cpu.mem.ram, cpu.eip, this.g.cpl === 3);
-    const rec = vm.walker.walk(paging, gva, write, user, true);
+    vm.emulator.prefetch(this.probe, cpu.mem.ram, cpu.eip, this.g.cpl === 3);
+    const rec = vm.walker.walk(paging, gva, access, true);
     if (!rec.ok) {
       this.trueFaults++;
       return this.reflect({ vector: VEC_PF, errorCode: rec.err, cr2: gva }, t.eip, t.faultEip);
     }
     this.hiddenFaults++;
-    if (vm.shadow.fill(paging, gva, rec, write, user) === 'mapped') return 'resume';
+    if (vm.shadow.fill(paging, gva, rec, access) === 'mapped') return 'resume';
     // MMIO, open bus, or a store to a traced guest table: the whole instruction in software.
     return this.emulateStep('memory');
   }
@@ -190,7 +192,7 @@ export class TrapEmulateMonitor implements Monitor {
     const vm = this.vm;
     const cpu = this.cpu;
     const eip = cpu.eip;
-    if (what === 'iret') vm.emulator.prefetch((la, w, u, f) => cpu.mmu.probe(la, w, u, f), cpu.mem.ram, eip, this.g.cpl === 3);
+    if (what === 'iret') vm.emulator.prefetch(this.probe, cpu.mem.ram, eip, this.g.cpl === 3);
     this.count(what);
     const r = vm.emulator.step(this.g, vm.syncPaging());
     if (r === 'unsupported') throw new Error(`popek: trap-emulate cannot emulate the instruction at 0x${(eip >>> 0).toString(16)}`);

@@ -6,14 +6,11 @@
 //
 // Faults are values (STYLE §3): each emulation returns 'retired' or the guest's fault.
 
-import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF } from '../core/bits.ts';
-import type { EmuFault } from '../core/emulate.ts';
-import { VEC_GP, VEC_PF } from '../core/emulate.ts';
+import { ACC_READ, EFLAGS_IF, VEC_GP } from '../../hw/arch.ts';
+import { operandGva, type EmuFault } from '../core/emulate.ts';
 import type { Vm } from '../shadow/vm.ts';
-import type { GuestPaging } from '../core/walker.ts';
 import type { GuestView } from './guest-view.ts';
 
-const NOBASE_BIT = 0x8 << 16;
 const GP0: EmuFault = { vector: VEC_GP, errorCode: 0 };
 
 /** What a trapping instruction turned out to be, for the counters. */
@@ -55,7 +52,7 @@ export interface PrivilegedContext {
   /** `sti` turned IF on: the STI shadow starts (DESIGN §3.10.6). */
   stiShadowStarts(): void;
   /** `invlpg`: drop the host TLB entry of that page (no architectural effect, §3.6). */
-  invalidatePage(la: number): void;
+  invalidatePage(gva: number): void;
 }
 
 /**
@@ -101,14 +98,8 @@ export function emulatePrivileged(ctx: PrivilegedContext, what: Emulated, w0: nu
       const v = regs[a]!;
       if (b === 2) g.cr2 = v;
       else {
-        if (b === 0) {
-          if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) return GP0;
-          vm.cr0 = v;
-        } else if (b === 3) vm.cr3 = v & ~0xfff;
-        else {
-          if ((v & ~CR4_PSE) !== 0) return GP0;
-          vm.cr4 = v;
-        }
+        // b is 0, 3 or 4 here: the hardware raised #UD for a CR that does not exist.
+        if (!vm.writeCr(b === 0 || b === 3 ? b : 4, v)) return GP0;
         ctx.pagingChanged();
       }
       break;
@@ -119,8 +110,9 @@ export function emulatePrivileged(ctx: PrivilegedContext, what: Emulated, w0: nu
       break;
     case 'lidt': {
       if (cpl !== 0) return GP0;
-      const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
-      const bytes = readGuest(vm, vm.syncPaging(), m, 6);
+      const m = operandGva(w0, imm, regs);
+      // A supervisor read (DESIGN §3.4: lidt's operand), through the shared emulator.
+      const bytes = vm.emulator.read(vm.syncPaging(), m, 6, ACC_READ);
       if (!(bytes instanceof Uint8Array)) return bytes;
       g.idtrLimit = bytes[0]! | (bytes[1]! << 8);
       g.idtrBase = bytes[2]! | (bytes[3]! << 8) | (bytes[4]! << 16) | (bytes[5]! << 24);
@@ -132,7 +124,7 @@ export function emulatePrivileged(ctx: PrivilegedContext, what: Emulated, w0: nu
       break;
     case 'invlpg':
       if (cpl !== 0) return GP0;
-      ctx.invalidatePage(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
+      ctx.invalidatePage(operandGva(w0, imm, regs));
       break;
   }
   retire(g);
@@ -143,27 +135,3 @@ function retire(g: GuestView): void {
   g.eip = g.eip + 8;
   g.icount++;
 }
-
-const lidtBuf = new Uint8Array(6);
-
-/**
- * A supervisor read of `n` ≤ 8 bytes at guest linear `la` (DESIGN §3.5, §3.10.12): each
- * distinct page translated in byte order by the one guest walker (A bits set), then the
- * bytes from guest RAM or open bus. Only `lidt` needs it: 6 bytes never reach the device.
- */
-function readGuest(vm: Vm, paging: GuestPaging, la: number, n: number): Uint8Array | EmuFault {
-  const first = 0x1000 - (la & 0xfff);
-  const gpa = [0, 0];
-  for (let page = 0; page < (n > first ? 2 : 1); page++) {
-    const at = page === 0 ? la : (la + first) | 0;
-    const rec = vm.walker.walk(paging, at, false, false, true);
-    if (!rec.ok) return { vector: VEC_PF, errorCode: rec.err, cr2: at >>> 0 };
-    gpa[page] = rec.gpa;
-  }
-  for (let i = 0; i < n; i++) {
-    const pa = i < first ? gpa[0]! + i : gpa[1]! + (i - first);
-    lidtBuf[i] = pa < vm.p2m.ramBytes ? vm.p2m.read8(pa) : 0xff;
-  }
-  return lidtBuf;
-}
-
