@@ -6,7 +6,7 @@
 // x86 (Popek & Goldberg's Theorem 1 fails), and the suite refutes it with them.
 
 import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
-import { IF } from '../hw/cpu.ts';
+import { EFLAGS_IF as IF } from '../hw/arch.ts';
 import { isHwBug } from '../hw/bugs.ts';
 import { LegacyMode, type HostTables } from '../hw/legacy.ts';
 import { CR0_PE, CR0_PG, CR0_WP, PAGE_SIZE } from '../vmm/core/bits.ts';

@@ -17,6 +17,7 @@
 import { match } from 'ts-pattern';
 import { STALL_LIMIT, THRASHING_STALLS, blockedHalted, stepVcpu, type Handled } from '../core/vmx-steps.ts';
 import type { StepOutcome } from '../../../spec/observation.ts';
+import { ACC_FETCH, ACC_USER, ACC_WRITE } from '../../hw/arch.ts';
 import type { ExitInfo } from '../../hw/exits.ts';
 import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, PF_U, PF_W } from '../core/bits.ts';
 import { VEC_GP, VEC_PF } from '../core/emulate.ts';
@@ -54,7 +55,7 @@ export class Vcpu {
     private readonly forceEmulation = false,
   ) {
     const mmu = vm.host.cpu.mmu;
-    this.probe = (la, write, user, fetch) => mmu.probe(la, write, user, fetch);
+    this.probe = (la, write, user, fetch) => mmu.probe(la, (write ? ACC_WRITE : 0) | (user ? ACC_USER : 0) | (fetch ? ACC_FETCH : 0));
   }
 
   // ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@
 // - cr2, idtr, tr: virtual (the real ones are the monitor's, which `sidt`/`str` reveal).
 
 import type { Cpu } from '../../hw/cpu.ts';
-import { CF, IF, IOPL, OF, SF, ZF } from '../../hw/cpu.ts';
+import { EFLAGS_CF as CF, EFLAGS_IF as IF, EFLAGS_IOPL as IOPL, EFLAGS_OF as OF, EFLAGS_SF as SF, EFLAGS_ZF as ZF } from '../../hw/arch.ts';
 import type { EmuGuest } from '../core/emulate.ts';
 
 const ARITH = CF | ZF | SF | OF;

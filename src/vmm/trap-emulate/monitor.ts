@@ -24,6 +24,7 @@
 // stay as they were), and an iret from the guest's ring 0 to its ring 1 (ring compression).
 
 import { match, P } from 'ts-pattern';
+import { ACC_FETCH, ACC_USER, ACC_WRITE } from '../../hw/arch.ts';
 import type { Cpu } from '../../hw/cpu.ts';
 import type { Monitor, MonitorAction, Trap } from '../../hw/legacy.ts';
 import { PF_U, PF_W } from '../core/bits.ts';
@@ -140,7 +141,7 @@ export class TrapEmulateMonitor implements Monitor {
     const write = (hwErr & PF_W) !== 0;
     const user = (hwErr & PF_U) !== 0;
     const paging = vm.syncPaging();
-    vm.emulator.prefetch((la, w, u, f) => cpu.mmu.probe(la, w, u, f), cpu.mem.ram, cpu.eip, this.g.cpl === 3);
+    vm.emulator.prefetch((la, w, u, f) => cpu.mmu.probe(la, (w ? ACC_WRITE : 0) | (u ? ACC_USER : 0) | (f ? ACC_FETCH : 0)), cpu.mem.ram, cpu.eip, this.g.cpl === 3);
     const rec = vm.walker.walk(paging, gva, write, user, true);
     if (!rec.ok) {
       this.trueFaults++;
@@ -169,8 +170,8 @@ export class TrapEmulateMonitor implements Monitor {
     const eip = cpu.eip;
     const user = this.g.cpl === 3;
     const first = 0x1000 - (eip & 0xfff);
-    const hpa0 = cpu.mmu.probe(eip, false, user, true);
-    const hpa1 = first < 8 ? cpu.mmu.probe((eip + first) | 0, false, user, true) : 0;
+    const hpa0 = cpu.mmu.probe(eip, ACC_FETCH | (user ? ACC_USER : 0));
+    const hpa1 = first < 8 ? cpu.mmu.probe((eip + first) | 0, ACC_FETCH | (user ? ACC_USER : 0)) : 0;
     if (hpa0 < 0 || hpa1 < 0) return false;
     const ram = cpu.mem.ram;
     let w0 = 0;
@@ -190,7 +191,7 @@ export class TrapEmulateMonitor implements Monitor {
     const vm = this.vm;
     const cpu = this.cpu;
     const eip = cpu.eip;
-    if (what === 'iret') vm.emulator.prefetch((la, w, u, f) => cpu.mmu.probe(la, w, u, f), cpu.mem.ram, eip, this.g.cpl === 3);
+    if (what === 'iret') vm.emulator.prefetch((la, w, u, f) => cpu.mmu.probe(la, (w ? ACC_WRITE : 0) | (u ? ACC_USER : 0) | (f ? ACC_FETCH : 0)), cpu.mem.ram, eip, this.g.cpl === 3);
     this.count(what);
     const r = vm.emulator.step(this.g, vm.syncPaging());
     if (r === 'unsupported') throw new Error(`popek: trap-emulate cannot emulate the instruction at 0x${(eip >>> 0).toString(16)}`);
