@@ -36,7 +36,7 @@ export const VEC_PF = 14;
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
 export const PAGE_OFFSET_MASK = PAGE_SIZE - 1;
-export const FRAME_MASK = 0xfffff000;
+export const FRAME_MASK = ~0xfff;
 export const PTE_P = 1 << 0;
 export const PTE_RW = 1 << 1;
 export const PTE_US = 1 << 2;
@@ -46,7 +46,7 @@ export const PTE_D = 1 << 6;
 export const PDE_PS = 1 << 7;
 /** DESIGN §3.5.2: bits 13–21 of a 4 MiB PDE are reserved (original Pentium PSE). */
 export const PDE_4M_RSVD = 0x003fe000;
-export const PDE_4M_FRAME_MASK = 0xffc00000;
+export const PDE_4M_FRAME_MASK = ~0x3fffff;
 
 // ---- #PF error code (DESIGN §3.5.6) ----
 export const PFEC_P = 1 << 0;

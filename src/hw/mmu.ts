@@ -5,8 +5,8 @@
 //
 // One walk serves every mode, after KVM's paging_tmpl.h: each guest-physical address it
 // touches — the PDE, the PTE and the final address; with paging off the gva itself —
-// goes through a gpa→hpa stage (`gpaToHpa`, KVM's translate_gpa) that is the identity
-// without EPT and the EPT walk in VMX-lite non-root mode with EPT (DESIGN §4). With EPT
+// goes through a gpa→hpa stage (KVM's translate_gpa): `identity` without EPT, `eptStage`
+// in VMX-lite non-root mode with EPT (DESIGN §4). With EPT
 // that is a 2-D walk of up to (n+1)(m+1)−1 = 8 references for n = m = 2 (SDM vol. 3C
 // 28.3.2), counted in `walkRefs`; the TLB caches the combined gva→hpa translation.
 // `probe` is the same walk with every side effect left out (STYLE §5).
@@ -22,7 +22,16 @@
 // in its frame follows from the gva and the stage, exactly as the walk computed it
 // (`eptFailGpa`), so the failure fits in one int and a walk allocates nothing.
 
-import {
+import * as arch from './arch.ts';
+import { HwBugs } from './bugs.ts';
+import { EPT_FAIL_PERM_SHIFT, EPT_R, EPT_RWX, EPT_W, EPT_X, type Ept } from './ept.ts';
+import { EPT_QUAL_FINAL } from './exits.ts';
+import type { PhysMem } from './memory.ts';
+import { TLB_D, TLB_U, TLB_V, TLB_WS, TLB_WU, type Tlb } from './tlb.ts';
+
+// Bound once to arch.ts's values: V8 reads a module-local const more cheaply than an
+// imported binding, and the walk runs at every TLB miss (cpu.ts says more).
+const {
   ACC_FETCH,
   ACC_PFEC_MASK,
   ACC_USER,
@@ -43,12 +52,7 @@ import {
   PTE_P,
   PTE_RW,
   PTE_US,
-} from './arch.ts';
-import { HwBugs } from './bugs.ts';
-import { EPT_FAIL_PERM_SHIFT, EPT_R, EPT_RWX, EPT_W, EPT_X, type Ept } from './ept.ts';
-import { EPT_QUAL_FINAL } from './exits.ts';
-import type { PhysMem } from './memory.ts';
-import { TLB_D, TLB_U, TLB_V, TLB_WS, TLB_WU, type Tlb } from './tlb.ts';
+} = arch;
 
 /** In a failed walk's cause: an EPT failure, not a guest #PF. */
 export const XF_EPT = 1 << 9;
@@ -76,6 +80,13 @@ export function eptFailGpa(cause: number, gva: number): number {
 function eptFail(found: number, access: number, stage: number, gpa: number): number {
   return ~(XF_EPT | found | access | stage | ((gpa >>> PAGE_SHIFT) << XF_GFN_SHIFT));
 }
+
+/**
+ * The gpa→hpa stage without EPT (KVM's translate_gpa for a non-nested MMU): the identity,
+ * with every permission. Written at each stage as `ept === null ? identity(gpa) :
+ * this.eptStage(…)` so the native walk makes no call for it.
+ */
+const identity = (gpa: number): number => ((gpa & FRAME_MASK) | EPT_RWX) >>> 0;
 
 /** The hpa of `gpa` given its stage result (`hfn << 12 | perms`). */
 const hpaOf = (leaf: number, gpa: number): number => ((leaf & FRAME_MASK) | (gpa & PAGE_OFFSET_MASK)) >>> 0;
@@ -143,49 +154,25 @@ export class Mmu {
    */
   private translate(gva: number, access: number, commit: boolean): number {
     const need = (access & ACC_FETCH) !== 0 ? EPT_X : (access & ACC_WRITE) !== 0 ? EPT_W : EPT_R;
-    if (!this.pg) {
-      // Paging off: gpa = gva (DESIGN §3.5); only the gpa→hpa stage runs, which reads
-      // memory only with EPT. Identity entries for RAM are cached too, so the CPU's fast
-      // paths need no separate "paging off" test; PG changes flush them.
-      if (commit && this.ept !== null) this.walks++;
-      const gpa = gva >>> 0;
-      const leaf = this.gpaToHpa(gpa, need, commit);
-      if (leaf < 0) return eptFail(~leaf, need, XF_EPT_FINAL, gpa);
-      const hpa = hpaOf(leaf, gpa);
-      if (commit) this.cache(gva, hpa, PTE_US | PTE_RW, true, -1, -1, leaf);
-      return hpa;
-    }
+    if (!this.pg) return this.unpaged(gva, need, commit);
     if (commit) this.walks++;
     const mem = this.mem;
     const pfec = access & ACC_PFEC_MASK;
     const write = (access & ACC_WRITE) !== 0;
 
     const pdeGpa = (this.pdBase + pdeOffset(gva)) >>> 0;
-    const pdeLeaf = this.gpaToHpa(pdeGpa, EPT_R, commit);
+    const ept = this.ept;
+    const pdeLeaf = ept === null ? identity(pdeGpa) : this.eptStage(ept, pdeGpa, EPT_R, commit);
     if (pdeLeaf < 0) return eptFail(~pdeLeaf, EPT_R, 0, pdeGpa);
     const pdeHpa = hpaOf(pdeLeaf, pdeGpa);
     const pde = mem.read32Walk(pdeHpa);
     if (commit) this.walkRefs++;
     if ((pde & PTE_P) === 0) return ~pfec;
 
-    if (this.pse && (pde & PDE_PS) !== 0) {
-      if ((pde & PDE_4M_RSVD) !== 0) return ~(PFEC_P | PFEC_RSVD | pfec);
-      if (!this.allowed(pde, access)) return ~(PFEC_P | pfec);
-      const gpa = ((pde & PDE_4M_FRAME_MASK) | (gva & 0x3fffff)) >>> 0;
-      const leaf = this.gpaToHpa(gpa, need, commit);
-      if (leaf < 0) return eptFail(~leaf, need, XF_EPT_FINAL, gpa);
-      const hpa = hpaOf(leaf, gpa);
-      if (!commit) return hpa;
-      // DESIGN §3.5.5: success only; for a 4 MiB page the PDE takes A (and D).
-      const bits = write ? PTE_A | PTE_D : PTE_A;
-      if ((pde & bits) !== bits && (pdeLeaf & EPT_W) === 0) return eptFail(this.found(pdeLeaf), EPT_W, 0, pdeGpa);
-      this.setBits(pdeHpa, bits);
-      this.cache(gva, hpa, pde, write || (pde & PTE_D) !== 0, pdeHpa, -1, leaf);
-      return hpa;
-    }
+    if (this.pse && (pde & PDE_PS) !== 0) return this.largePage(gva, access, need, commit, pde, pdeGpa, pdeLeaf);
 
     const pteGpa = ((pde & FRAME_MASK) + pteOffset(gva)) >>> 0;
-    const pteLeaf = this.gpaToHpa(pteGpa, EPT_R, commit);
+    const pteLeaf = ept === null ? identity(pteGpa) : this.eptStage(ept, pteGpa, EPT_R, commit);
     if (pteLeaf < 0) return eptFail(~pteLeaf, EPT_R, XF_EPT_PTE, pteGpa);
     const pteHpa = hpaOf(pteLeaf, pteGpa);
     const pte = mem.read32Walk(pteHpa);
@@ -194,7 +181,7 @@ export class Mmu {
     const eff = pde & pte; // DESIGN §3.5.4: US and RW compose by AND
     if (!this.allowed(eff, access)) return ~(PFEC_P | pfec);
     const gpa = ((pte & FRAME_MASK) | (gva & PAGE_OFFSET_MASK)) >>> 0;
-    const leaf = this.gpaToHpa(gpa, need, commit);
+    const leaf = ept === null ? identity(gpa) : this.eptStage(ept, gpa, need, commit);
     if (leaf < 0) return eptFail(~leaf, need, XF_EPT_FINAL, gpa);
     const hpa = hpaOf(leaf, gpa);
     if (!commit) return hpa;
@@ -208,14 +195,48 @@ export class Mmu {
     return hpa;
   }
 
-  /**
-   * gpa → hpa (KVM's translate_gpa): `hfn << 12 | the EPT permissions` (≥ 0), or the
-   * EPT's ~cause. The identity with RWX without EPT; with EPT its references count as
-   * the walk's (only when the walk commits).
-   */
-  private gpaToHpa(gpa: number, need: number, commit: boolean): number {
+  /** The rest of the walk for a 4 MiB page (DESIGN §3.5.2): the PDE is the leaf. */
+  private largePage(gva: number, access: number, need: number, commit: boolean, pde: number, pdeGpa: number, pdeLeaf: number): number {
+    const pfec = access & ACC_PFEC_MASK;
+    if ((pde & PDE_4M_RSVD) !== 0) return ~(PFEC_P | PFEC_RSVD | pfec);
+    if (!this.allowed(pde, access)) return ~(PFEC_P | pfec);
+    const gpa = ((pde & PDE_4M_FRAME_MASK) | (gva & 0x3fffff)) >>> 0;
     const ept = this.ept;
-    if (ept === null) return ((gpa & FRAME_MASK) | EPT_RWX) >>> 0;
+    const leaf = ept === null ? identity(gpa) : this.eptStage(ept, gpa, need, commit);
+    if (leaf < 0) return eptFail(~leaf, need, XF_EPT_FINAL, gpa);
+    const hpa = hpaOf(leaf, gpa);
+    if (!commit) return hpa;
+    // DESIGN §3.5.5: success only; for a 4 MiB page the PDE takes A (and D).
+    const write = (access & ACC_WRITE) !== 0;
+    const bits = write ? PTE_A | PTE_D : PTE_A;
+    if ((pde & bits) !== bits && (pdeLeaf & EPT_W) === 0) return eptFail(this.found(pdeLeaf), EPT_W, 0, pdeGpa);
+    const pdeHpa = hpaOf(pdeLeaf, pdeGpa);
+    this.setBits(pdeHpa, bits);
+    this.cache(gva, hpa, pde, write || (pde & PTE_D) !== 0, pdeHpa, -1, leaf);
+    return hpa;
+  }
+
+  /**
+   * Paging off: gpa = gva (DESIGN §3.5); only the gpa→hpa stage runs, which reads memory
+   * only with EPT. Identity entries for RAM are cached too, so the CPU's fast paths need
+   * no separate "paging off" test; PG changes flush them.
+   */
+  private unpaged(gva: number, need: number, commit: boolean): number {
+    if (commit && this.ept !== null) this.walks++;
+    const gpa = gva >>> 0;
+    const ept = this.ept;
+    const leaf = ept === null ? identity(gpa) : this.eptStage(ept, gpa, need, commit);
+    if (leaf < 0) return eptFail(~leaf, need, XF_EPT_FINAL, gpa);
+    const hpa = hpaOf(leaf, gpa);
+    if (commit) this.cache(gva, hpa, PTE_US | PTE_RW, true, -1, -1, leaf);
+    return hpa;
+  }
+
+  /**
+   * The gpa→hpa stage with EPT: `hfn << 12 | the EPT permissions` (≥ 0), or the EPT's
+   * ~cause; its references count as the walk's (only when the walk commits).
+   */
+  private eptStage(ept: Ept, gpa: number, need: number, commit: boolean): number {
     if (!commit) return ept.translate(gpa, need, false);
     const before = ept.refs;
     const leaf = ept.translate(gpa, need, true);
