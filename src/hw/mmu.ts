@@ -6,9 +6,9 @@
 // One walk serves every mode, after KVM's paging_tmpl.h: each guest-physical address it
 // touches — the PDE, the PTE and the final address; with paging off the gva itself —
 // goes through a gpa→hpa stage (KVM's translate_gpa): `identity` without EPT, `eptStage`
-// in VMX-lite non-root mode with EPT (DESIGN §4). With EPT
-// that is a 2-D walk of up to (n+1)(m+1)−1 = 8 references for n = m = 2 (SDM vol. 3C
-// 28.3.2), counted in `walkRefs`; the TLB caches the combined gva→hpa translation.
+// in VMX-lite non-root mode with EPT (DESIGN §4). With EPT that is a 2-D walk of up to
+// (n+1)(m+1)−1 = 8 references for n = m = 2 (SDM vol. 3C 28.3.2), counted in `walkRefs`;
+// the TLB caches the combined gva→hpa translation.
 // `probe` is the same walk with every side effect left out (STYLE §5).
 //
 // A walk returns one integer and records nothing elsewhere: the hpa (≥ 0), or ~cause
@@ -24,13 +24,15 @@
 
 import * as arch from './arch.ts';
 import { HwBugs } from './bugs.ts';
-import { EPT_FAIL_PERM_SHIFT, EPT_R, EPT_RWX, EPT_W, EPT_X, type Ept } from './ept.ts';
+import * as eptBits from './ept.ts';
+import type { Ept } from './ept.ts';
 import { EPT_QUAL_FINAL } from './exits.ts';
 import type { PhysMem } from './memory.ts';
-import { TLB_D, TLB_U, TLB_V, TLB_WS, TLB_WU, type Tlb } from './tlb.ts';
+import * as tlbBits from './tlb.ts';
+import type { Tlb } from './tlb.ts';
 
-// Bound once to arch.ts's values: V8 reads a module-local const more cheaply than an
-// imported binding, and the walk runs at every TLB miss (cpu.ts says more).
+// Bound once to the values of arch.ts, ept.ts and tlb.ts: V8 reads a module-local const
+// more cheaply than an imported binding, and the walk runs at every TLB miss (cpu.ts).
 const {
   ACC_FETCH,
   ACC_PFEC_MASK,
@@ -53,6 +55,8 @@ const {
   PTE_RW,
   PTE_US,
 } = arch;
+const { EPT_FAIL_PERM_SHIFT, EPT_R, EPT_RWX, EPT_W, EPT_X } = eptBits;
+const { TLB_D, TLB_U, TLB_V, TLB_WS, TLB_WU } = tlbBits;
 
 /** In a failed walk's cause: an EPT failure, not a guest #PF. */
 export const XF_EPT = 1 << 9;
