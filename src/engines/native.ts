@@ -4,15 +4,13 @@
 // second reading of DESIGN §3 (it shares no code with spec/).
 
 import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
-import { Cpu } from '../hw/cpu.ts';
-import { PhysMem } from '../hw/memory.ts';
-import { HwBugs } from '../hw/bugs.ts';
+import { Cpu, HwBugs, PhysMem } from '../hw/index.ts';
 import { Schedule } from '../vmm/core/schedule.ts';
 
 /** DESIGN §2 register order (copied from spec/observation.ts REG_NAMES, a value). */
 const REG_NAMES = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'] as const;
 
-/** Indexed by cpu.ts S_RETIRED, S_DELIVERED, S_HALTED, S_SHUTDOWN. */
+/** Indexed by the step outcomes of popek/hw: S_RETIRED, S_DELIVERED, S_HALTED, S_SHUTDOWN. */
 const OUTCOMES: readonly StepOutcome[] = ['retired', 'delivered', 'halted', 'shutdown'];
 
 export class NativeEngine implements Engine {

@@ -36,7 +36,8 @@ export const VEC_PF = 14;
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
 export const PAGE_OFFSET_MASK = PAGE_SIZE - 1;
-export const FRAME_MASK = 0xfffff000;
+/** Bits 12–31, as an int32 (a small integer for V8: bitwise use only, like every mask here). */
+export const FRAME_MASK = ~PAGE_OFFSET_MASK;
 export const PTE_P = 1 << 0;
 export const PTE_RW = 1 << 1;
 export const PTE_US = 1 << 2;
@@ -46,7 +47,8 @@ export const PTE_D = 1 << 6;
 export const PDE_PS = 1 << 7;
 /** DESIGN §3.5.2: bits 13–21 of a 4 MiB PDE are reserved (original Pentium PSE). */
 export const PDE_4M_RSVD = 0x003fe000;
-export const PDE_4M_FRAME_MASK = 0xffc00000;
+/** Bits 22–31 of a 4 MiB PDE, as an int32. */
+export const PDE_4M_FRAME_MASK = ~0x3fffff;
 
 // ---- #PF error code (DESIGN §3.5.6) ----
 export const PFEC_P = 1 << 0;

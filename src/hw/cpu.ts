@@ -6,80 +6,81 @@
 // vector and error code in `fv`/`fe` and returns; `exec` then returns R_FAULT and the
 // boundary logic (`step`, `runBurst`) hands the event to deliver.ts.
 //
-// Seams for the VMMs (DESIGN §4), both consulted only on slow paths:
-// - `trap` (legacy.ts): when set, every event the CPU would deliver through the IDT
-//   (exceptions, `int n`, external interrupts) goes to the monitor instead;
-// - `vmx` (vmx.ts): non null while a guest runs in VMX non-root mode. The instructions
-//   a control can make exit (hlt, mov cr, lidt/sidt/ltr/str, invlpg, in/out) test it in
-//   their own `case`; page faults and EPT failures test it in `access`; delivery in
-//   deliver.ts. The fast paths (TLB hits, ALU, jumps) never look at it.
+// Seams for the VMMs (DESIGN §4, declared in seams.ts), both consulted only on slow paths:
+// - `trap` (a `TrapHandler`, legacy.ts): when set, every event the CPU would deliver
+//   through the IDT (exceptions, `int n`, external interrupts) goes to the monitor instead;
+// - `vmx` (a `NonRoot`, vmx.ts): non null while a guest runs in VMX non-root mode. The
+//   instructions a control can make exit (hlt, mov cr, lidt/sidt/ltr/str, invlpg,
+//   in/out) test it in their own `case`; page faults and EPT failures test it in
+//   `access`; delivery in deliver.ts. The fast paths (TLB hits, ALU, jumps) never look
+//   at it.
 // `native` leaves both null.
 
 import type { TraceEntry } from '../../spec/observation.ts';
-import { FIELDS, IMM_MAX, badNobase, isCr } from './decode.ts';
-import { deliverEvent, KIND_EXC, KIND_EXT, KIND_SW } from './deliver.ts';
-import { PhysMem } from './memory.ts';
+import * as arch from './arch.ts';
 import { HwBugs } from './bugs.ts';
-import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, Mmu, PF_U, XLATE_FAULT } from './mmu.ts';
-import { dtQual, FV_EXIT, ioQual } from './exits.ts';
-import type { Vmx } from './vmx.ts';
+import { FIELDS, IMM_MAX, badNobase, isCr } from './decode.ts';
+import { deliverEvent } from './deliver.ts';
+import { dtQual, ioQual } from './exits.ts';
+import type { PhysMem } from './memory.ts';
+import { Mmu, XF_EPT } from './mmu.ts';
+import * as seams from './seams.ts';
+import type { NonRoot, TrapHandler } from './seams.ts';
 import {
   MASK_READ_SUP,
   MASK_READ_USER,
   MASK_WRITE_SUP,
   MASK_WRITE_USER,
-  TLB_D,
   TLB_FRAME,
-  TLB_U,
-  TLB_V,
-  TLB_WS,
-  TLB_WU,
   Tlb,
 } from './tlb.ts';
 
-// EFLAGS (DESIGN §3.1).
-export const CF = 1 << 0;
-export const ZF = 1 << 6;
-export const SF = 1 << 7;
-export const IF = 1 << 9;
-export const OF = 1 << 11;
-export const IOPL = 3 << 12;
-const ARITH = CF | ZF | SF | OF;
-const EFLAGS_FIXED = 2;
-
-// Exception vectors (DESIGN §3.7).
-export const VEC_UD = 6;
-export const VEC_DF = 8;
-export const VEC_NP = 11;
-export const VEC_GP = 13;
-export const VEC_PF = 14;
-
-/** `exec` results. */
-export const R_RETIRED = 0;
-export const R_FAULT = 1;
-export const R_INT = 2;
-
-/** `step` outcomes, in the order of StepOutcome. */
-export const S_RETIRED = 0;
-export const S_DELIVERED = 1;
-export const S_HALTED = 2;
-export const S_SHUTDOWN = 3;
-/** A VM exit ended the step (non-root mode only; the VMCS holds the exit information). */
-export const S_EXIT = 4;
+// The interpreter reads these numbers on every instruction. V8 (Node 20) reads an imported
+// binding through its module cell every time, but a module-local const cheaply, so the
+// names are bound once here to arch.ts's and seams.ts's values (still defined only there).
+// Measured with `popek bench`: importing them directly cost the native engine 10–35 %.
+const {
+  ACC_FETCH,
+  ACC_PFEC_MASK,
+  ACC_READ,
+  ACC_USER,
+  ACC_WRITE,
+  CR0_PE,
+  CR0_PG,
+  CR0_WP,
+  CR4_PSE,
+  EFLAGS_CF,
+  EFLAGS_FIXED,
+  EFLAGS_IF,
+  EFLAGS_IOPL,
+  EFLAGS_IOPL_SHIFT,
+  EFLAGS_OF,
+  EFLAGS_SF,
+  EFLAGS_STATUS,
+  EFLAGS_ZF,
+  FRAME_MASK,
+  PAGE_OFFSET_MASK,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  PFEC_U,
+  VEC_GP,
+  VEC_NP,
+  VEC_PF,
+  VEC_UD,
+} = arch;
+const { FV_EXIT, KIND_EXC, KIND_EXT, KIND_SW, R_FAULT, R_INT, R_RETIRED, S_EXIT, S_HALTED, S_RETIRED, S_SHUTDOWN } = seams;
 
 const NOBASE_BIT = 0x8 << 16;
-const PAGE_OFF = 0xfff;
-const ALL_PERMS = TLB_V | TLB_U | TLB_WU | TLB_WS | TLB_D;
+/** The last offset at which an access of 8 (fetch) or 4 bytes stays inside its page. */
+const LAST_OFFSET_8 = PAGE_SIZE - 8;
+const LAST_OFFSET_4 = PAGE_SIZE - 4;
 
-/**
- * Takes over event delivery (legacy mode, legacy.ts). Returns a step outcome
- * (S_DELIVERED or S_SHUTDOWN). `kind` is KIND_EXC, KIND_EXT or KIND_SW; `errorCode` is
- * −1 when the event has none; `faultEip` is the eip a fault raised while delivering
- * would save (DESIGN §3.10.4).
- */
-export interface TrapHandler {
-  event(cpu: Cpu, vector: number, kind: number, errorCode: number, savedEip: number, faultEip: number): number;
-}
+/** The TLB mask a hit needs, indexed by the access word's write and user bits (KVM's permissions[]). */
+const TLB_MASK = new Int32Array(ACC_PFEC_MASK + 1);
+TLB_MASK[ACC_READ] = MASK_READ_SUP;
+TLB_MASK[ACC_USER] = MASK_READ_USER;
+TLB_MASK[ACC_WRITE] = MASK_WRITE_SUP;
+TLB_MASK[ACC_WRITE | ACC_USER] = MASK_WRITE_USER;
 
 export class Cpu {
   readonly mem: PhysMem;
@@ -119,19 +120,21 @@ export class Cpu {
   /** Installed monitor; null delivers through the guest IDT (DESIGN §4 seam). */
   trap: TrapHandler | null = null;
   /** Non-null exactly while a guest runs in VMX non-root mode (vmx.ts). */
-  vmx: Vmx | null = null;
+  vmx: NonRoot | null = null;
 
   // The fault being raised: vector (0 = none) and error code (−1 = none).
   fv = 0;
   fe = -1;
   /** Vector of the `int n` that `exec` returned R_INT for. */
   swVec = 0;
-  /** Linear address of the last #PF (a #PF exit's qualification: CR2 stays untouched). */
-  pfLa = 0;
+  /** The gva of the last #PF (a #PF exit's qualification: CR2 stays untouched). */
+  pfGva = 0;
 
   // TLB masks for the current cpl (tlb.ts): a hit needs every bit of the mask.
   private rMask = MASK_READ_SUP;
   private wMask = MASK_WRITE_SUP;
+  /** ACC_USER at cpl 3, else 0: the user bit of an ordinary access's access word. */
+  private userAcc = 0;
 
   /** Bytes of the last slow-path access (≤ 8), with a little-endian word view. */
   readonly buf = new Uint8Array(8);
@@ -164,7 +167,7 @@ export class Cpu {
     // DESIGN §3.10.6: the shadow covers exactly the boundary after the `sti`.
     const shadow = this.stiShadow;
     this.stiShadow = false;
-    if (!shadow && this.pendingCount !== 0 && (this.eflags & IF) !== 0) return this.deliverExternal();
+    if (!shadow && this.pendingCount !== 0 && (this.eflags & EFLAGS_IF) !== 0) return this.deliverExternal();
     if (this.halted) return S_HALTED;
     return this.finish(this.exec());
   }
@@ -191,7 +194,7 @@ export class Cpu {
 
   /** Whether an external interrupt would be delivered at this boundary. */
   interruptDeliverable(): boolean {
-    return this.pendingCount !== 0 && (this.eflags & IF) !== 0 && !this.stiShadow;
+    return this.pendingCount !== 0 && (this.eflags & EFLAGS_IF) !== 0 && !this.stiShadow;
   }
 
   /** Raise an external interrupt: the vector joins `pending` (DESIGN §3.7). */
@@ -234,15 +237,15 @@ export class Cpu {
     let imm: number;
     // Fetch: an 8-byte read at the current cpl (DESIGN §3.5). Fast when aligned, inside
     // one page and cached; otherwise the general path (straddles, MMIO, misses).
-    const e = this.tlbE[eip >>> 12]!;
+    const e = this.tlbE[eip >>> PAGE_SHIFT]!;
     const rm = this.rMask;
-    if ((e & rm) === rm && (eip & 3) === 0 && (eip & PAGE_OFF) <= 0xff8) {
+    if ((e & rm) === rm && (eip & 3) === 0 && (eip & PAGE_OFFSET_MASK) <= LAST_OFFSET_8) {
       this.tlbHits++;
-      const i = ((e & TLB_FRAME) | (eip & PAGE_OFF)) >> 2;
+      const i = ((e & TLB_FRAME) | (eip & PAGE_OFFSET_MASK)) >> 2;
       w0 = this.ram32[i]!;
       imm = this.ram32[i + 1]!;
     } else {
-      if (!this.access(eip, 8, false, this.cpl === 3, true)) return R_FAULT;
+      if (!this.access(eip, 8, ACC_FETCH | this.userAcc)) return R_FAULT;
       w0 = this.buf32[0]!;
       imm = this.buf32[1]!;
     }
@@ -264,80 +267,80 @@ export class Cpu {
         if (this.vmx !== null && this.vmx.ctl.hltExiting) return this.vmx.exitInstruction('hlt', 0, null, w0, imm);
         this.halted = true;
         break;
-      case 0x10:
+      case 0x10: // mov a, b
         regs[a] = regs[b]!;
         break;
-      case 0x11:
+      case 0x11: // mov a, imm
         regs[a] = imm;
         break;
-      case 0x12: {
+      case 0x12: { // mov a, [m]
         const v = this.rd32(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
         if (this.fv !== 0) return R_FAULT;
         regs[a] = v;
         break;
       }
-      case 0x13:
+      case 0x13: // mov [m], a
         this.wr32(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, regs[a]!);
         if (this.fv !== 0) return R_FAULT;
         break;
-      case 0x14: {
+      case 0x14: { // movzx a, byte [m]
         const v = this.rd8(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
         if (this.fv !== 0) return R_FAULT;
         regs[a] = v;
         break;
       }
-      case 0x15:
+      case 0x15: // mov byte [m], a8
         this.wr8(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, regs[a]! & 0xff);
         if (this.fv !== 0) return R_FAULT;
         break;
-      case 0x16: // lea: no memory access
+      case 0x16: // lea a, [m]: no memory access
         regs[a] = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
         break;
 
       // ALU (DESIGN §3.4: flags as IA-32)
-      case 0x20:
+      case 0x20: // add a, b
         regs[a] = this.add(regs[a]!, regs[b]!);
         break;
-      case 0x21:
+      case 0x21: // sub a, b
         regs[a] = this.sub(regs[a]!, regs[b]!);
         break;
-      case 0x22:
+      case 0x22: // and a, b
         regs[a] = this.logic(regs[a]! & regs[b]!);
         break;
-      case 0x23:
+      case 0x23: // or a, b
         regs[a] = this.logic(regs[a]! | regs[b]!);
         break;
-      case 0x24:
+      case 0x24: // xor a, b
         regs[a] = this.logic(regs[a]! ^ regs[b]!);
         break;
-      case 0x25:
+      case 0x25: // cmp a, b
         this.sub(regs[a]!, regs[b]!);
         break;
-      case 0x26:
+      case 0x26: // test a, b
         this.logic(regs[a]! & regs[b]!);
         break;
-      case 0x28:
+      case 0x28: // add a, imm
         regs[a] = this.add(regs[a]!, imm);
         break;
-      case 0x29:
+      case 0x29: // sub a, imm
         regs[a] = this.sub(regs[a]!, imm);
         break;
-      case 0x2a:
+      case 0x2a: // and a, imm
         regs[a] = this.logic(regs[a]! & imm);
         break;
-      case 0x2b:
+      case 0x2b: // or a, imm
         regs[a] = this.logic(regs[a]! | imm);
         break;
-      case 0x2c:
+      case 0x2c: // xor a, imm
         regs[a] = this.logic(regs[a]! ^ imm);
         break;
-      case 0x2d:
+      case 0x2d: // cmp a, imm
         this.sub(regs[a]!, imm);
         break;
-      case 0x2e:
+      case 0x2e: // test a, imm
         this.logic(regs[a]! & imm);
         break;
-      case 0x30: // shl
+      case 0x30: // shl a, imm
         if (imm !== 0) {
           const x = regs[a]!;
           const r = x << imm;
@@ -346,7 +349,7 @@ export class Cpu {
           regs[a] = r;
         }
         break;
-      case 0x31: // shr
+      case 0x31: // shr a, imm
         if (imm !== 0) {
           const x = regs[a]!;
           const r = x >>> imm;
@@ -354,7 +357,7 @@ export class Cpu {
           regs[a] = r;
         }
         break;
-      case 0x32: // sar
+      case 0x32: // sar a, imm
         if (imm !== 0) {
           const x = regs[a]!;
           const r = x >> imm;
@@ -362,11 +365,11 @@ export class Cpu {
           regs[a] = r;
         }
         break;
-      case 0x33: // not: no flags
+      case 0x33: // not a: no flags
         regs[a] = ~regs[a]!;
         break;
       case 0x34: {
-        // neg: CF = (src ≠ 0), OF = (src = 0x80000000)
+        // neg a: CF = (src ≠ 0), OF = (src = 0x80000000)
         const x = regs[a]!;
         const r = -x | 0;
         this.setFlags(r, x !== 0 ? 1 : 0, x === -0x80000000 ? 1 : 0);
@@ -374,53 +377,53 @@ export class Cpu {
         break;
       }
       case 0x35: {
-        // inc keeps CF
+        // inc a: keeps CF
         const x = regs[a]!;
         const r = (x + 1) | 0;
-        this.setFlags(r, this.eflags & CF, r === -0x80000000 ? 1 : 0);
+        this.setFlags(r, this.eflags & EFLAGS_CF, r === -0x80000000 ? 1 : 0);
         regs[a] = r;
         break;
       }
       case 0x36: {
-        // dec keeps CF
+        // dec a: keeps CF
         const x = regs[a]!;
         const r = (x - 1) | 0;
-        this.setFlags(r, this.eflags & CF, x === -0x80000000 ? 1 : 0);
+        this.setFlags(r, this.eflags & EFLAGS_CF, x === -0x80000000 ? 1 : 0);
         regs[a] = r;
         break;
       }
 
       // Control flow (absolute targets)
-      case 0x40:
+      case 0x40: // jmp imm
         next = imm;
         break;
-      case 0x41:
+      case 0x41: // jmp a
         next = regs[a]!;
         break;
-      case 0x42:
+      case 0x42: // call imm
         if (!this.push(next)) return R_FAULT;
         next = imm;
         break;
-      case 0x43: {
+      case 0x43: { // call a
         const t = regs[a]!; // read before the push: `call esp` jumps to the old esp
         if (!this.push(next)) return R_FAULT;
         next = t;
         break;
       }
-      case 0x44: {
+      case 0x44: { // ret
         const v = this.rd32(regs[4]!);
         if (this.fv !== 0) return R_FAULT;
         regs[4] = (regs[4]! + 4) | 0;
         next = v;
         break;
       }
-      case 0x45:
+      case 0x45: // push a
         if (!this.push(regs[a]!)) return R_FAULT;
         break;
-      case 0x46:
+      case 0x46: // push imm
         if (!this.push(imm)) return R_FAULT;
         break;
-      case 0x47: {
+      case 0x47: { // pop a
         const v = this.rd32(regs[4]!);
         if (this.fv !== 0) return R_FAULT;
         regs[4] = (regs[4]! + 4) | 0;
@@ -440,52 +443,52 @@ export class Cpu {
       case 0x5c:
       case 0x5d:
       case 0x5e:
-      case 0x5f:
+      case 0x5f: // jcc imm (5A, 5B undefined)
         if (this.cond(op & 0xf)) next = imm;
         break;
 
       // System (DESIGN §3.4)
-      case 0x60:
+      case 0x60: // pushf
         if (!this.push(this.eflags)) return R_FAULT;
         break;
-      case 0x61: {
+      case 0x61: { // popf
         const v = this.rd32(regs[4]!);
         if (this.fv !== 0) return R_FAULT;
         regs[4] = (regs[4]! + 4) | 0;
         this.eflags = this.popfValue(v);
         break;
       }
-      case 0x62:
-        if (this.cpl > ((this.eflags >>> 12) & 3)) return this.gp(0);
-        this.eflags &= ~IF;
+      case 0x62: // cli
+        if (this.cpl > ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) return this.gp(0);
+        this.eflags &= ~EFLAGS_IF;
         break;
-      case 0x63:
-        if (this.cpl > ((this.eflags >>> 12) & 3)) return this.gp(0);
-        if ((this.eflags & IF) === 0) {
-          this.eflags |= IF;
+      case 0x63: // sti
+        if (this.cpl > ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) return this.gp(0);
+        if ((this.eflags & EFLAGS_IF) === 0) {
+          this.eflags |= EFLAGS_IF;
           this.stiShadow = !this.bugs.stiShadowIgnored; // DESIGN §3.10.6: only a 0 → 1 change
         }
         break;
-      case 0x64:
+      case 0x64: // int imm
         this.swVec = imm;
         return R_INT;
-      case 0x65:
+      case 0x65: // iret
         if (!this.iret()) return R_FAULT;
         next = this.eip;
         break;
       // SDM vol. 3C 25.1.1: #UD and privilege #GP come before a VM exit; I/O is
       // privileged by IOPL here (VX32 has no I/O bitmap), so that check comes first too.
-      case 0x66:
-        if (this.cpl > ((this.eflags >>> 12) & 3)) return this.gp(0);
+      case 0x66: // in a, imm
+        if (this.cpl > ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) return this.gp(0);
         if (this.vmx !== null && this.vmx.ctl.ioExiting) return this.vmx.exitInstruction('io', ioQual(imm, true, a), null, w0, imm);
         regs[a] = imm === 0xe9 ? 0xe9 : -1;
         break;
-      case 0x67:
-        if (this.cpl > ((this.eflags >>> 12) & 3)) return this.gp(0);
+      case 0x67: // out imm, a
+        if (this.cpl > ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) return this.gp(0);
         if (this.vmx !== null && this.vmx.ctl.ioExiting) return this.vmx.exitInstruction('io', ioQual(imm, false, a), null, w0, imm);
         if (imm === 0xe9) this.console.push(regs[a]! & 0xff);
         break;
-      case 0x70:
+      case 0x70: // mov crN, a
         if (!isCr(b)) return this.ud();
         if (this.cpl !== 0) return this.gp(0);
         if (this.vmx !== null) {
@@ -495,7 +498,7 @@ export class Cpu {
         }
         if (!this.writeCr(b, regs[a]!, 0)) return R_FAULT;
         break;
-      case 0x71:
+      case 0x71: // mov a, crN
         if (!isCr(b)) return this.ud();
         if (this.cpl !== 0) return this.gp(0);
         if (this.vmx !== null) {
@@ -505,20 +508,20 @@ export class Cpu {
         }
         regs[a] = b === 0 ? this.cr0 : b === 2 ? this.cr2 : b === 3 ? this.cr3 : this.cr4;
         break;
-      case 0x72: {
+      case 0x72: { // lidt [m]
         if (this.cpl !== 0) return this.gp(0);
         const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
         if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
           return this.vmx.exitInstruction('idtr-access', dtQual(false, 0), m, w0, imm);
         }
         // lidt: 6-byte read, limit u16 then base u32
-        if (!this.access(m, 6, false, false)) return R_FAULT;
+        if (!this.access(m, 6, ACC_READ)) return R_FAULT;
         const buf = this.buf;
         this.idtrLimit = buf[0]! | (buf[1]! << 8);
         this.idtrBase = buf[2]! | (buf[3]! << 8) | (buf[4]! << 16) | (buf[5]! << 24);
         break;
       }
-      case 0x73: {
+      case 0x73: { // sidt [m]
         const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
         if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
           return this.vmx.exitInstruction('idtr-access', dtQual(true, 0), m, w0, imm);
@@ -531,31 +534,31 @@ export class Cpu {
         buf[3] = base >>> 8;
         buf[4] = base >>> 16;
         buf[5] = base >>> 24;
-        if (!this.access(m, 6, true, this.cpl === 3)) return R_FAULT;
+        if (!this.access(m, 6, ACC_WRITE | this.userAcc)) return R_FAULT;
         break;
       }
-      case 0x74:
+      case 0x74: // ltr a
         if (this.cpl !== 0) return this.gp(0);
         if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
           return this.vmx.exitInstruction('tr-access', dtQual(false, a), null, w0, imm);
         }
         this.tr = regs[a]!;
         break;
-      case 0x75:
+      case 0x75: // str a
         if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
           return this.vmx.exitInstruction('tr-access', dtQual(true, a), null, w0, imm);
         }
         regs[a] = this.tr;
         break;
       case 0x76: {
-        // invlpg: no architectural effect (DESIGN §3.6), but the host TLB entry goes.
+        // invlpg [m]: no architectural effect (DESIGN §3.6), but the host TLB entry goes.
         if (this.cpl !== 0) return this.gp(0);
         const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
         if (this.vmx !== null && this.vmx.ctl.invlpgExiting) return this.vmx.exitInstruction('invlpg', m >>> 0, m, w0, imm);
-        this.tlb.invalidate(m >>> 12);
+        this.tlb.invalidate(m >>> PAGE_SHIFT);
         break;
       }
-      case 0x77:
+      case 0x77: // mov a, cs
         regs[a] = 0x08 + 0x11 * this.cpl;
         break;
       default:
@@ -572,7 +575,7 @@ export class Cpu {
 
   private setFlags(r: number, cf: number, of: number): void {
     this.eflags =
-      (this.eflags & ~ARITH) | cf | (of << 11) | (r === 0 ? ZF : 0) | (r < 0 ? SF : 0);
+      (this.eflags & ~EFLAGS_STATUS) | cf | (of << 11) | (r === 0 ? EFLAGS_ZF : 0) | (r < 0 ? EFLAGS_SF : 0);
   }
 
   private add(x: number, y: number): number {
@@ -598,35 +601,35 @@ export class Cpu {
     let t: boolean;
     switch (c >> 1) {
       case 0:
-        t = (f & OF) !== 0;
+        t = (f & EFLAGS_OF) !== 0;
         break;
       case 1:
-        t = (f & CF) !== 0;
+        t = (f & EFLAGS_CF) !== 0;
         break;
       case 2:
-        t = (f & ZF) !== 0;
+        t = (f & EFLAGS_ZF) !== 0;
         break;
       case 3:
-        t = (f & (CF | ZF)) !== 0;
+        t = (f & (EFLAGS_CF | EFLAGS_ZF)) !== 0;
         break;
       case 4:
-        t = (f & SF) !== 0;
+        t = (f & EFLAGS_SF) !== 0;
         break;
       case 6:
         t = ((f >>> 7) & 1) !== ((f >>> 11) & 1);
         break;
       default: // 7: le
-        t = (f & ZF) !== 0 || ((f >>> 7) & 1) !== ((f >>> 11) & 1);
+        t = (f & EFLAGS_ZF) !== 0 || ((f >>> 7) & 1) !== ((f >>> 11) & 1);
         break;
     }
     return (c & 1) === 0 ? t : !t;
   }
 
-  /** DESIGN §3.4 popf rules at the current cpl: arithmetic flags always, IF if cpl ≤ IOPL, IOPL if cpl = 0. */
+  /** DESIGN §3.4 popf rules at the current cpl: status flags always, IF if cpl ≤ IOPL, IOPL if cpl = 0. */
   popfValue(v: number): number {
-    let f = (this.eflags & ~ARITH) | (v & ARITH);
-    if (this.cpl <= ((this.eflags >>> 12) & 3)) f = (f & ~IF) | (v & IF);
-    if (this.cpl === 0) f = (f & ~IOPL) | (v & IOPL);
+    let f = (this.eflags & ~EFLAGS_STATUS) | (v & EFLAGS_STATUS);
+    if (this.cpl <= ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) f = (f & ~EFLAGS_IF) | (v & EFLAGS_IF);
+    if (this.cpl === 0) f = (f & ~EFLAGS_IOPL) | (v & EFLAGS_IOPL);
     return f | EFLAGS_FIXED;
   }
 
@@ -685,7 +688,7 @@ export class Cpu {
         this.cr2 = v;
         return true;
       case 3:
-        this.cr3 = v & ~0xfff;
+        this.cr3 = v & FRAME_MASK;
         this.mmu.setControl(this.cr0, this.cr3, this.cr4, true);
         return true;
       default:
@@ -704,6 +707,7 @@ export class Cpu {
     this.cpl = c;
     this.rMask = c === 3 ? MASK_READ_USER : MASK_READ_SUP;
     this.wMask = c === 3 ? MASK_WRITE_USER : MASK_WRITE_SUP;
+    this.userAcc = c === 3 ? ACC_USER : 0;
   }
 
   ud(): number {
@@ -728,62 +732,62 @@ export class Cpu {
   // Linear memory accesses at the current cpl. Each returns normally; on a fault `fv`
   // is set and loads return 0. The fast path is a TLB hit inside one page.
 
-  private rd32(la: number): number {
-    const e = this.tlbE[la >>> 12]!;
+  private rd32(gva: number): number {
+    const e = this.tlbE[gva >>> PAGE_SHIFT]!;
     const m = this.rMask;
-    if ((e & m) === m && (la & PAGE_OFF) <= 0xffc) {
+    if ((e & m) === m && (gva & PAGE_OFFSET_MASK) <= LAST_OFFSET_4) {
       this.tlbHits++;
-      const pa = (e & TLB_FRAME) | (la & PAGE_OFF);
-      if ((pa & 3) === 0) return this.ram32[pa >> 2]!;
+      const hpa = (e & TLB_FRAME) | (gva & PAGE_OFFSET_MASK);
+      if ((hpa & 3) === 0) return this.ram32[hpa >> 2]!;
       const r = this.ram;
-      return r[pa]! | (r[pa + 1]! << 8) | (r[pa + 2]! << 16) | (r[pa + 3]! << 24);
+      return r[hpa]! | (r[hpa + 1]! << 8) | (r[hpa + 2]! << 16) | (r[hpa + 3]! << 24);
     }
-    return this.access(la, 4, false, this.cpl === 3) ? this.buf32[0]! : 0;
+    return this.access(gva, 4, this.userAcc) ? this.buf32[0]! : 0;
   }
 
-  private rd8(la: number): number {
-    const e = this.tlbE[la >>> 12]!;
+  private rd8(gva: number): number {
+    const e = this.tlbE[gva >>> PAGE_SHIFT]!;
     const m = this.rMask;
     if ((e & m) === m) {
       this.tlbHits++;
-      return this.ram[(e & TLB_FRAME) | (la & PAGE_OFF)]!;
+      return this.ram[(e & TLB_FRAME) | (gva & PAGE_OFFSET_MASK)]!;
     }
-    return this.access(la, 1, false, this.cpl === 3) ? this.buf[0]! : 0;
+    return this.access(gva, 1, this.userAcc) ? this.buf[0]! : 0;
   }
 
-  private wr32(la: number, v: number): void {
-    const e = this.tlbE[la >>> 12]!;
+  private wr32(gva: number, v: number): void {
+    const e = this.tlbE[gva >>> PAGE_SHIFT]!;
     const m = this.wMask;
-    if ((e & m) === m && (la & PAGE_OFF) <= 0xffc) {
+    if ((e & m) === m && (gva & PAGE_OFFSET_MASK) <= LAST_OFFSET_4) {
       this.tlbHits++;
-      const pa = (e & TLB_FRAME) | (la & PAGE_OFF);
-      if ((pa & 3) === 0) this.ram32[pa >> 2] = v;
+      const hpa = (e & TLB_FRAME) | (gva & PAGE_OFFSET_MASK);
+      if ((hpa & 3) === 0) this.ram32[hpa >> 2] = v;
       else {
         const r = this.ram;
-        r[pa] = v;
-        r[pa + 1] = v >>> 8;
-        r[pa + 2] = v >>> 16;
-        r[pa + 3] = v >>> 24;
+        r[hpa] = v;
+        r[hpa + 1] = v >>> 8;
+        r[hpa + 2] = v >>> 16;
+        r[hpa + 3] = v >>> 24;
       }
-      if (this.isTable[pa >>> 12] !== 0) this.tableStore();
+      if (this.isTable[hpa >>> PAGE_SHIFT] !== 0) this.tableStore();
       return;
     }
     this.buf32[0] = v;
-    this.access(la, 4, true, this.cpl === 3);
+    this.access(gva, 4, ACC_WRITE | this.userAcc);
   }
 
-  private wr8(la: number, v: number): void {
-    const e = this.tlbE[la >>> 12]!;
+  private wr8(gva: number, v: number): void {
+    const e = this.tlbE[gva >>> PAGE_SHIFT]!;
     const m = this.wMask;
     if ((e & m) === m) {
       this.tlbHits++;
-      const pa = (e & TLB_FRAME) | (la & PAGE_OFF);
-      this.ram[pa] = v;
-      if (this.isTable[pa >>> 12] !== 0) this.tableStore();
+      const hpa = (e & TLB_FRAME) | (gva & PAGE_OFFSET_MASK);
+      this.ram[hpa] = v;
+      if (this.isTable[hpa >>> PAGE_SHIFT] !== 0) this.tableStore();
       return;
     }
     this.buf[0] = v;
-    this.access(la, 1, true, this.cpl === 3);
+    this.access(gva, 1, ACC_WRITE | this.userAcc);
   }
 
   private push(v: number): boolean {
@@ -795,40 +799,42 @@ export class Cpu {
   }
 
   /**
-   * The general access of `n` ≤ 8 bytes at `la` (DESIGN §3.5, §3.10.12): translate
+   * The general access of `n` ≤ 8 bytes at `gva` (DESIGN §3.5, §3.10.12): translate
    * every distinct page in the order of the bytes, then perform the bytes; reads land
-   * in `buf`, writes come from it. Only an aligned 4-byte access can reach the device
-   * (DESIGN §3.2); fetches are 8 bytes, so they never do. `user` is false for the
-   * implicit supervisor accesses of delivery. Returns false with `fv` set on #PF.
+   * in `buf`, writes come from it. `access` is the access word (arch.ts ACC_*): ACC_USER
+   * is clear for the implicit supervisor accesses of delivery. Only an aligned 4-byte
+   * access can reach the device (DESIGN §3.2); fetches are 8 bytes, so they never do.
+   * Returns false with `fv` set on #PF (or FV_EXIT on an EPT exit).
    */
-  access(la: number, n: number, write: boolean, user: boolean, fetch = false): boolean {
-    const pa0 = this.xlate(la, write, user, fetch);
-    if (pa0 < 0) return this.xlateFailed(la, pa0);
-    const firstPageBytes = 0x1000 - (la & PAGE_OFF);
-    let pa1 = 0;
+  access(gva: number, n: number, access: number): boolean {
+    const hpa0 = this.xlate(gva, access);
+    if (hpa0 < 0) return this.xlateFailed(gva, hpa0);
+    const firstPageBytes = PAGE_SIZE - (gva & PAGE_OFFSET_MASK);
+    let hpa1 = 0;
     const split = n > firstPageBytes;
     if (split) {
-      const la1 = (la + firstPageBytes) | 0; // first byte of the next page (mod 2^32)
-      pa1 = this.xlate(la1, write, user, fetch);
-      if (pa1 < 0) return this.xlateFailed(la1, pa1);
+      const gva1 = (gva + firstPageBytes) | 0; // first byte of the next page (mod 2^32)
+      hpa1 = this.xlate(gva1, access);
+      if (hpa1 < 0) return this.xlateFailed(gva1, hpa1);
     }
     const mem = this.mem;
-    if (n === 4 && !split && (pa0 & 3) === 0) {
-      if (write) mem.write32Data(pa0, this.buf32[0]!);
-      else this.buf32[0] = mem.read32Data(pa0);
+    const write = (access & ACC_WRITE) !== 0;
+    if (n === 4 && !split && (hpa0 & 3) === 0) {
+      if (write) mem.write32Data(hpa0, this.buf32[0]!);
+      else this.buf32[0] = mem.read32Data(hpa0);
     } else {
       const buf = this.buf;
       for (let i = 0; i < n; i++) {
-        const pa = i < firstPageBytes ? pa0 + i : pa1 + (i - firstPageBytes);
-        if (write) mem.write8(pa, buf[i]!);
-        else buf[i] = mem.read8(pa);
+        const hpa = i < firstPageBytes ? hpa0 + i : hpa1 + (i - firstPageBytes);
+        if (write) mem.write8(hpa, buf[i]!);
+        else buf[i] = mem.read8(hpa);
       }
     }
     if (write) {
       // Coherence (tlb.ts): a store into a walked frame flushes, after the bytes land.
       const frames = mem.frames;
-      const f0 = pa0 >>> 12;
-      const f1 = pa1 >>> 12;
+      const f0 = hpa0 >>> PAGE_SHIFT;
+      const f1 = hpa1 >>> PAGE_SHIFT;
       if ((f0 < frames && this.isTable[f0] !== 0) || (split && f1 < frames && this.isTable[f1] !== 0)) {
         this.tableStore();
       }
@@ -836,42 +842,35 @@ export class Cpu {
     return true;
   }
 
-  /** Translate one page's address, through the TLB when it can. Returns hpa or < 0. */
-  private xlate(la: number, write: boolean, user: boolean, fetch: boolean): number {
-    const vpn = la >>> 12;
-    const e = this.tlbE[vpn]!;
-    const m = write ? (user ? MASK_WRITE_USER : MASK_WRITE_SUP) : user ? MASK_READ_USER : MASK_READ_SUP;
+  /** Translate one page's address, through the TLB when it can. Returns the hpa, or < 0 (mmu.ts). */
+  private xlate(gva: number, access: number): number {
+    const e = this.tlbE[gva >>> PAGE_SHIFT]!;
+    const m = TLB_MASK[access & ACC_PFEC_MASK]!;
     if ((e & m) === m) {
       this.tlbHits++;
-      return (e & TLB_FRAME) | (la & PAGE_OFF);
+      return (e & TLB_FRAME) | (gva & PAGE_OFFSET_MASK);
     }
     this.tlbMisses++;
-    const mmu = this.mmu;
-    if (!mmu.pg && mmu.ept === null) {
-      // Paging off: linear = physical (DESIGN §3.5). Cache identity entries for RAM so
-      // the fast paths need no separate "paging off" test; PG changes flush them.
-      if (vpn < this.mem.frames) this.tlb.fill(vpn, (vpn << 12) | ALL_PERMS);
-      return la >>> 0;
-    }
-    return mmu.walk(la, write, user, fetch);
+    return this.mmu.walk(gva, access);
   }
 
-  /** A guest #PF (XLATE_FAULT) or, in non-root mode with EPT, an EPT exit (XLATE_EPT). */
-  private xlateFailed(la: number, code: number): boolean {
-    if (code === XLATE_FAULT) return this.pageFault(la);
-    this.vmx!.eptExit(la);
+  /** A failed walk (mmu.ts result layout): a guest #PF or, in non-root mode with EPT, an EPT exit. */
+  private xlateFailed(gva: number, xlate: number): boolean {
+    const cause = ~xlate;
+    if ((cause & XF_EPT) === 0) return this.pageFault(gva, cause);
+    this.vmx!.eptExit(gva, xlate);
     this.fv = FV_EXIT;
     this.fe = -1;
     return false;
   }
 
-  private pageFault(la: number): boolean {
+  private pageFault(gva: number, pfec: number): boolean {
     // DESIGN §3.10.2: CR2 is written when the #PF is detected — except that a #PF that
     // exits to the VMM leaves the guest's CR2 alone (SDM vol. 3C 27.1).
-    this.pfLa = la | 0;
-    if (this.vmx === null || !this.vmx.pfExits) this.cr2 = la | 0;
+    this.pfGva = gva | 0;
+    if (this.vmx === null || !this.vmx.pfExits) this.cr2 = gva | 0;
     this.fv = VEC_PF;
-    this.fe = this.bugs.pfNoUserBit ? this.mmu.faultErr & ~PF_U : this.mmu.faultErr;
+    this.fe = this.bugs.pfNoUserBit ? pfec & ~PFEC_U : pfec;
     return false;
   }
 

@@ -10,24 +10,38 @@
 
 import { match, P } from 'ts-pattern';
 import type { TraceEntry } from '../../spec/observation.ts';
-import type { Cpu } from './cpu.ts';
-import { FV_EXIT } from './exits.ts';
+import { ACC_READ, ACC_WRITE, EFLAGS_IF, VEC_DF, VEC_GP, VEC_NP, VEC_PF } from './arch.ts';
+import { FV_EXIT, KIND_EXC, KIND_EXT, KIND_SW, type NonRoot, S_DELIVERED, S_SHUTDOWN, type TrapHandler } from './seams.ts';
 
-/** What is being delivered: a CPU exception, an external interrupt, or `int n`. */
-export const KIND_EXC = 0;
-export const KIND_EXT = 1;
-export const KIND_SW = 2;
-
-// Step outcomes (same values as cpu.ts S_DELIVERED / S_SHUTDOWN; kept here to avoid a
-// value import cycle).
-const DELIVERED = 1;
-const SHUTDOWN = 3;
-
-const VEC_DF = 8;
-const VEC_NP = 11;
-const VEC_GP = 13;
-const VEC_PF = 14;
-const IF = 1 << 9;
+/**
+ * The CPU as delivery uses it (cpu.ts `Cpu` is one): its registers, the pending fault,
+ * the seams, the general linear access and the fault helpers. Declared here so that
+ * cpu.ts imports this file and not the other way round.
+ */
+export interface DeliveryCpu {
+  readonly regs: Int32Array;
+  eip: number;
+  eflags: number;
+  readonly cpl: number;
+  cr2: number;
+  idtrBase: number;
+  idtrLimit: number;
+  tr: number;
+  halted: boolean;
+  shutdown: boolean;
+  icount: number;
+  trace: TraceEntry[];
+  fv: number;
+  fe: number;
+  readonly buf: Uint8Array;
+  readonly buf32: Int32Array;
+  readonly trap: TrapHandler | null;
+  readonly vmx: NonRoot | null;
+  access(gva: number, n: number, access: number): boolean;
+  setCpl(c: number): void;
+  gp(code: number): number;
+  np(code: number): number;
+}
 
 type FaultClass = 'benign' | 'contributory' | 'page-fault' | 'double-fault';
 
@@ -71,7 +85,7 @@ function escalate(first: FaultClass, second: FaultClass): Escalation {
  * outcome (S_EXIT in non-root mode when an exit ended it).
  */
 export function deliverEvent(
-  cpu: Cpu,
+  cpu: DeliveryCpu,
   vector: number,
   kind: number,
   errorCode: number,
@@ -79,7 +93,7 @@ export function deliverEvent(
   faultEip: number,
   injected = false,
 ): number {
-  if (cpu.trap !== null) return cpu.trap.event(cpu, vector, kind, errorCode, savedEip, faultEip);
+  if (cpu.trap !== null) return cpu.trap.event(vector, kind, errorCode, savedEip, faultEip);
   const vmx = cpu.vmx;
   if (vmx !== null && !injected && kind === KIND_EXC && vmx.exceptionExits(vector)) {
     return vmx.exceptionExit(vector, errorCode);
@@ -94,7 +108,7 @@ export function deliverEvent(
       // DESIGN §3.10.8: `int n` retires when its handler is entered.
       if (k === KIND_SW) cpu.icount++;
       cpu.halted = false;
-      return DELIVERED;
+      return S_DELIVERED;
     }
     const fv = cpu.fv;
     const fe = cpu.fe;
@@ -116,7 +130,7 @@ export function deliverEvent(
       if (vmx !== null) return vmx.tripleFault(); // SDM vol. 3C 25.2: a triple fault exits
       cpu.shutdown = true;
       cpu.trace.push({ icount: cpu.icount, kind: 'shutdown' });
-      return SHUTDOWN;
+      return S_SHUTDOWN;
     }
     if (next === 'double-fault') {
       if (vmx !== null && vmx.exceptionExits(VEC_DF)) {
@@ -140,12 +154,12 @@ export function deliverEvent(
  * Try to enter the handler of one event. Every check and memory access comes before any
  * register changes; a fault leaves `fv`/`fe` set (and the pushes already written).
  */
-function enter(cpu: Cpu, v: number, kind: number, err: number, saved: number): boolean {
+function enter(cpu: DeliveryCpu, v: number, kind: number, err: number, saved: number): boolean {
   const ext = kind === KIND_SW ? 0 : 1;
   const gateErr = v * 8 + 2 + ext;
   // DESIGN §3.10.3, in order: limit, type, DPL (int n only), present, selector.
   if (v * 8 + 7 > cpu.idtrLimit) return fail(cpu.gp(gateErr));
-  if (!cpu.access((cpu.idtrBase + v * 8) | 0, 8, false, false)) return false;
+  if (!cpu.access((cpu.idtrBase + v * 8) | 0, 8, ACC_READ)) return false;
   const g = cpu.buf;
   const attr = g[5]!;
   const type = attr & 0x1f;
@@ -161,7 +175,7 @@ function enter(cpu: Cpu, v: number, kind: number, err: number, saved: number): b
   let sp = oldEsp;
   if (oldCpl > 0) {
     // Ring switch: the new stack is ESP0 at tr+4 (DESIGN §3.1, §3.7).
-    if (!cpu.access((cpu.tr + 4) | 0, 4, false, false)) return false;
+    if (!cpu.access((cpu.tr + 4) | 0, 4, ACC_READ)) return false;
     sp = cpu.buf32[0]!;
     if (!push(cpu, (sp = (sp - 4) | 0), 0x10 + 0x11 * oldCpl)) return false;
     if (!push(cpu, (sp = (sp - 4) | 0), oldEsp)) return false;
@@ -175,14 +189,14 @@ function enter(cpu: Cpu, v: number, kind: number, err: number, saved: number): b
   cpu.regs[4] = sp;
   cpu.setCpl(0);
   cpu.eip = offset;
-  if (type === 0x0e) cpu.eflags &= ~IF; // interrupt gate
+  if (type === 0x0e) cpu.eflags &= ~EFLAGS_IF; // interrupt gate
   return true;
 }
 
 /** One frame push: a supervisor write at the new cpl 0 (DESIGN §3.5). */
-function push(cpu: Cpu, sp: number, value: number): boolean {
+function push(cpu: DeliveryCpu, sp: number, value: number): boolean {
   cpu.buf32[0] = value;
-  return cpu.access(sp, 4, true, false);
+  return cpu.access(sp, 4, ACC_WRITE);
 }
 
 /** Swallows the R_FAULT of cpu.gp/np so a gate check reads as one line. */
@@ -190,7 +204,7 @@ function fail(_raised: number): boolean {
   return false;
 }
 
-function traceEntry(cpu: Cpu, v: number, kind: number, err: number, saved: number): TraceEntry {
+function traceEntry(cpu: DeliveryCpu, v: number, kind: number, err: number, saved: number): TraceEntry {
   // DESIGN §3.10.14: icount at delivery (before an `int n` retires), eip as saved.
   const icount = cpu.icount;
   const eip = saved >>> 0;

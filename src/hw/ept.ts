@@ -18,7 +18,11 @@
 // - The TLB caches the combined gva→hpa (mmu.ts); changing an EPT entry needs `invept`
 //   (Vmx.invept) before the guest can see it — on purpose, as on real hardware.
 
+import * as arch from './arch.ts';
 import type { PhysMem } from './memory.ts';
+
+// Bound once: a module-local const reads faster than an imported binding (cpu.ts says more).
+const { FRAME_MASK } = arch;
 
 export const EPT_R = 1;
 export const EPT_W = 2;
@@ -26,25 +30,21 @@ export const EPT_X = 4;
 export const EPT_RWX = EPT_R | EPT_W | EPT_X;
 const EPT_RSVD = 0xff8;
 
-/** `translate` results when the access is not permitted (valid hpas are ≥ 0). */
-export const EPT_VIOLATION = -2;
-export const EPT_MISCONFIG = -3;
+/**
+ * A failed `translate` returns ~cause (always < 0): the effective permissions found
+ * before the failure (0 when an entry was not present) at EPT_FAIL_PERM_SHIFT, and
+ * EPT_FAIL_MISCONFIG for a misconfiguration. These are the bits of mmu.ts's walk result
+ * layout, which adds the access, the stage and the guest frame.
+ */
+export const EPT_FAIL_PERM_SHIFT = 3;
+export const EPT_FAIL_MISCONFIG = 1 << 6;
 
 /** An EPT entry pointing at `hpa` (4 KiB-aligned) with permissions `perms`. */
-export const eptEntry = (hpa: number, perms: number): number => ((hpa & ~0xfff) | (perms & EPT_RWX)) | 0;
+export const eptEntry = (hpa: number, perms: number): number => ((hpa & FRAME_MASK) | (perms & EPT_RWX)) | 0;
 
 export class Ept {
   /** hpa of the EPT directory. */
   root = 0;
-
-  // Details of the last failed `translate`, read by the exit code (vmx.ts).
-  faultGpa = 0;
-  /** The access that failed: EPT_R, EPT_W or EPT_X. */
-  faultAccess = 0;
-  /** Effective permissions found before the failure (0 when not present). */
-  faultPerms = 0;
-  /** Effective permissions of the last successful translation. */
-  perms = 0;
 
   /** Counters (not guest-visible): translations and entry reads. */
   walks = 0;
@@ -53,46 +53,29 @@ export class Ept {
   constructor(private readonly mem: PhysMem) {}
 
   /**
-   * gpa → hpa for an access needing `need` (EPT_R, EPT_W or EPT_X). Returns the hpa, or
-   * EPT_VIOLATION / EPT_MISCONFIG with the fault fields set. No side effects but counters.
+   * gpa → host frame for an access needing `need` (EPT_R, EPT_W or EPT_X). Returns the
+   * frame's hpa with the effective permissions in its low bits (`hfn << 12 | RWX`, ≥ 0),
+   * or ~cause (see EPT_FAIL_*). Side effects: the counters, and only when `count` (a
+   * debugger's or an audit's probe passes false: STYLE §5).
    */
-  translate(gpa: number, need: number): number {
-    this.walks++;
+  translate(gpa: number, need: number, count: boolean): number {
     const mem = this.mem;
-    this.refs++;
-    const dir = mem.read32Walk(((this.root & ~0xfff) + ((gpa >>> 22) << 2)) >>> 0);
+    if (count) {
+      this.walks++;
+      this.refs++;
+    }
+    const dir = mem.read32Walk(((this.root & FRAME_MASK) + ((gpa >>> 22) << 2)) >>> 0);
     const dirPerms = dir & EPT_RWX;
-    if (dirPerms === 0) return this.fail(gpa, need, 0, EPT_VIOLATION);
-    if (misconfigured(dir)) return this.fail(gpa, need, 0, EPT_MISCONFIG);
-    this.refs++;
-    const ent = mem.read32Walk(((dir & ~0xfff) + (((gpa >>> 12) & 0x3ff) << 2)) >>> 0);
+    if (dirPerms === 0) return ~0;
+    if (misconfigured(dir)) return ~EPT_FAIL_MISCONFIG;
+    if (count) this.refs++;
+    const ent = mem.read32Walk(((dir & FRAME_MASK) + (((gpa >>> 12) & 0x3ff) << 2)) >>> 0);
     const entPerms = ent & EPT_RWX;
-    if (entPerms === 0) return this.fail(gpa, need, 0, EPT_VIOLATION);
-    if (misconfigured(ent)) return this.fail(gpa, need, 0, EPT_MISCONFIG);
+    if (entPerms === 0) return ~0;
+    if (misconfigured(ent)) return ~EPT_FAIL_MISCONFIG;
     const perms = dirPerms & entPerms;
-    if ((perms & need) === 0) return this.fail(gpa, need, perms, EPT_VIOLATION);
-    this.perms = perms;
-    return ((ent & ~0xfff) | (gpa & 0xfff)) >>> 0;
-  }
-
-  /** The same without counters or fault fields (debuggers, audits: STYLE §5). */
-  probe(gpa: number, need: number): number {
-    const mem = this.mem;
-    const dir = mem.read32Walk(((this.root & ~0xfff) + ((gpa >>> 22) << 2)) >>> 0);
-    if ((dir & EPT_RWX) === 0) return EPT_VIOLATION;
-    if (misconfigured(dir)) return EPT_MISCONFIG;
-    const ent = mem.read32Walk(((dir & ~0xfff) + (((gpa >>> 12) & 0x3ff) << 2)) >>> 0);
-    if ((ent & EPT_RWX) === 0) return EPT_VIOLATION;
-    if (misconfigured(ent)) return EPT_MISCONFIG;
-    if ((dir & ent & need) === 0) return EPT_VIOLATION;
-    return ((ent & ~0xfff) | (gpa & 0xfff)) >>> 0;
-  }
-
-  private fail(gpa: number, need: number, perms: number, code: number): number {
-    this.faultGpa = gpa >>> 0;
-    this.faultAccess = need;
-    this.faultPerms = perms;
-    return code;
+    if ((perms & need) === 0) return ~(perms << EPT_FAIL_PERM_SHIFT);
+    return ((ent & FRAME_MASK) | perms) >>> 0;
   }
 }
 

@@ -58,12 +58,6 @@ export const EXIT_REASONS: readonly ExitReason[] = [
 
 export type ExitCounts = Record<ExitReason, number>;
 
-/**
- * The CPU's pending-fault field (`Cpu.fv`) holds this instead of a vector when what
- * stopped an instruction or a delivery is a VM exit, already recorded in the VMCS.
- */
-export const FV_EXIT = 256;
-
 export function zeroExitCounts(): ExitCounts {
   const c = {} as ExitCounts;
   for (const r of EXIT_REASONS) c[r] = 0;

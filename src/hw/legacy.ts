@@ -19,9 +19,9 @@
 // delivery is the monitor's now: the guest-visible trace, `icount` for an emulated
 // instruction or a reflected `int n` (DESIGN §3.10.8), the guest's virtual IF.
 
-import type { Cpu, TrapHandler } from './cpu.ts';
-import { S_DELIVERED, S_SHUTDOWN, VEC_PF } from './cpu.ts';
-import { KIND_EXT, KIND_SW } from './deliver.ts';
+import { VEC_PF } from './arch.ts';
+import type { Cpu } from './cpu.ts';
+import { KIND_EXT, KIND_SW, S_DELIVERED, S_SHUTDOWN, type TrapHandler } from './seams.ts';
 
 export type TrapKind = 'exception' | 'interrupt' | 'software';
 
@@ -35,7 +35,7 @@ export interface Trap {
   eip: number;
   /** The eip a fault while delivering this event would save (DESIGN §3.10.4). */
   faultEip: number;
-  /** For #PF, the faulting linear address (the hardware has also written it to the real CR2). */
+  /** For #PF, the faulting gva (the hardware has also written it to the real CR2). */
   faultAddress: number | null;
 }
 
@@ -76,8 +76,9 @@ export class LegacyMode implements TrapHandler {
     this.cpu.trap = null;
   }
 
-  /** TrapHandler: called by deliver.ts for every event (cpu.ts `TrapHandler`). */
-  event(cpu: Cpu, vector: number, kind: number, errorCode: number, savedEip: number, faultEip: number): number {
+  /** TrapHandler: called by deliver.ts for every event (seams.ts `TrapHandler`). */
+  event(vector: number, kind: number, errorCode: number, savedEip: number, faultEip: number): number {
+    const cpu = this.cpu;
     this.traps++;
     this.trapsByVector[vector]!++;
     const trap: Trap = {
@@ -86,7 +87,7 @@ export class LegacyMode implements TrapHandler {
       errorCode: errorCode < 0 ? null : errorCode,
       eip: savedEip >>> 0,
       faultEip: faultEip >>> 0,
-      faultAddress: kind !== KIND_EXT && kind !== KIND_SW && vector === VEC_PF ? cpu.pfLa >>> 0 : null,
+      faultAddress: kind !== KIND_EXT && kind !== KIND_SW && vector === VEC_PF ? cpu.pfGva >>> 0 : null,
     };
     if (this.monitor.trap(cpu, trap) === 'shutdown') {
       cpu.shutdown = true;

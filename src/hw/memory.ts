@@ -1,5 +1,6 @@
 // Host physical memory (DESIGN §4): RAM `[0, ramBytes)`, the MMIO device window and open
-// bus everywhere else (DESIGN §3.2). Physical addresses are unsigned numbers 0 … 2^32−1.
+// bus everywhere else (DESIGN §3.2). Host physical addresses (hpa) are unsigned numbers
+// 0 … 2^32−1.
 //
 // Three kinds of access, because the spec distinguishes them:
 // - data accesses (`read32Data`/`write32Data` and the byte forms): only an aligned 4-byte
@@ -10,9 +11,9 @@
 // The hot paths in cpu.ts bypass this class and index `ram32` directly after a TLB hit;
 // the TLB only ever caches frames that are RAM, so that shortcut cannot skip the device.
 
+import { PAGE_SIZE } from './arch.ts';
 import { MMIO_BASE, MMIO_END, MmioDevice } from './device.ts';
 
-export const PAGE_SIZE = 4096;
 const OPEN_BUS_WORD = -1; // four 0xFF bytes
 
 // cpu.ts reads little-endian words through an Int32Array view; that is only right on a
@@ -40,40 +41,40 @@ export class PhysMem {
     this.ram32 = new Int32Array(this.ram.buffer);
   }
 
-  /** Copy bytes into RAM at `pa`; bytes that fall outside RAM are dropped (open bus). */
-  load(pa: number, bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; i++) this.write8((pa + i) >>> 0, bytes[i]!);
+  /** Copy bytes into RAM at `hpa`; bytes that fall outside RAM are dropped (open bus). */
+  load(hpa: number, bytes: Uint8Array): void {
+    for (let i = 0; i < bytes.length; i++) this.write8((hpa + i) >>> 0, bytes[i]!);
   }
 
   /** A byte outside a 4-byte device access: RAM, or open bus (the window included). */
-  read8(pa: number): number {
-    return pa < this.ramBytes ? this.ram[pa]! : 0xff;
+  read8(hpa: number): number {
+    return hpa < this.ramBytes ? this.ram[hpa]! : 0xff;
   }
 
-  write8(pa: number, value: number): void {
-    if (pa < this.ramBytes) this.ram[pa] = value;
+  write8(hpa: number, value: number): void {
+    if (hpa < this.ramBytes) this.ram[hpa] = value;
   }
 
-  /** An aligned 4-byte data read (`pa & 3 === 0`): RAM, the device, or open bus. */
-  read32Data(pa: number): number {
-    if (pa < this.ramBytes) return this.ram32[pa >>> 2]!;
-    if (pa >= MMIO_BASE && pa < MMIO_END) return this.device.read32(pa - MMIO_BASE);
+  /** An aligned 4-byte data read (`hpa & 3 === 0`): RAM, the device, or open bus. */
+  read32Data(hpa: number): number {
+    if (hpa < this.ramBytes) return this.ram32[hpa >>> 2]!;
+    if (hpa >= MMIO_BASE && hpa < MMIO_END) return this.device.read32(hpa - MMIO_BASE);
     return OPEN_BUS_WORD;
   }
 
   /** An aligned 4-byte data write. */
-  write32Data(pa: number, value: number): void {
-    if (pa < this.ramBytes) this.ram32[pa >>> 2] = value;
-    else if (pa >= MMIO_BASE && pa < MMIO_END) this.device.write32(pa - MMIO_BASE, value);
+  write32Data(hpa: number, value: number): void {
+    if (hpa < this.ramBytes) this.ram32[hpa >>> 2] = value;
+    else if (hpa >= MMIO_BASE && hpa < MMIO_END) this.device.write32(hpa - MMIO_BASE, value);
   }
 
-  /** A page-structure read (DESIGN §3.2: no device side effects). `pa` is 4-aligned. */
-  read32Walk(pa: number): number {
-    return pa < this.ramBytes ? this.ram32[pa >>> 2]! : OPEN_BUS_WORD;
+  /** A page-structure read (DESIGN §3.2: no device side effects). `hpa` is 4-aligned. */
+  read32Walk(hpa: number): number {
+    return hpa < this.ramBytes ? this.ram32[hpa >>> 2]! : OPEN_BUS_WORD;
   }
 
   /** A page-structure A/D write: RAM only; dropped in the window and on open bus. */
-  write32Walk(pa: number, value: number): void {
-    if (pa < this.ramBytes) this.ram32[pa >>> 2] = value;
+  write32Walk(hpa: number, value: number): void {
+    if (hpa < this.ramBytes) this.ram32[hpa >>> 2] = value;
   }
 }

@@ -25,12 +25,14 @@
 // at every such store, so filled slots are remembered in a list and a flush clears only
 // those (falling back to a full clear when the list overflowed).
 
+import { FRAME_MASK } from './arch.ts';
+
 export const TLB_V = 1;
 export const TLB_U = 2;
 export const TLB_WU = 4;
 export const TLB_WS = 8;
 export const TLB_D = 16;
-export const TLB_FRAME = ~0xfff;
+export const TLB_FRAME = FRAME_MASK;
 
 /** What a hit must have, per kind of access (cpu.ts keeps the current-cpl pair). */
 export const MASK_READ_SUP = TLB_V;

@@ -8,33 +8,35 @@
 //   (`exitInstruction`, `movToCr`, `movFromCr`); the instruction does not retire;
 // - exceptions, delivery faults, triple faults: deliver.ts asks `exceptionExits` and
 //   calls `exceptionExit` / `duringDelivery` / `tripleFault`;
-// - EPT: the MMU's 2-D walk (mmu.ts, ept.ts); a failure comes back as `eptExit`;
+// - EPT: the MMU's gpa→hpa stage (mmu.ts, ept.ts); a failed walk comes back as `eptExit`;
 // - instruction boundaries (interrupts, the interrupt window, halt): `boundary` below,
 //   in a run loop of its own, so the native engine's loop carries no VMX test at all;
 // - everything else — `popf`, `pushf`, `cli`, `sti`, `iret`, `mov a, cs`, `int n`, loads
 //   and stores — runs natively at the guest's cpl on the guest's eflags: "shadow EFLAGS".
 
+import { EFLAGS_FIXED, EFLAGS_IF, EFLAGS_LIVE, FRAME_MASK, PAGE_SHIFT, VEC_PF } from './arch.ts';
 import type { Cpu } from './cpu.ts';
-import { IF, R_FAULT, R_RETIRED, S_DELIVERED, S_EXIT, S_HALTED, S_RETIRED, VEC_PF } from './cpu.ts';
-import { deliverEvent, KIND_EXC, KIND_EXT, KIND_SW } from './deliver.ts';
-import { Ept } from './ept.ts';
+import { deliverEvent } from './deliver.ts';
+import { EPT_FAIL_MISCONFIG, Ept } from './ept.ts';
+import { crQual, EPT_QUAL_GLA_VALID, type EventKind, type ExitInfo, type ExitReason, zeroExitCounts } from './exits.ts';
+import { eptFailGpa, XF_EPT_QUAL } from './mmu.ts';
 import {
-  crQual,
-  EPT_QUAL_FINAL,
-  EPT_QUAL_GLA_VALID,
-  EPT_QUAL_PERM_SHIFT,
-  type EventKind,
-  type ExitInfo,
-  type ExitReason,
   FV_EXIT,
-  zeroExitCounts,
-} from './exits.ts';
+  KIND_EXC,
+  KIND_EXT,
+  KIND_SW,
+  type NonRoot,
+  R_FAULT,
+  R_RETIRED,
+  S_DELIVERED,
+  S_EXIT,
+  S_HALTED,
+  S_RETIRED,
+} from './seams.ts';
 import { Controls, type HostState, Vmcs } from './vmcs.ts';
-
-const EFLAGS_BITS = 0x1 | 0x40 | 0x80 | 0x200 | 0x800 | 0x3000; // DESIGN §3.1
 const kindOf = (k: number): EventKind => (k === KIND_EXT ? 'external' : k === KIND_SW ? 'software' : 'exception');
 
-export class Vmx {
+export class Vmx implements NonRoot {
   readonly cpu: Cpu;
   /** The EPT walker the MMU uses while a guest with EPT enabled runs. */
   readonly ept: Ept;
@@ -135,7 +137,7 @@ export class Vmx {
 
   /** Drop the TLB entry of one guest page (`invvpid` individual-address / `invlpg`). */
   invalidatePage(gva: number): void {
-    this.cpu.tlb.invalidate(gva >>> 12);
+    this.cpu.tlb.invalidate(gva >>> PAGE_SHIFT);
   }
 
   // ---------------------------------------------------------------------------------
@@ -176,7 +178,7 @@ export class Vmx {
     const ctl = this.ctl;
     const shadow = cpu.stiShadow;
     cpu.stiShadow = false;
-    const guestIf = (cpu.eflags & IF) !== 0;
+    const guestIf = (cpu.eflags & EFLAGS_IF) !== 0;
     if (ctl.interruptWindowExiting && guestIf && !shadow) {
       this.begin('interrupt-window');
       return S_EXIT;
@@ -270,8 +272,8 @@ export class Vmx {
     const e = this.begin('exception');
     e.interruption = { vector, kind: 'exception', errorCode: errorCode < 0 ? null : errorCode, instructionLength: 0 };
     if (vector === VEC_PF) {
-      e.qualification = this.cpu.pfLa >>> 0;
-      e.guestLinear = this.cpu.pfLa >>> 0;
+      e.qualification = this.cpu.pfGva >>> 0;
+      e.guestLinear = this.cpu.pfGva >>> 0;
     }
     return S_EXIT;
   }
@@ -292,18 +294,17 @@ export class Vmx {
     return S_EXIT;
   }
 
-  /** An EPT violation or misconfiguration at linear address `la` (mmu.ts XLATE_EPT). */
-  eptExit(la: number): void {
-    const mmu = this.cpu.mmu;
-    const ept = this.ept;
-    const e = this.begin(mmu.eptMisconfig ? 'ept-misconfig' : 'ept-violation');
-    e.guestPhysical = ept.faultGpa >>> 0;
-    e.guestLinear = la >>> 0;
-    if (!mmu.eptMisconfig) {
-      // EPT_R/W/X are bits 0–2, the same positions as the qualification's access bits.
-      e.qualification =
-        ept.faultAccess | (ept.faultPerms << EPT_QUAL_PERM_SHIFT) | EPT_QUAL_GLA_VALID | (mmu.eptFinal ? EPT_QUAL_FINAL : 0);
-    }
+  /**
+   * An EPT violation or misconfiguration in the walk of `gva`; `xlate` is the walk's
+   * result, whose cause carries the qualification bits and the gpa (mmu.ts layout).
+   */
+  eptExit(gva: number, xlate: number): void {
+    const cause = ~xlate;
+    const misconfig = (cause & EPT_FAIL_MISCONFIG) !== 0;
+    const e = this.begin(misconfig ? 'ept-misconfig' : 'ept-violation');
+    e.guestPhysical = eptFailGpa(cause, gva);
+    e.guestLinear = gva >>> 0;
+    if (!misconfig) e.qualification = (cause & XF_EPT_QUAL) | EPT_QUAL_GLA_VALID;
   }
 
   // ---------------------------------------------------------------------------------
@@ -315,11 +316,11 @@ export class Vmx {
     const ctl = vmcs.controls;
     cpu.regs.set(g.regs);
     cpu.eip = g.eip | 0;
-    cpu.eflags = (g.eflags & EFLAGS_BITS) | 0x2;
+    cpu.eflags = (g.eflags & EFLAGS_LIVE) | EFLAGS_FIXED;
     cpu.setCpl(g.cpl & 3);
     cpu.cr0 = g.cr0 | 0;
     cpu.cr2 = g.cr2 | 0;
-    cpu.cr3 = g.cr3 & ~0xfff;
+    cpu.cr3 = g.cr3 & FRAME_MASK;
     cpu.cr4 = g.cr4 | 0;
     cpu.idtrBase = g.idtrBase | 0;
     cpu.idtrLimit = g.idtrLimit & 0xffff;
@@ -334,7 +335,7 @@ export class Vmx {
 
     // The TLB holds one context's translations at a time; entering another VMCS or
     // another EPT flushes it, re-entering the same one keeps it (VPID-like, SDM 28.1).
-    const eptRoot = ctl.eptEnabled ? (ctl.eptPointer & ~0xfff) >>> 0 : -1;
+    const eptRoot = ctl.eptEnabled ? (ctl.eptPointer & FRAME_MASK) >>> 0 : -1;
     if (this.tlbOwner !== vmcs || this.tlbOwnerEpt !== eptRoot) {
       cpu.tlb.flush();
       this.entryFlushes++;
@@ -378,10 +379,10 @@ export class Vmx {
     const cpu = this.cpu;
     cpu.regs.set(h.regs);
     cpu.eip = h.eip | 0;
-    cpu.eflags = (h.eflags & EFLAGS_BITS) | 0x2;
+    cpu.eflags = (h.eflags & EFLAGS_LIVE) | EFLAGS_FIXED;
     cpu.setCpl(0);
     cpu.cr0 = h.cr0 | 0;
-    cpu.cr3 = h.cr3 & ~0xfff;
+    cpu.cr3 = h.cr3 & FRAME_MASK;
     cpu.cr4 = h.cr4 | 0;
     cpu.idtrBase = h.idtrBase | 0;
     cpu.idtrLimit = h.idtrLimit & 0xffff;

@@ -4,6 +4,7 @@
 // and reveal the host. Expected values from DESIGN §3.1, §3.3, §3.4.
 
 import { describe, expect, test } from 'vitest';
+import { ACC_READ } from '../../src/hw/arch.ts';
 import type { Cpu } from '../../src/hw/cpu.ts';
 import { LegacyMode, type Monitor, type MonitorAction, type Trap } from '../../src/hw/legacy.ts';
 import { host, identityTables } from './helpers.ts';
@@ -30,7 +31,7 @@ class ToyMonitor implements Monitor {
     }
     if (t.vector === 6 && this.shutdownOnUd) return 'shutdown';
     if (t.vector === 13) {
-      const op = cpu.mem.read8(cpu.mmu.probe(t.eip, false, false));
+      const op = cpu.mem.read8(cpu.mmu.probe(t.eip, ACC_READ));
       if (op === 0x62) this.virtualIf = false;
       if (op === 0x63) this.virtualIf = true;
       if (op === 0x02) cpu.halted = true;

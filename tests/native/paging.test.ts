@@ -3,6 +3,7 @@
 // and A/D bits and #PF error codes follow DESIGN §3.5.
 
 import { describe, expect, test } from 'vitest';
+import { ACC_READ, ACC_USER, ACC_WRITE } from '../../src/hw/arch.ts';
 import type { NativeEngine } from '../../src/engines/native.ts';
 import { boot, gate, idt, PAGING_ON, PT, PD, word } from './helpers.ts';
 
@@ -254,8 +255,8 @@ describe('host-side views', () => {
     const { engine } = boot(paging(''));
     const o = engine.run([], 10_000);
     const fills = engine.cpu.tlb.fills;
-    expect(engine.cpu.mmu.probe(0x9123, true, true)).toBe(0x9123);
-    expect(engine.cpu.mmu.probe(0x400000, false, false)).toBe(-1);
+    expect(engine.cpu.mmu.probe(0x9123, ACC_WRITE | ACC_USER)).toBe(0x9123);
+    expect(engine.cpu.mmu.probe(0x400000, ACC_READ)).toBe(-1);
     expect(pte(o.ram, 9)).toBe(0x9007);
     expect(engine.cpu.tlb.fills).toBe(fills);
   });

@@ -3,6 +3,7 @@
 // isolation: no EPT leaf reaches a frame that is not this VM's RAM for that very gfn, or
 // one of the two read-only pool frames. Looks only; an audit never changes what it audits.
 
+import { ACC_READ } from '../../hw/arch.ts';
 import { EPT_RWX } from '../../hw/ept.ts';
 import type { Mmu } from '../../hw/mmu.ts';
 import { TLB_FRAME, type Tlb } from '../../hw/tlb.ts';
@@ -92,7 +93,7 @@ function auditTlb({ tlb, mmu }: EptAuditSubject): string[] {
   if (tlb === null || mmu === null) return [];
   const out: string[] = [];
   tlb.forEachValid((vpn, t) => {
-    const hpa = mmu.probe(vpn << 12, false, false);
+    const hpa = mmu.probe(vpn << 12, ACC_READ);
     if (hpa < 0 || hpa >>> 12 !== (t & TLB_FRAME) >>> 12) out.push(`E3: TLB entry for gva ${hex(vpn << 12)} = ${hex(t)} but the 2-D walk gives ${hpa < 0 ? 'no translation' : hex(hpa)}`);
     return out.length > 8;
   });

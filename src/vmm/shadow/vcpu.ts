@@ -17,7 +17,7 @@
 // natively in non-root mode.
 
 import { match } from 'ts-pattern';
-import { ACC_FETCH, ACC_PFEC_MASK, ACC_USER, ACC_WRITE, CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, VEC_GP, VEC_PF } from '../../hw/arch.ts';
+import { ACC_PFEC_MASK, CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_IF, VEC_GP, VEC_PF } from '../../hw/arch.ts';
 import type { ExitInfo } from '../../hw/exits.ts';
 import { THRASHING_STALLS, VmxVcpu } from '../core/vmx-entry.ts';
 import { deliverInSoftware, portIo, reflect, reinject, skip, tripleFault } from '../core/vmx-exits.ts';
@@ -53,7 +53,7 @@ export class Vcpu extends VmxVcpu<Vm> {
   ) {
     super(vm);
     const mmu = vm.host.cpu.mmu;
-    this.probe = (gva, access) => mmu.probe(gva, (access & ACC_WRITE) !== 0, (access & ACC_USER) !== 0, (access & ACC_FETCH) !== 0);
+    this.probe = (gva, access) => mmu.probe(gva, access);
   }
 
   // ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@
 import { match, P } from 'ts-pattern';
 import type { Cpu } from '../../hw/cpu.ts';
 import type { Monitor, MonitorAction, Trap } from '../../hw/legacy.ts';
-import { ACC_FETCH, ACC_PFEC_MASK, ACC_USER, ACC_WRITE, VEC_GP, VEC_PF } from '../../hw/arch.ts';
+import { ACC_FETCH, ACC_PFEC_MASK, ACC_USER, VEC_GP, VEC_PF } from '../../hw/arch.ts';
 import type { EmuFault, EventKind } from '../core/emulate.ts';
 import type { Vm } from '../shadow/vm.ts';
 import { GuestView } from './guest-view.ts';
@@ -61,7 +61,7 @@ export class TrapEmulateMonitor implements Monitor {
     readonly vm: Vm,
   ) {
     this.g = new GuestView(cpu);
-    this.probe = (gva, access) => cpu.mmu.probe(gva, (access & ACC_WRITE) !== 0, (access & ACC_USER) !== 0, (access & ACC_FETCH) !== 0);
+    this.probe = (gva, access) => cpu.mmu.probe(gva, access);
     this.ctx = {
       vm,
       g: this.g,
@@ -171,8 +171,8 @@ export class TrapEmulateMonitor implements Monitor {
     const eip = cpu.eip;
     const user = this.g.cpl === 3;
     const first = 0x1000 - (eip & 0xfff);
-    const hpa0 = cpu.mmu.probe(eip, false, user, true);
-    const hpa1 = first < 8 ? cpu.mmu.probe((eip + first) | 0, false, user, true) : 0;
+    const hpa0 = cpu.mmu.probe(eip, ACC_FETCH | (user ? ACC_USER : 0));
+    const hpa1 = first < 8 ? cpu.mmu.probe((eip + first) | 0, ACC_FETCH | (user ? ACC_USER : 0)) : 0;
     if (hpa0 < 0 || hpa1 < 0) return false;
     const ram = cpu.mem.ram;
     let w0 = 0;
