@@ -1,5 +1,5 @@
 // The VMM-only properties have teeth, for both VMMs: bugs of the catalog (DESIGN §8,
-// src/vmm/bugs.ts, src/vmm/ept/bugs.ts) that break an invariant of the audit or reach
+// src/vmm/core/bugs.ts, src/vmm/ept/bugs.ts) that break an invariant of the audit or reach
 // memory the guest was not given are caught by that property, at a fixed seed, with a
 // small shrunk counterexample. (Every catalog bug, through lockstep
 // equivalence, is in properties/check/bugs.test.ts — popek mutants.)
