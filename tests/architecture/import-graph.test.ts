@@ -25,7 +25,7 @@ describe('parseImports', () => {
       "export * from './star.ts';",
       "const m = await import('./dynamic.ts');",
       "let t: import('./typeof.ts').T;",
-      "import {",
+      'import {',
       '  multi,',
       "} from './multi.ts';",
       "import fc from 'fast-check';",
@@ -98,11 +98,15 @@ describe('spec/ and src/hw, src/vmm are independent', () => {
     expect(value?.message).toContain('only `import type` of spec/observation.ts');
     expect(rulesOf([edge('src/vmm/core/walker.ts', 'spec/paging.ts', true)])).toEqual(['src is independent of spec']);
     expect(rulesOf([edge('src/vmm/interpret/decode.ts', 'spec/isa.ts')])).toEqual(['src is independent of spec']);
-    expect(rulesOf([edge('src/hw/cpu.ts', 'spec/observation.ts', true), edge('src/vmm/core/p2m.ts', 'spec/observation.ts', true)])).toEqual([]);
+    expect(rulesOf([edge('src/hw/cpu.ts', 'spec/observation.ts', true), edge('src/vmm/core/p2m.ts', 'spec/observation.ts', true)])).toEqual(
+      [],
+    );
   });
 
   test('src/engines, src/cli and properties/ are where the sides meet', () => {
-    expect(rulesOf([edge('src/engines/registry.ts', 'spec/machine.ts'), edge('properties/robustness.test.ts', 'spec/machine.ts')])).toEqual([]);
+    expect(rulesOf([edge('src/engines/registry.ts', 'spec/machine.ts'), edge('properties/robustness.test.ts', 'spec/machine.ts')])).toEqual(
+      [],
+    );
   });
 });
 
@@ -135,14 +139,21 @@ describe('src/vmm folders', () => {
   });
 
   test('a folder not in the table must declare itself, once', () => {
-    const found = checkBoundaries([edge('src/vmm/bt/translate.ts', 'src/vmm/core/p2m.ts'), edge('src/vmm/bt/cache.ts', 'src/vmm/core/host.ts')]);
+    const found = checkBoundaries([
+      edge('src/vmm/bt/translate.ts', 'src/vmm/core/p2m.ts'),
+      edge('src/vmm/bt/cache.ts', 'src/vmm/core/host.ts'),
+    ]);
     expect(found.map((v) => v.message)).toEqual([expect.stringContaining('src/vmm/bt is not in VMM_FOLDERS')]);
   });
 });
 
 describe('findCycles', () => {
   test('a two-file cycle, as a path a → b → a, whatever kind of import closes it', () => {
-    const edges = [edge('src/hw/deliver.ts', 'src/hw/cpu.ts', true), edge('src/hw/cpu.ts', 'src/hw/deliver.ts'), edge('src/hw/cpu.ts', 'src/hw/mmu.ts')];
+    const edges = [
+      edge('src/hw/deliver.ts', 'src/hw/cpu.ts', true),
+      edge('src/hw/cpu.ts', 'src/hw/deliver.ts'),
+      edge('src/hw/cpu.ts', 'src/hw/mmu.ts'),
+    ];
     expect(findCycles(edges, () => true)).toEqual([['src/hw/cpu.ts', 'src/hw/deliver.ts', 'src/hw/cpu.ts']]);
   });
 
@@ -157,7 +168,12 @@ describe('findCycles', () => {
 
   test('a self-import is a cycle; a diamond is not', () => {
     expect(findCycles([edge('src/a.ts', 'src/a.ts')], () => true)).toEqual([['src/a.ts', 'src/a.ts']]);
-    const diamond = [edge('src/a.ts', 'src/b.ts'), edge('src/a.ts', 'src/c.ts'), edge('src/b.ts', 'src/d.ts'), edge('src/c.ts', 'src/d.ts')];
+    const diamond = [
+      edge('src/a.ts', 'src/b.ts'),
+      edge('src/a.ts', 'src/c.ts'),
+      edge('src/b.ts', 'src/d.ts'),
+      edge('src/c.ts', 'src/d.ts'),
+    ];
     expect(findCycles(diamond, () => true)).toEqual([]);
   });
 
@@ -172,6 +188,8 @@ describe('findCycles', () => {
       { from: 'src/hw/cpu.ts', to: 'src/hw/vmx.ts', specifier: './vmx.ts', typeOnly: true, line: 25 },
       { from: 'src/hw/vmx.ts', to: 'src/hw/cpu.ts', specifier: './cpu.ts', typeOnly: false, line: 17 },
     ];
-    expect(describeCycle(['src/hw/cpu.ts', 'src/hw/vmx.ts', 'src/hw/cpu.ts'], edges)).toBe('src/hw/cpu.ts:25 (type) → src/hw/vmx.ts:17 → src/hw/cpu.ts');
+    expect(describeCycle(['src/hw/cpu.ts', 'src/hw/vmx.ts', 'src/hw/cpu.ts'], edges)).toBe(
+      'src/hw/cpu.ts:25 (type) → src/hw/vmx.ts:17 → src/hw/cpu.ts',
+    );
   });
 });
