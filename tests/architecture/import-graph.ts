@@ -201,7 +201,7 @@ export function checkBoundaries(edges: readonly ImportEdge[]): Violation[] {
           seenFolders.add(fromFolder);
           out.push({
             rule: 'src/vmm folders',
-            message: `${where(e)}: src/vmm/${fromFolder} is not in VMM_FOLDERS (tests/architecture/import-graph.ts): say which src/vmm folders it may import`,
+            message: `${where(e)}: ${fromFolder === '.' ? 'the top level of src/vmm' : `src/vmm/${fromFolder}`} is not in VMM_FOLDERS (tests/architecture/import-graph.ts): say which src/vmm folders it may import`,
           });
         }
       } else if (!allowed.includes(toFolder)) {
