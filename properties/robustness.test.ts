@@ -10,7 +10,7 @@ import { NativeEngine } from '../src/engines/native.ts';
 import { engineFactory } from '../src/engines/registry.ts';
 import { lockstep } from './lockstep/lockstep.ts';
 import { formatDivergence } from './lockstep/report.ts';
-import { observationJson } from '../src/cli/observation-json.ts';
+import { observationJson } from './observation-json.ts';
 
 const RAM = 64 * 1024;
 

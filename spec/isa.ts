@@ -102,7 +102,7 @@ export const COND_ALIASES: Readonly<Record<string, number>> = {
 };
 
 function buildTable(): (OpInfo | undefined)[] {
-  const t: (OpInfo | undefined)[] = new Array(256);
+  const t = new Array<OpInfo | undefined>(256);
   const def = (opcode: number, mnemonic: string, form: Form, kind: Kind) => {
     t[opcode] = { opcode, mnemonic, form, kind, uses: formUses(form) };
   };

@@ -71,5 +71,5 @@ export function describeFailure(f: MatrixFailure): string {
 }
 
 function show(v: unknown): string {
-  return JSON.stringify(v, (_k, x) => (typeof x === 'number' ? '0x' + (x >>> 0).toString(16) : x)).replace(/"/g, '');
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' ? '0x' + (x >>> 0).toString(16) : x)).replace(/"/g, '');
 }

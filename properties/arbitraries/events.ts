@@ -74,6 +74,6 @@ export function anchorPiece(when: Extract<When, { anchor: number }>, iflagPieces
 }
 
 /** One event at `at`. */
-export const eventAt = (what: EventWhat, at: number): HostEvent => ({ at, ...what }) as HostEvent;
+export const eventAt = (what: EventWhat, at: number): HostEvent => ({ at, ...what });
 
 export const isHostOnly = (e: HostEvent): boolean => e.kind !== 'irq';

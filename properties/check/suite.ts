@@ -230,7 +230,10 @@ export function runChunk(prop: PropertyDef, engine: string, bugs: readonly strin
   );
   if (!result.failed || result.counterexample === null) return { k, runs: result.numRuns };
   const [c] = result.counterexample;
-  const divergence = prop.check(c, engine, bugs) ?? String(result.errorInstance ?? 'the property failed');
+  const divergence =
+    prop.check(c, engine, bugs) ??
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- what the property threw: an Error ('Error: message') or a primitive
+    String(result.errorInstance ?? 'the property failed');
   return {
     k,
     runs: result.numRuns,

@@ -15,7 +15,7 @@ const load = (name: string) => {
   const { image } = assemble(readFileSync(examples + name, 'utf8'), name);
   let events: HostEvent[] = [];
   try {
-    events = JSON.parse(readFileSync(examples + name.replace(/\.s$/, '.events.json'), 'utf8'));
+    events = JSON.parse(readFileSync(examples + name.replace(/\.s$/, '.events.json'), 'utf8')) as HostEvent[];
   } catch {
     events = [];
   }

@@ -154,7 +154,7 @@ function mergeResults(files: string[], out: (s: string) => void): number {
   for (const f of files) {
     let json: { results?: CampaignResult[] };
     try {
-      json = JSON.parse(readFileSync(f, 'utf8'));
+      json = JSON.parse(readFileSync(f, 'utf8')) as { results?: CampaignResult[] };
     } catch (e) {
       throw new UsageError(`--merge: cannot read '${f}': ${(e as Error).message}`);
     }

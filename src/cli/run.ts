@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { makeEngine } from './engines.ts';
 import { readEventsFile } from './events-file.ts';
-import { observationJson } from './observation-json.ts';
+import { observationJson } from '../../properties/observation-json.ts';
 import { assembleFile } from './source.ts';
 import { UsageError, parseCount, parseSize } from './usage.ts';
 

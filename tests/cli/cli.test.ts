@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import type { ObservationJson } from '../../properties/observation-json.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const popek = (...args: string[]) => {
@@ -18,6 +19,9 @@ const file = (name: string, text: string) => {
   writeFileSync(p, text);
   return p;
 };
+
+/** What `popek run --json` prints, as far as the type system knows: the tests below check it is so. */
+const runJson = (stdout: string) => JSON.parse(stdout) as ObservationJson & { counters: Record<string, number> };
 
 /** One line on stderr, starting `popek: `, exit 2 and no stack trace. */
 function expectUsageError(r: ReturnType<typeof popek>, pattern: RegExp) {
@@ -43,7 +47,7 @@ describe('popek run', () => {
   test('--json prints the observation of DESIGN §2 with ram as {sha256} and counters', () => {
     const r = popek('run', 'examples/hello.s', '--json');
     expect(r.code).toBe(0);
-    const o = JSON.parse(r.stdout);
+    const o = runJson(r.stdout);
     expect(Object.keys(o).sort()).toEqual(
       ['status', 'icount', 'regs', 'eip', 'eflags', 'cpl', 'cr0', 'cr2', 'cr3', 'cr4', 'idtr', 'tr', 'ram', 'console', 'device', 'trace', 'pending', 'counters'].sort(),
     );
@@ -59,12 +63,12 @@ describe('popek run', () => {
     const p = file('zero.s', '.zero 8\n');
     const r = popek('run', p, '--json');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).status).toBe('shutdown');
+    expect(runJson(r.stdout).status).toBe('shutdown');
   });
 
   test('--max-steps bounds the run; status running', () => {
     const p = file('loop.s', 'l: jmp l\n');
-    const o = JSON.parse(popek('run', p, '--max-steps', '25', '--json').stdout);
+    const o = runJson(popek('run', p, '--max-steps', '25', '--json').stdout);
     expect(o.status).toBe('running');
     expect(o.icount).toBe(25);
   });
@@ -72,8 +76,8 @@ describe('popek run', () => {
   test('--ram takes K/M/G suffixes (§3.10.15)', () => {
     const p = file('ram.s', 'mov eax, [0x1FFC]\nhlt\n');
     // 8K of RAM: 0x1FFC is the last word of RAM, so it reads 0 not open-bus 0xFFFFFFFF.
-    expect(JSON.parse(popek('run', p, '--ram', '8K', '--json').stdout).regs.eax).toBe(0);
-    expect(JSON.parse(popek('run', p, '--ram', '4K', '--json').stdout).regs.eax).toBe(0xffffffff);
+    expect(runJson(popek('run', p, '--ram', '8K', '--json').stdout).regs.eax).toBe(0);
+    expect(runJson(popek('run', p, '--ram', '4K', '--json').stdout).regs.eax).toBe(0xffffffff);
   });
 
   test('--events delivers interrupts', () => {
@@ -164,7 +168,7 @@ describe('popek classify', () => {
     const r = popek('classify');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Theorem 1 does not hold/);
-    const j = JSON.parse(popek('classify', '--json').stdout);
+    const j = JSON.parse(popek('classify', '--json').stdout) as { theorem1: { holds: boolean } };
     expect(j.theorem1.holds).toBe(false);
   });
 });

@@ -93,7 +93,9 @@ describe('§3.8 events schedule', () => {
     expect(plain.regs.ebx).toBe(0x1234);
     // compare RAM by bytes, the rest field by field (a deep toEqual of 1 MiB is slow)
     const same = (a: ReturnType<typeof run>, b: ReturnType<typeof run>) => {
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- the methods are set aside, never called
       const { sym: _s1, r32: _a1, r8: _b1, ram: ramA, ...oa } = a;
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- the methods are set aside, never called
       const { sym: _s2, r32: _a2, r8: _b2, ram: ramB, ...ob } = b;
       expect(oa).toEqual(ob);
       expect(Buffer.from(ramA).equals(Buffer.from(ramB))).toBe(true);
