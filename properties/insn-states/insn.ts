@@ -81,7 +81,7 @@ export function encodeInsn(c: Placed): Encoded {
   const { form } = i.op;
   const uses = usesOf(form);
   let opcode = i.op.opcode;
-  let a = uses.a ? i.a : 0;
+  const a = uses.a ? i.a : 0;
   let b = 0;
   let nobase = false;
   let imm = 0;

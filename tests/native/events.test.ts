@@ -174,7 +174,7 @@ describe('escalation (DESIGN §3.7)', () => {
       ),
     );
     const o = engine.run([], 10_000);
-    expect(o.trace).toEqual([{ icount: o.icount - 1, kind: 'exception', vector: 8, errorCode: 0, eip: expect.any(Number) }]);
+    expect(o.trace).toEqual([{ icount: o.icount - 1, kind: 'exception', vector: 8, errorCode: 0, eip: expect.any(Number) as number }]);
     expect(o.cr2).toBe(0x400000);
   });
 

@@ -11,8 +11,7 @@ import { P2m } from '../../src/vmm/core/p2m.ts';
 
 function vm(guestFrames = 8, ramBytes = 16 * PAGE_SIZE) {
   const host = new HostMemory({ guestFrames, poolFrames: 4 });
-  let p2m!: P2m;
-  p2m = new P2m(host, host.register({ evict: (gfn) => void p2m.swapOut(gfn) }), ramBytes);
+  const p2m = P2m.register(host, ramBytes);
   return { host, p2m };
 }
 

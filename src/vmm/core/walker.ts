@@ -121,7 +121,7 @@ export class GuestWalker {
       if (!this.allowed(g, r.access, access)) return this.fail(r, 'protection', access);
       if (setAd) this.setBits(gpdeGpa, this.adBits(access));
       r.gpte[0] = this.readGpte(gpdeGpa);
-      r.dirty = (r.gpte[0]! & PTE_D) !== 0;
+      r.dirty = (r.gpte[0] & PTE_D) !== 0;
       r.gpa = ((gpde & PDE_4M_FRAME_MASK) | (gva & 0x3fffff)) >>> 0;
       r.ok = true;
       return r;
@@ -144,7 +144,7 @@ export class GuestWalker {
     }
     r.gpte[0] = this.readGpte(gpdeGpa);
     r.gpte[1] = this.readGpte(gpteGpa);
-    r.dirty = (r.gpte[1]! & PTE_D) !== 0;
+    r.dirty = (r.gpte[1] & PTE_D) !== 0;
     r.gpa = ((gpte & FRAME_MASK) | (gva & 0xfff)) >>> 0;
     r.ok = true;
     return r;
