@@ -153,6 +153,19 @@ describe('dirty-bit emulation for a split 4 MiB page: writable only while every 
     expect(flushes()).toBe(1);
   });
 
+  test('write-protecting a split page stops at its last leaf, not in the next shadow page', () => {
+    const f = shadowFixture();
+    const { shadow, g, p2m, fault } = f;
+    p2m.write32(PD + 8, PTE_P | PTE_RW | PTE_US | PTE_PS); // PDE 2: the same 4 MiB page as PDE 1, D clear
+    shadow.loadRoot(g);
+    fault(0x401000, false, false); // the split page
+    fault(0x0, true, false); // the PT's page, leaf 0 writable
+    const [split, pt] = [...shadow.pages.values()].filter((sp) => sp.level === 1);
+    expect(pt!.hfn).toBe(split!.hfn + 1); // the precondition: the next pool frame
+    fault(0x811000, false, false); // PDE 2 without D links the split page: it is write-protected
+    expect(shadowEntries(f, 0x0).spte & RW_D).toBe(RW_D);
+  });
+
   test('a new parent with D set takes nothing away', () => {
     const f = shadowFixture();
     const { shadow, g, p2m, fault, flushes } = f;

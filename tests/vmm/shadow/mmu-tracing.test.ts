@@ -23,23 +23,27 @@ function setup(opts: FixtureOptions = {}) {
 }
 
 describe('traced write: zap exactly the entries the written bytes cover (README: traced write step 2)', () => {
-  test('a 2-byte store across two gptes zaps those two leaves and no other', () => {
+  test('a 4-byte store zaps its one gpte; a 2-byte store across two gptes zaps those two; no other leaf goes', () => {
     const { shadow, g, fault, present, subject, flushes } = setup();
     shadow.loadRoot(g);
     for (const gva of [0x0, 0x1000, 0x2000, 0x3000]) fault(gva, false, false);
     const before = flushes();
+    shadow.tracedWrite(PT + 0xc, 4); // gpte 3
+    expect([0x0, 0x1000, 0x2000, 0x3000].map(present)).toEqual([true, true, true, false]);
     shadow.tracedWrite(PT + 7, 2); // bytes 7 and 8: gptes 1 and 2
-    expect([0x0, 0x1000, 0x2000, 0x3000].map(present)).toEqual([true, false, false, true]);
-    expect([shadow.rmapOf(0x11), shadow.rmapOf(0x12)]).toEqual([[], []]);
+    expect([0x0, 0x1000, 0x2000, 0x3000].map(present)).toEqual([true, false, false, false]);
+    expect([shadow.rmapOf(0x11), shadow.rmapOf(0x12), shadow.rmapOf(0x13)]).toEqual([[], [], []]);
     expect(shadow.rmapOf(0x10).length).toBe(1);
-    expect(shadow.stats.sptesZapped).toBe(2);
-    expect(shadow.stats.tracedWrites).toBe(1);
-    expect(flushes()).toBe(before + 2);
-    shadow.tracedWrite(PT + 0x10, 1); // gpte 4: not shadowed, nothing to zap, nothing flushed
-    expect(shadow.stats.sptesZapped).toBe(2);
-    expect(flushes()).toBe(before + 2);
+    expect(shadow.stats.sptesZapped).toBe(3);
+    expect(shadow.stats.tracedWrites).toBe(2);
+    expect(flushes()).toBe(before + 3);
+    fault(0x5000, false, false); // a fill through the page (no third store in a row)
+    shadow.tracedWrite(PT + 0x18, 1); // gpte 6: not shadowed, nothing to zap, nothing flushed
+    expect(shadow.stats.sptesZapped).toBe(3);
+    expect(flushes()).toBe(before + 3);
     expect(audit(subject)).toEqual([]);
   });
+
 
   test('a store at the end of a table stops at its last gpte (index 1023), not in the next shadow page', () => {
     const { shadow, g, p2m, fault, present, pageOf } = setup();
@@ -393,6 +397,15 @@ describe('catalog bugs that live in the shadow MMU (src/vmm/core/bugs.ts)', () =
     const before = host.freePoolCount;
     shadow.evict(1);
     expect(host.freePoolCount).toBe(before); // never returned to the pool
+  });
+
+  test('shadow-from-guest-ram: past the bottom frame the stealing starts again from the top', () => {
+    const { shadow, g, p2m } = setup({ bugs: ['shadow-from-guest-ram'] });
+    const frames = RAM / PAGE;
+    const hfns: number[] = [];
+    for (let k = 0; k <= frames; k++) hfns.push(shadow.loadRoot({ ...g, cr3: (k % frames) * PAGE }).hfn);
+    expect(hfns.slice(0, frames)).toEqual(Array.from({ length: frames }, (_, i) => p2m.resident(frames - 1 - i)));
+    expect(hfns[frames]).toBe(p2m.resident(frames - 1));
   });
 
   test('large-page-split-wrong: the split starts at the faulting page, so its pieces map off by the fault\'s offset', () => {
