@@ -178,6 +178,19 @@ describe('level-1 pages: (table gfn, access of the gpde + WP + PSE), split pages
     expect(audit(subject)).toEqual([]);
   });
 
+  test('4 MiB pages at different addresses are different split pages, whatever their access', () => {
+    const f = shadowFixture();
+    const { shadow, g, p2m, fault } = f;
+    p2m.write32(PD + 8, 0x00800000 | PTE_P | PTE_RW | PTE_PS); // PDE 2 → the 4 MiB page at 8 MiB (gfn 2048), supervisor
+    shadow.loadRoot(g);
+    fault(0x401000, false, false); // PDE 1: gfn 0, user
+    fault(0x801000, false, false); // PDE 2: gpa 0x801000, open bus
+    const l1 = [...shadow.pages.values()].filter((sp) => sp.level === 1);
+    expect(l1.map((sp) => sp.gfn)).toEqual([0, 2048]);
+    expect(shadowEntries(f, 0x801000).spte >>> 12).toBe(shadow.onesHfn);
+    expect(shadowEntries(f, 0x401000).spte >>> 12).toBe(p2m.resident(1));
+  });
+
   test('paging off: level-1 pages of the physical map are (pdi·1024, direct + phys), mapping gpa = gva', () => {
     const f = shadowFixture();
     const { shadow, p2m, fault } = f;
