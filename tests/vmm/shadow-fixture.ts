@@ -5,7 +5,7 @@
 // 64 guest frames and 16 pool frames; a shadow budget of 12 pages and 2 cached roots
 // (each can be changed).
 
-import { PDE_PS, PTE_P, PTE_RW, PTE_US } from '../../src/hw/arch.ts';
+import { ACC_USER, ACC_WRITE, PDE_PS, PTE_P, PTE_RW, PTE_US } from '../../src/hw/arch.ts';
 import { VmmBugs } from '../../src/vmm/core/bugs.ts';
 import { HostMemory } from '../../src/vmm/core/host-memory.ts';
 import { P2m } from '../../src/vmm/core/p2m.ts';
@@ -28,9 +28,7 @@ export function shadowFixture(opts: FixtureOptions = {}) {
   const host = new HostMemory({ guestFrames: opts.guestFrames ?? 64, poolFrames: opts.poolFrames ?? 16 });
   const bugs = new VmmBugs(opts.bugs);
   let flushes = 0;
-  let p2m!: P2m;
-  const id = host.register({ evict: (gfn) => void p2m.swapOut(gfn) });
-  p2m = new P2m(host, id, RAM);
+  const p2m = P2m.register(host, RAM);
   const shadow = new ShadowMmu(host, p2m, bugs, { maxPages: opts.maxPages ?? 12, maxRoots: opts.maxRoots ?? 2 }, () => flushes++);
   p2m.unmap = (gfn) => shadow.zapGfn(gfn);
   const walker = new GuestWalker(p2m, bugs);
@@ -42,9 +40,10 @@ export function shadowFixture(opts: FixtureOptions = {}) {
   const subject = { host, p2m, shadow, tlb: null };
   /** A hidden fault at `gva` as the vCPU handles one: the guest walk, then the fill (or the guest's #PF error code). */
   const fault = (gva: number, write: boolean, user: boolean, paging: GuestPaging = g) => {
-    const rec = walker.walk(paging, gva, write, user, true);
+    const access = (write ? ACC_WRITE : 0) | (user ? ACC_USER : 0);
+    const rec = walker.walk(paging, gva, access, true);
     if (!rec.ok) return { err: rec.err } as const;
-    return { fill: shadow.fill(paging, gva, rec, write, user) } as const;
+    return { fill: shadow.fill(paging, gva, rec, access) } as const;
   };
   return { host, p2m, shadow, walker, g, subject, fault, flushes: () => flushes };
 }

@@ -6,7 +6,7 @@
 // P and A always, D preset exactly when writable (the host never sets A/D in a shadow page).
 
 import { describe, expect, test } from 'vitest';
-import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../../src/vmm/core/bits.ts';
+import { PTE_A, PTE_D, PTE_P, PDE_PS, PTE_RW, PTE_US } from '../../../src/hw/arch.ts';
 import { audit } from '../../../src/vmm/shadow/audit.ts';
 import { PD, PT, RAM, shadowEntries, shadowFixture } from '../shadow-fixture.ts';
 
@@ -126,7 +126,7 @@ describe('dirty-bit emulation for a split 4 MiB page: writable only while every 
   test('a second gpde without D takes RW away from the shared page; a write through the first is emulated until both have D', () => {
     const f = shadowFixture();
     const { shadow, g, p2m, fault, flushes, subject } = f;
-    p2m.write32(PD + 8, PTE_P | PTE_RW | PTE_US | PTE_PS); // PDE 2: the same 4 MiB page as PDE 1, D clear
+    p2m.write32(PD + 8, PTE_P | PTE_RW | PTE_US | PDE_PS); // PDE 2: the same 4 MiB page as PDE 1, D clear
     shadow.loadRoot(g);
     expect(fault(0x410000, true, false)).toEqual({ fill: 'mapped' }); // PDE 1 gets A|D
     expect(shadowEntries(f, 0x410000).spte & RW_D).toBe(RW_D);
@@ -146,7 +146,7 @@ describe('dirty-bit emulation for a split 4 MiB page: writable only while every 
   test('a new parent without D over read-only leaves only: nothing lost, nothing flushed', () => {
     const f = shadowFixture();
     const { shadow, g, p2m, fault, flushes } = f;
-    p2m.write32(PD + 8, PTE_P | PTE_RW | PTE_US | PTE_PS);
+    p2m.write32(PD + 8, PTE_P | PTE_RW | PTE_US | PDE_PS);
     shadow.loadRoot(g);
     fault(0x410000, false, false);
     fault(0x811000, false, false);
@@ -156,7 +156,7 @@ describe('dirty-bit emulation for a split 4 MiB page: writable only while every 
   test('write-protecting a split page stops at its last leaf, not in the next shadow page', () => {
     const f = shadowFixture();
     const { shadow, g, p2m, fault } = f;
-    p2m.write32(PD + 8, PTE_P | PTE_RW | PTE_US | PTE_PS); // PDE 2: the same 4 MiB page as PDE 1, D clear
+    p2m.write32(PD + 8, PTE_P | PTE_RW | PTE_US | PDE_PS); // PDE 2: the same 4 MiB page as PDE 1, D clear
     shadow.loadRoot(g);
     fault(0x401000, false, false); // the split page
     fault(0x0, true, false); // the PT's page, leaf 0 writable
@@ -169,7 +169,7 @@ describe('dirty-bit emulation for a split 4 MiB page: writable only while every 
   test('a new parent with D set takes nothing away', () => {
     const f = shadowFixture();
     const { shadow, g, p2m, fault, flushes } = f;
-    p2m.write32(PD + 8, PTE_P | PTE_RW | PTE_US | PTE_PS | PTE_A | PTE_D);
+    p2m.write32(PD + 8, PTE_P | PTE_RW | PTE_US | PDE_PS | PTE_A | PTE_D);
     shadow.loadRoot(g);
     fault(0x410000, true, false);
     fault(0x811000, false, false);
@@ -183,7 +183,7 @@ describe('dirty-bit emulation for a split 4 MiB page: writable only while every 
     const f = shadowFixture({ maxRoots: 2 });
     const { shadow, g, p2m, fault } = f;
     const g2 = { ...g, cr3: 0x3000 };
-    p2m.write32(0x3000 + 4, PTE_P | PTE_RW | PTE_US | PTE_PS); // directory 0x3000, PDE 1: the same 4 MiB page, D clear
+    p2m.write32(0x3000 + 4, PTE_P | PTE_RW | PTE_US | PDE_PS); // directory 0x3000, PDE 1: the same 4 MiB page, D clear
     shadow.loadRoot(g2);
     fault(0x411000, false, false, g2);
     shadow.loadRoot(g);

@@ -4,7 +4,7 @@
 // off those texts and the fixture's guest tables (tests/vmm/shadow-fixture.ts).
 
 import { describe, expect, test } from 'vitest';
-import { PTE_A, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../../src/vmm/core/bits.ts';
+import { PTE_A, PTE_P, PDE_PS, PTE_RW, PTE_US } from '../../../src/hw/arch.ts';
 import type { GuestPaging } from '../../../src/vmm/core/walker.ts';
 import { audit } from '../../../src/vmm/shadow/audit.ts';
 import {
@@ -160,7 +160,7 @@ describe('level-1 pages: (table gfn, access of the gpde + WP + PSE), split pages
   test('a 4 MiB page is split into a direct page keyed by its first gfn; it is not traced', () => {
     const f = shadowFixture();
     const { shadow, g, p2m, fault, subject } = f;
-    p2m.write32(PD + 8, 0x00400000 | PTE_P | PTE_US | PTE_PS); // PDE 2 → the 4 MiB page at 4 MiB, user read-only
+    p2m.write32(PD + 8, 0x00400000 | PTE_P | PTE_US | PDE_PS); // PDE 2 → the 4 MiB page at 4 MiB, user read-only
     shadow.loadRoot(g);
     expect(fault(0x400000 + 0x12000, false, false)).toEqual({ fill: 'mapped' }); // PDE 1: gpa 0x12000
     expect(fault(0x800000 + 0x3000, false, false)).toEqual({ fill: 'mapped' }); // PDE 2: gpa 0x403000, open bus
@@ -181,7 +181,7 @@ describe('level-1 pages: (table gfn, access of the gpde + WP + PSE), split pages
   test('4 MiB pages at different addresses are different split pages, whatever their access', () => {
     const f = shadowFixture();
     const { shadow, g, p2m, fault } = f;
-    p2m.write32(PD + 8, 0x00800000 | PTE_P | PTE_RW | PTE_PS); // PDE 2 → the 4 MiB page at 8 MiB (gfn 2048), supervisor
+    p2m.write32(PD + 8, 0x00800000 | PTE_P | PTE_RW | PDE_PS); // PDE 2 → the 4 MiB page at 8 MiB (gfn 2048), supervisor
     shadow.loadRoot(g);
     fault(0x401000, false, false); // PDE 1: gfn 0, user
     fault(0x801000, false, false); // PDE 2: gpa 0x801000, open bus

@@ -4,7 +4,7 @@
 // Expected values are read off those texts and the fixture's guest tables.
 
 import { describe, expect, test } from 'vitest';
-import { PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../../src/vmm/core/bits.ts';
+import { PTE_D, PTE_P, PDE_PS, PTE_RW, PTE_US } from '../../../src/hw/arch.ts';
 import { audit } from '../../../src/vmm/shadow/audit.ts';
 import type { ShadowPage } from '../../../src/vmm/shadow/mmu.ts';
 import { PD, PT, RAM, shadowEntries, shadowFixture, type FixtureOptions } from '../shadow-fixture.ts';
@@ -83,7 +83,7 @@ describe('traced write: zap exactly the entries the written bytes cover (README:
 
   test('a store into a directory entry unlinks the spde; the table stays shadowed, a split page with no parent left goes', () => {
     const { shadow, g, p2m, fault, pageOf, subject } = setup();
-    p2m.write32(PD + 8, PTE_P | PTE_RW | PTE_US | PTE_PS); // PDE 2: the same 4 MiB page as PDE 1
+    p2m.write32(PD + 8, PTE_P | PTE_RW | PTE_US | PDE_PS); // PDE 2: the same 4 MiB page as PDE 1
     shadow.loadRoot(g);
     fault(0x1000, false, false);
     fault(0x401000, false, false);
