@@ -60,11 +60,16 @@ test('each hard case occurs in at least 5 % of generated programs', () => {
 });
 
 test('shrinking: "no popf at cpl 3" fails and shrinks to a body of at most 10 instructions', () => {
-  const out = fc.check(fc.property(caseArb(), (c) => !hasPopfAtCpl3(c)), { seed: SEED, numRuns: 200 });
+  const out = fc.check(
+    fc.property(caseArb(), (c) => !hasPopfAtCpl3(c)),
+    { seed: SEED, numRuns: 200 },
+  );
   expect(out.failed).toBe(true);
   const [c] = out.counterexample!;
   const size = bodyInsnCount(c);
-  console.log(`shrunk in ${out.numShrinks} steps to ${c.pieces.length} piece(s), ${size} body instructions, ${c.events.length} events:\n${bodyOf(c)}`);
+  console.log(
+    `shrunk in ${out.numShrinks} steps to ${c.pieces.length} piece(s), ${size} body instructions, ${c.events.length} events:\n${bodyOf(c)}`,
+  );
   expect(c.pieces).toHaveLength(1);
   expect(size).toBeLessThanOrEqual(10);
   expect(c.events).toEqual([]);
@@ -75,7 +80,9 @@ test('shrinking a run-time property: "no fault during delivery" shrinks to a sma
   const out = fc.check(fc.property(caseArb(), failsOnDeliveryFault), { seed: SEED, numRuns: 200 });
   expect(out.failed).toBe(true);
   const [c] = out.counterexample!;
-  console.log(`delivery fault shrunk in ${out.numShrinks} steps to ${c.pieces.length} piece(s), ${bodyInsnCount(c)} body instructions, ${c.events.length} events`);
+  console.log(
+    `delivery fault shrunk in ${out.numShrinks} steps to ${c.pieces.length} piece(s), ${bodyInsnCount(c)} body instructions, ${c.events.length} events`,
+  );
   expect(c.pieces.length).toBeLessThanOrEqual(1);
   expect(bodyInsnCount(c)).toBeLessThanOrEqual(12);
 });

@@ -84,7 +84,11 @@ function matchesSpec(name: string, make: Make = engineFactory(name), bugs: reado
     const fields = diffState(e.spec, got);
     if (fields.length === 0 && sha1(got.ram) === e.ramHash) return;
     const r = lockstep(make, { image: e.image, config, events: c.events, maxSteps: c.maxSteps }, { ramStride: 1 });
-    throw new Error(r.divergence ? formatDivergence(r.divergence, name) : `final observations differ (not step by step): ${JSON.stringify(fields.length ? fields : 'ram')}`);
+    throw new Error(
+      r.divergence
+        ? formatDivergence(r.divergence, name)
+        : `final observations differ (not step by step): ${JSON.stringify(fields.length ? fields : 'ram')}`,
+    );
   });
 }
 
@@ -163,13 +167,29 @@ function accessOf(c: InsnCase): [number, number] | undefined {
   const m = ((bytes[2]! & 8 ? 0 : regs[bytes[2]! & 7]!) + imm) >>> 0;
   const esp = regs[4]!;
   switch (op.name) {
-    case 'load': case 'store': return [m, 4];
-    case 'movzx': case 'store-byte': return [m, 1];
-    case 'lidt': case 'sidt': return [m, 6];
-    case 'push': case 'push-imm': case 'pushf': case 'call': case 'call-reg': return [(esp - 4) >>> 0, 4];
-    case 'pop': case 'popf': case 'ret': return [esp, 4];
-    case 'iret': return [esp, 12];
-    default: return undefined;
+    case 'load':
+    case 'store':
+      return [m, 4];
+    case 'movzx':
+    case 'store-byte':
+      return [m, 1];
+    case 'lidt':
+    case 'sidt':
+      return [m, 6];
+    case 'push':
+    case 'push-imm':
+    case 'pushf':
+    case 'call':
+    case 'call-reg':
+      return [(esp - 4) >>> 0, 4];
+    case 'pop':
+    case 'popf':
+    case 'ret':
+      return [esp, 4];
+    case 'iret':
+      return [esp, 12];
+    default:
+      return undefined;
   }
 }
 
@@ -186,7 +206,7 @@ function factsOf(c: InsnCase): Facts {
   const events = [...c.events];
   let reached = false;
   let seen = false;
-  for (let steps = 0; steps < c.maxSteps; ) {
+  for (let steps = 0; steps < c.maxSteps;) {
     while (events.length > 0 && events[0]!.at <= m.icount()) m.fire(events.shift()!);
     const first = !seen && m.s.eip === at && m.s.icount === k0;
     const { icount } = m.s;
@@ -196,7 +216,7 @@ function factsOf(c: InsnCase): Facts {
       seen = true;
       // Executed: it retired, or it faulted (not in its fetch); an irq taken first does not count.
       const e = m.trace[traced];
-      const fetchFault = e?.kind === 'exception' && e.vector === V_PF && ((e.cr2! - at) >>> 0) < 8;
+      const fetchFault = e?.kind === 'exception' && e.vector === V_PF && (e.cr2! - at) >>> 0 < 8;
       reached = m.s.icount > icount || (e !== undefined && e.kind !== 'interrupt' && !fetchFault);
     }
     if (out === 'shutdown') break;
@@ -235,8 +255,14 @@ test('the generator reaches the hard cases (≥ 3 % each of 2000)', () => {
     tally('(instruction executed)', f.reached);
     tally('(near-valid encoding executed)', f.reached && c.insn.enc === 'near');
     tally('(#NP delivered)', exception(f, 11));
-    tally('(shutdown)', f.trace.some((e) => e.kind === 'shutdown'));
-    tally('(irq delivered)', f.trace.some((e) => e.kind === 'interrupt'));
+    tally(
+      '(shutdown)',
+      f.trace.some((e) => e.kind === 'shutdown'),
+    );
+    tally(
+      '(irq delivered)',
+      f.trace.some((e) => e.kind === 'interrupt'),
+    );
     tally('(popf executed)', f.reached && op === 'popf');
     tally('(int executed)', f.reached && op === 'int');
     tally('(stack on DSTACK)', c.state.esp >= DSTACK && c.state.esp <= DSTACK + 0x1000);

@@ -19,7 +19,14 @@ test('native: host events are transparent on 200 generated guests', async () => 
 });
 
 test('transparency has teeth: a TLB not flushed on mov cr3 is caught (a host flush hides it)', async () => {
-  const r = await runCampaign({ engine: 'native', property: 'transparency', bugs: ['tlb-no-flush-on-cr3'], runs: 1000, seed: 0x1234, workers: 1 });
+  const r = await runCampaign({
+    engine: 'native',
+    property: 'transparency',
+    bugs: ['tlb-no-flush-on-cr3'],
+    runs: 1000,
+    seed: 0x1234,
+    workers: 1,
+  });
   expect(r.failure, 'tlb-no-flush-on-cr3 was not caught by transparency in 1000 runs').toBeDefined();
   expect(r.failure!.divergence).toMatch(/without host events vs with them/);
 });

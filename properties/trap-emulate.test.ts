@@ -56,11 +56,16 @@ const ringCompressed = (c: CheckCase): boolean => c.guest.pieces.some((p) => p.k
 function divergence(c: CheckCase): Divergence | undefined {
   const make = engineFactory(ENGINE);
   // ramStride 1: a RAM difference (pushf, sidt) is reported at the step that wrote it.
-  return lockstep(make, { image: assemble(c.source, 'case.s').image, config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps }, { ramStride: 1 }).divergence;
+  return lockstep(
+    make,
+    { image: assemble(c.source, 'case.s').image, config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps },
+    { ramStride: 1 },
+  ).divergence;
 }
 
 /** The iret the monitor cannot see (see the top of this file): only eflags and cpl differ. */
-const isNativeIret = (d: Divergence): boolean => /^iret\b/.test(d.insn) && d.error === undefined && d.fields.every((f) => f.path === 'eflags' || f.path === 'cpl');
+const isNativeIret = (d: Divergence): boolean =>
+  /^iret\b/.test(d.insn) && d.error === undefined && d.fields.every((f) => f.path === 'eflags' || f.path === 'cpl');
 
 /** Holds when trap-emulate agrees with the spec; discards cases refuted by a native iret. */
 function agrees(c: CheckCase): boolean {
@@ -73,7 +78,18 @@ function agrees(c: CheckCase): boolean {
 test('trap-emulate ≡ spec on generated guests without sensitive unprivileged instructions', () => {
   const clean = caseArb.filter((c) => sensitiveIn(c).length === 0 && !ringCompressed(c));
   const stats: Record<string, number> = { runs: 0, nativeIret: 0 };
-  const TAGS = ['paging', 'pt-edit-live', 'cr3-switch', 'user-piece', 'mmio', 'irq', 'host-events', 'delivery-fault-piece', 'straddle', '4M-page'];
+  const TAGS = [
+    'paging',
+    'pt-edit-live',
+    'cr3-switch',
+    'user-piece',
+    'mmio',
+    'irq',
+    'host-events',
+    'delivery-fault-piece',
+    'straddle',
+    '4M-page',
+  ];
   fc.assert(
     fc.property(clean, (c) => {
       stats.runs!++;
@@ -111,18 +127,29 @@ const focusedArb = (which: Sensitive) =>
     return s.length === 1 && s[0] === which && !ringCompressed(c);
   });
 
-test.each(NAMES)('refutation: the suite finds %s with a shrunk counterexample', (which) => {
-  const r = fc.check(fc.property(focusedArb(which), agrees), { seed: SEED, numRuns: 300 });
-  expect(r.failed, `trap-emulate was not refuted by ${which} in ${r.numRuns} runs`).toBe(true);
-  const [c] = r.counterexample!;
-  const d = divergence(c)!;
-  const body = c.source.slice(c.source.indexOf('\nbody:') + 1, c.source.indexOf('\nbody_end:'));
-  const report = `${which}: counterexample after ${r.numRuns} runs, ${r.numShrinks} shrinks, ${caseInstructions(c)} instructions\n${body}\n\n${formatDivergence(d, ENGINE)}`;
-  console.log(report);
-  expect(d.insn, report).toMatch(SENSITIVE[which].insn);
-  expect(caseInstructions(c), report).toBeLessThanOrEqual(MAX_INSTRUCTIONS);
-  table.push({ instruction: which, runs: r.numRuns, shrinks: r.numShrinks, instructions: caseInstructions(c), divergence: d, source: c.source });
-}, 120_000);
+test.each(NAMES)(
+  'refutation: the suite finds %s with a shrunk counterexample',
+  (which) => {
+    const r = fc.check(fc.property(focusedArb(which), agrees), { seed: SEED, numRuns: 300 });
+    expect(r.failed, `trap-emulate was not refuted by ${which} in ${r.numRuns} runs`).toBe(true);
+    const [c] = r.counterexample!;
+    const d = divergence(c)!;
+    const body = c.source.slice(c.source.indexOf('\nbody:') + 1, c.source.indexOf('\nbody_end:'));
+    const report = `${which}: counterexample after ${r.numRuns} runs, ${r.numShrinks} shrinks, ${caseInstructions(c)} instructions\n${body}\n\n${formatDivergence(d, ENGINE)}`;
+    console.log(report);
+    expect(d.insn, report).toMatch(SENSITIVE[which].insn);
+    expect(caseInstructions(c), report).toBeLessThanOrEqual(MAX_INSTRUCTIONS);
+    table.push({
+      instruction: which,
+      runs: r.numRuns,
+      shrinks: r.numShrinks,
+      instructions: caseInstructions(c),
+      divergence: d,
+      source: c.source,
+    });
+  },
+  120_000,
+);
 
 /**
  * Not in DESIGN §5's list, found by the suite: an iret from the guest kernel (real ring 1)
@@ -130,18 +157,26 @@ test.each(NAMES)('refutation: the suite finds %s with a shrunk counterexample', 
  */
 test('refutation: an iret to an outer ring loses the IF and IOPL it pops', () => {
   const clean = caseArb.filter((c) => sensitiveIn(c).length === 0 && !ringCompressed(c));
-  const r = fc.check(fc.property(clean, (c) => divergence(c) === undefined), { seed: SEED, numRuns: 300 });
+  const r = fc.check(
+    fc.property(clean, (c) => divergence(c) === undefined),
+    { seed: SEED, numRuns: 300 },
+  );
   expect(r.failed).toBe(true);
   const [c] = r.counterexample!;
   const d = divergence(c)!;
   console.log(`iret: counterexample after ${r.numRuns} runs, ${caseInstructions(c)} instructions\n${formatDivergence(d, ENGINE)}`);
   expect(isNativeIret(d)).toBe(true);
   expect(caseInstructions(c)).toBeLessThanOrEqual(MAX_INSTRUCTIONS);
-  console.log(`iret (outer)  ${String(r.numRuns).padStart(4)} ${String(caseInstructions(c)).padStart(6)}   ${d.fields.map((f) => f.path).join(', ')}`);
+  console.log(
+    `iret (outer)  ${String(r.numRuns).padStart(4)} ${String(caseInstructions(c)).padStart(6)}   ${d.fields.map((f) => f.path).join(', ')}`,
+  );
 }, 120_000);
 
 test('refutation table', () => {
-  const rows = table.map((t) => `${t.instruction.padEnd(10)} ${String(t.runs).padStart(5)} ${String(t.instructions).padStart(6)}   ${t.divergence.fields.map((f) => f.path).join(', ')}`);
+  const rows = table.map(
+    (t) =>
+      `${t.instruction.padEnd(10)} ${String(t.runs).padStart(5)} ${String(t.instructions).padStart(6)}   ${t.divergence.fields.map((f) => f.path).join(', ')}`,
+  );
   console.log(['instruction  runs  shrunk  diverging fields', ...rows].join('\n'));
   expect(table.map((t) => t.instruction).sort()).toEqual([...NAMES].sort());
 });
@@ -154,7 +189,10 @@ test('robustness: random code never crashes trap-emulate', () => {
       fc.array(fc.record({ at: fc.nat(300), vector: fc.integer({ min: 32, max: 255 }) }), { maxLength: 4 }),
       (code, irqs) => {
         const e = engineFactory(ENGINE)({ chunks: [{ addr: 0, bytes: code }], entry: 0 }, { ramBytes: 0x10000 });
-        const obs = e.run(irqs.map((i) => ({ ...i, kind: 'irq' as const })), 400);
+        const obs = e.run(
+          irqs.map((i) => ({ ...i, kind: 'irq' as const })),
+          400,
+        );
         expect(['running', 'halted', 'shutdown']).toContain(obs.status);
       },
     ),

@@ -28,7 +28,9 @@ describe('the audit and isolation properties catch the VMM bugs that break them'
     const r = await runCampaign({ engine, property, bugs: [bug], runs: MAX_RUNS, seed: SEED, workers: 1 });
     expect(r.failure, `${bug} was not caught in ${MAX_RUNS} runs`).toBeDefined();
     const f = r.failure!;
-    table.push(`${bug.padEnd(26)} ${engine.padEnd(11)} ${f.property.padEnd(12)} runs ${String(r.runs).padStart(5)}  shrunk to ${f.instructions} instructions`);
+    table.push(
+      `${bug.padEnd(26)} ${engine.padEnd(11)} ${f.property.padEnd(12)} runs ${String(r.runs).padStart(5)}  shrunk to ${f.instructions} instructions`,
+    );
     expect(f.instructions, `${bug}: shrunk counterexample\n${f.source}\n${f.divergence}`).toBeLessThanOrEqual(MAX_INSTRUCTIONS);
   });
 

@@ -19,25 +19,37 @@ import { diffObservations } from './lockstep/compare.ts';
 
 const SEED = 20261125;
 
-test.each(([
-  ['equivalence', 300],
-  ['transparency', 200],
-  ['audit', 100],
-  ['isolation', 150],
-  ['noninterference', 150],
-] as const).map(([p, n]) => [p, runsOf(n)] as const))('vmx-ept: %s on %i generated guests', async (property, runs) => {
-  const r = await runCampaign({ engine: 'vmx-ept', property, bugs: [], runs, seed: SEED, workers: 1 });
-  expect(r.failure?.divergence, r.failure && `${r.failure.source}\n${r.failure.divergence}`).toBeUndefined();
-  expect(r.runs).toBe(runs);
-}, 300_000);
+test.each(
+  (
+    [
+      ['equivalence', 300],
+      ['transparency', 200],
+      ['audit', 100],
+      ['isolation', 150],
+      ['noninterference', 150],
+    ] as const
+  ).map(([p, n]) => [p, runsOf(n)] as const),
+)(
+  'vmx-ept: %s on %i generated guests',
+  async (property, runs) => {
+    const r = await runCampaign({ engine: 'vmx-ept', property, bugs: [], runs, seed: SEED, workers: 1 });
+    expect(r.failure?.divergence, r.failure && `${r.failure.source}\n${r.failure.divergence}`).toBeUndefined();
+    expect(r.runs).toBe(runs);
+  },
+  300_000,
+);
 
-test('vmx-ept: overcommitted host, one EPT table, audit after every exit: the spec\'s observation', () => {
+test("vmx-ept: overcommitted host, one EPT table, audit after every exit: the spec's observation", () => {
   const counters: Record<string, number> = {};
   fc.assert(
     fc.property(caseArb, (c) => {
       const image = assemble(c.source, 'generated.s').image;
       const config = { ramBytes: c.ramBytes };
-      const e = new VmxEptEngine(image, config, { hostGuestFrames: Math.max(2, Math.floor(c.ramBytes / 4096 / 4)), maxEptTables: 1, auditEveryExit: true });
+      const e = new VmxEptEngine(image, config, {
+        hostGuestFrames: Math.max(2, Math.floor(c.ramBytes / 4096 / 4)),
+        maxEptTables: 1,
+        auditEveryExit: true,
+      });
       const got = e.run(c.events, c.maxSteps);
       for (const [k, v] of Object.entries(e.counters())) counters[k] = (counters[k] ?? 0) + v;
       const want = new SpecMachine(image, config).run(c.events, c.maxSteps);

@@ -25,6 +25,8 @@ const about: Record<string, (c: Combo) => boolean> = {
 };
 
 test.each(Object.keys(about))('the matrix catches %s', (bug) => {
-  const failures = runMatrix((image, config) => new VmxShadowEngine(image, { ...config, bugs: [bug] }), { combos: sampleOf(legalCombos().filter(about[bug]!)) });
+  const failures = runMatrix((image, config) => new VmxShadowEngine(image, { ...config, bugs: [bug] }), {
+    combos: sampleOf(legalCombos().filter(about[bug]!)),
+  });
   expect(failures.length).toBeGreaterThan(0);
 });

@@ -29,8 +29,7 @@ function translateSpan(mem: PhysMem, s: CpuState, la: number, n: number, acc: Ac
   return { pa0, split, pa1 };
 }
 
-const paOf = (sp: Span, i: number): number =>
-  (i < sp.split ? sp.pa0 + i : sp.pa1 + (i - sp.split)) >>> 0;
+const paOf = (sp: Span, i: number): number => (i < sp.split ? sp.pa0 + i : sp.pa1 + (i - sp.split)) >>> 0;
 
 /** A data read of n ≤ 4 bytes, little-endian; an aligned word in the MMIO window reaches the device. */
 export function readData(mem: PhysMem, s: CpuState, la: number, n: number, acc: Access): number | Fault {

@@ -104,20 +104,35 @@ export function condition(cond: number, eflags: number): boolean {
   const sf = (eflags & SF) !== 0;
   const of = (eflags & OF) !== 0;
   switch (cond) {
-    case 0x0: return of;
-    case 0x1: return !of;
-    case 0x2: return cf;
-    case 0x3: return !cf;
-    case 0x4: return zf;
-    case 0x5: return !zf;
-    case 0x6: return cf || zf;
-    case 0x7: return !cf && !zf;
-    case 0x8: return sf;
-    case 0x9: return !sf;
-    case 0xc: return sf !== of;
-    case 0xd: return sf === of;
-    case 0xe: return zf || sf !== of;
-    case 0xf: return !zf && sf === of;
-    default: throw new Error(`condition ${cond} does not decode (DESIGN §3.3)`);
+    case 0x0:
+      return of;
+    case 0x1:
+      return !of;
+    case 0x2:
+      return cf;
+    case 0x3:
+      return !cf;
+    case 0x4:
+      return zf;
+    case 0x5:
+      return !zf;
+    case 0x6:
+      return cf || zf;
+    case 0x7:
+      return !cf && !zf;
+    case 0x8:
+      return sf;
+    case 0x9:
+      return !sf;
+    case 0xc:
+      return sf !== of;
+    case 0xd:
+      return sf === of;
+    case 0xe:
+      return zf || sf !== of;
+    case 0xf:
+      return !zf && sf === of;
+    default:
+      throw new Error(`condition ${cond} does not decode (DESIGN §3.3)`);
   }
 }

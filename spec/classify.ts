@@ -125,22 +125,31 @@ export function representatives(): { bytes: Uint8Array; eax: number }[] {
 
 function immediateFor(info: OpInfo): number {
   switch (info.form) {
-    case 'ri': return 5;
-    case 'rsh': return 1;
-    case 'i': return info.kind.k === 'pushi' ? 0x1234 : JUMP_TARGET;
-    case 'int': return 0x80;
+    case 'ri':
+      return 5;
+    case 'rsh':
+      return 1;
+    case 'i':
+      return info.kind.k === 'pushi' ? 0x1234 : JUMP_TARGET;
+    case 'int':
+      return 0x80;
     case 'in':
-    case 'out': return 0xe9;
-    default: return 0;
+    case 'out':
+      return 0xe9;
+    default:
+      return 0;
   }
 }
 
 function eaxFor(info: OpInfo): number {
   switch (info.kind.k) {
     case 'jmpr':
-    case 'callr': return JUMP_TARGET;
-    case 'ltr': return HOST_TSS;
-    default: return 0x80000041;
+    case 'callr':
+      return JUMP_TARGET;
+    case 'ltr':
+      return HOST_TSS;
+    default:
+      return 0x80000041;
   }
 }
 
@@ -254,9 +263,7 @@ function masked(st: Snapshot, aspect: Aspect): Snapshot {
 }
 
 function differences(x: Snapshot, y: Snapshot): string[] {
-  return (Object.keys(x) as (keyof Snapshot)[])
-    .filter((k) => x[k] !== y[k])
-    .map((k) => `${k} ${fmt(x[k])} vs ${fmt(y[k])}`);
+  return (Object.keys(x) as (keyof Snapshot)[]).filter((k) => x[k] !== y[k]).map((k) => `${k} ${fmt(x[k])} vs ${fmt(y[k])}`);
 }
 const fmt = (v: number | string | boolean): string => (typeof v === 'number' ? hex(v) : String(v));
 
@@ -288,7 +295,10 @@ export function classifyInstruction(bytes: Uint8Array, eax: number): Classificat
     const flagChange = (r.state.eflags ^ initial.eflags) & CONTROL_EFLAGS;
     if (changed.length > 0 || flagChange) {
       controlSensitive = true;
-      const what = [...changed.map((f) => `${f} ${fmt(initial[f])} -> ${fmt(r.state[f])}`), ...(flagChange ? [`eflags ${hex(initial.eflags)} -> ${hex(r.state.eflags)}`] : [])];
+      const what = [
+        ...changed.map((f) => `${f} ${fmt(initial[f])} -> ${fmt(r.state[f])}`),
+        ...(flagChange ? [`eflags ${hex(initial.eflags)} -> ${hex(r.state.eflags)}`] : []),
+      ];
       evidence.push(`control-sensitive: at ${r.setting} it changes ${what.join(', ')}`);
       break;
     }

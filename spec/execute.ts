@@ -6,7 +6,21 @@
 // that stopped it, before changing any architectural state (§3.4: "an instruction that
 // faults has no effect except A/D bits"), or asks for a software interrupt.
 
-import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, ESP, IF, STATUS_FLAGS, IOPL_MASK, canonicalEflags, codeSelector, iopl, stackSelector, type CpuState } from './state.ts';
+import {
+  CR0_PE,
+  CR0_PG,
+  CR0_WP,
+  CR4_PSE,
+  ESP,
+  IF,
+  STATUS_FLAGS,
+  IOPL_MASK,
+  canonicalEflags,
+  codeSelector,
+  iopl,
+  stackSelector,
+  type CpuState,
+} from './state.ts';
 import { alu, condition, incDec, neg, shift } from './alu.ts';
 import { readBytes, readData, writeBytes, writeData } from './access.ts';
 import { Fault, gp, isFault, ud } from './faults.ts';
@@ -32,9 +46,18 @@ export type ExecResult = undefined | Fault | SoftwareInterrupt;
 export const CONSOLE_PORT = 0xe9;
 
 const ACCESS: Record<AccessKind, readonly [Access, Access]> = {
-  read: [{ kind: 'read', user: false }, { kind: 'read', user: true }],
-  write: [{ kind: 'write', user: false }, { kind: 'write', user: true }],
-  fetch: [{ kind: 'fetch', user: false }, { kind: 'fetch', user: true }],
+  read: [
+    { kind: 'read', user: false },
+    { kind: 'read', user: true },
+  ],
+  write: [
+    { kind: 'write', user: false },
+    { kind: 'write', user: true },
+  ],
+  fetch: [
+    { kind: 'fetch', user: false },
+    { kind: 'fetch', user: true },
+  ],
 };
 /** An access made by the program itself: user iff cpl = 3 (§3.5). */
 export const programAccess = (s: CpuState, kind: AccessKind): Access => ACCESS[kind][s.cpl === 3 ? 1 : 0];

@@ -93,12 +93,51 @@ const SHIFT_OPS: readonly ShiftOp[] = ['shl', 'shr', 'sar'];
 const UNARY_OPS: readonly UnaryOp[] = ['not', 'neg', 'inc', 'dec'];
 /** x86 condition order (DESIGN §3.3); codes 0xA and 0xB (p, np) are #UD. */
 export const COND_NAMES: readonly (string | null)[] = [
-  'o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', null, null, 'l', 'ge', 'le', 'g',
+  'o',
+  'no',
+  'b',
+  'ae',
+  'e',
+  'ne',
+  'be',
+  'a',
+  's',
+  'ns',
+  null,
+  null,
+  'l',
+  'ge',
+  'le',
+  'g',
 ];
 /** Assembler aliases for condition codes (x86 spellings). */
 export const COND_ALIASES: Readonly<Record<string, number>> = {
-  o: 0, no: 1, b: 2, c: 2, nae: 2, ae: 3, nb: 3, nc: 3, e: 4, z: 4, ne: 5, nz: 5,
-  be: 6, na: 6, a: 7, nbe: 7, s: 8, ns: 9, l: 12, nge: 12, ge: 13, nl: 13, le: 14, ng: 14, g: 15, nle: 15,
+  o: 0,
+  no: 1,
+  b: 2,
+  c: 2,
+  nae: 2,
+  ae: 3,
+  nb: 3,
+  nc: 3,
+  e: 4,
+  z: 4,
+  ne: 5,
+  nz: 5,
+  be: 6,
+  na: 6,
+  a: 7,
+  nbe: 7,
+  s: 8,
+  ns: 9,
+  l: 12,
+  nge: 12,
+  ge: 13,
+  nl: 13,
+  le: 14,
+  ng: 14,
+  g: 15,
+  nle: 15,
 };
 
 function buildTable(): (OpInfo | undefined)[] {
@@ -159,22 +198,35 @@ export const OPCODES: readonly (OpInfo | undefined)[] = buildTable();
 export function formUses(form: Form): FieldUse {
   const U32 = 0xffffffff;
   switch (form) {
-    case 'none': return { a: false, b: false, mem: false, imm: false, immMax: 0 };
-    case 'r': return { a: true, b: false, mem: false, imm: false, immMax: 0 };
-    case 'rr': return { a: true, b: true, mem: false, imm: false, immMax: 0 };
-    case 'ri': return { a: true, b: false, mem: false, imm: true, immMax: U32 };
-    case 'rsh': return { a: true, b: false, mem: false, imm: true, immMax: 31 };
-    case 'i': return { a: false, b: false, mem: false, imm: true, immMax: U32 };
-    case 'int': return { a: false, b: false, mem: false, imm: true, immMax: 255 };
+    case 'none':
+      return { a: false, b: false, mem: false, imm: false, immMax: 0 };
+    case 'r':
+      return { a: true, b: false, mem: false, imm: false, immMax: 0 };
+    case 'rr':
+      return { a: true, b: true, mem: false, imm: false, immMax: 0 };
+    case 'ri':
+      return { a: true, b: false, mem: false, imm: true, immMax: U32 };
+    case 'rsh':
+      return { a: true, b: false, mem: false, imm: true, immMax: 31 };
+    case 'i':
+      return { a: false, b: false, mem: false, imm: true, immMax: U32 };
+    case 'int':
+      return { a: false, b: false, mem: false, imm: true, immMax: 255 };
     case 'rm':
-    case 'mr': return { a: true, b: true, mem: true, imm: true, immMax: U32 };
-    case 'm': return { a: false, b: true, mem: true, imm: true, immMax: U32 };
+    case 'mr':
+      return { a: true, b: true, mem: true, imm: true, immMax: U32 };
+    case 'm':
+      return { a: false, b: true, mem: true, imm: true, immMax: U32 };
     case 'in':
-    case 'out': return { a: true, b: false, mem: false, imm: true, immMax: 0xffff };
+    case 'out':
+      return { a: true, b: false, mem: false, imm: true, immMax: 0xffff };
     case 'tocr':
-    case 'fromcr': return { a: true, b: true, mem: false, imm: false, immMax: 0 };
-    case 'cs': return { a: true, b: false, mem: false, imm: false, immMax: 0 };
-    default: return assertNever(form);
+    case 'fromcr':
+      return { a: true, b: true, mem: false, imm: false, immMax: 0 };
+    case 'cs':
+      return { a: true, b: false, mem: false, imm: false, immMax: 0 };
+    default:
+      return assertNever(form);
   }
 }
 

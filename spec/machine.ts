@@ -182,7 +182,9 @@ export function sortSchedule(events: readonly HostEvent[]): HostEvent[] {
 function loadImage(mem: PhysMem, image: Image): void {
   for (const { addr, bytes } of image.chunks) {
     if (addr + bytes.length > mem.ram.length) {
-      throw new RangeError(`image bytes at 0x${addr.toString(16)}..0x${(addr + bytes.length).toString(16)} lie outside RAM (${mem.ram.length} bytes)`);
+      throw new RangeError(
+        `image bytes at 0x${addr.toString(16)}..0x${(addr + bytes.length).toString(16)} lie outside RAM (${mem.ram.length} bytes)`,
+      );
     }
     mem.ram.set(bytes, addr);
   }

@@ -50,8 +50,7 @@ export function pfErrorCode(cause: WalkError, acc: Access): number {
   return base | (acc.kind === 'write' ? PFEC_W : 0) | (acc.user ? PFEC_U : 0);
 }
 
-const pageFault = (cause: WalkError, la: number, acc: Access): Fault =>
-  new Fault(PF, pfErrorCode(cause, acc), la >>> 0);
+const pageFault = (cause: WalkError, la: number, acc: Access): Fault => new Fault(PF, pfErrorCode(cause, acc), la >>> 0);
 
 /**
  * §3.5.4: a user access needs US in every level; a write needs RW in every level if the

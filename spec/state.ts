@@ -24,7 +24,14 @@ export const codeSelector = (cpl: number): number => 0x08 + 0x11 * cpl;
 export const stackSelector = (cpl: number): number => 0x10 + 0x11 * cpl;
 
 /** Register indices, in encoding order (§3.1). */
-export const EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7;
+export const EAX = 0,
+  ECX = 1,
+  EDX = 2,
+  EBX = 3,
+  ESP = 4,
+  EBP = 5,
+  ESI = 6,
+  EDI = 7;
 
 export interface CpuState {
   /** General registers; a Uint32Array so every write wraps to 32 bits. */

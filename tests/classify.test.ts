@@ -4,16 +4,32 @@ import { describe, expect, test } from 'vitest';
 import { classifyAll } from '../spec/classify.ts';
 
 const { table, theorem1 } = classifyAll();
-const names = (pred: (c: (typeof table)[number]) => boolean) => table.filter(pred).map((c) => c.asm).sort();
+const names = (pred: (c: (typeof table)[number]) => boolean) =>
+  table
+    .filter(pred)
+    .map((c) => c.asm)
+    .sort();
 
 describe('popek classify', () => {
   test('privileged = the table of §3.3 (hlt, mov crN, lidt, ltr, invlpg) plus the IOPL-guarded cli, sti, in, out of §3.4', () => {
     expect(names((c) => c.privileged)).toEqual(
       [
-        'hlt', 'cli', 'sti', 'in eax, 0xe9', 'out 0xe9, eax',
-        'mov cr0, eax', 'mov cr2, eax', 'mov cr3, eax', 'mov cr4, eax',
-        'mov eax, cr0', 'mov eax, cr2', 'mov eax, cr3', 'mov eax, cr4',
-        'lidt [ebx]', 'ltr eax', 'invlpg [ebx]',
+        'hlt',
+        'cli',
+        'sti',
+        'in eax, 0xe9',
+        'out 0xe9, eax',
+        'mov cr0, eax',
+        'mov cr2, eax',
+        'mov cr3, eax',
+        'mov cr4, eax',
+        'mov eax, cr0',
+        'mov eax, cr2',
+        'mov eax, cr3',
+        'mov eax, cr4',
+        'lidt [ebx]',
+        'ltr eax',
+        'invlpg [ebx]',
       ].sort(),
     );
   });

@@ -37,9 +37,7 @@ export const COMBO_SPACE = 1 << FLAG_COUNT;
 /** A combination is the counter value itself. */
 export type Combo = number;
 
-const BIT: Readonly<Record<FlagName, number>> = Object.fromEntries(
-  FLAG_NAMES.map((name, i) => [name, 1 << i]),
-) as Record<FlagName, number>;
+const BIT: Readonly<Record<FlagName, number>> = Object.fromEntries(FLAG_NAMES.map((name, i) => [name, 1 << i])) as Record<FlagName, number>;
 
 export function has(combo: Combo, flag: FlagName): boolean {
   return (combo & BIT[flag]) !== 0;

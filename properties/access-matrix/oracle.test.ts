@@ -2,17 +2,7 @@
 // involved. Each expected value is worked out from the DESIGN clause cited beside it.
 
 import { describe, expect, test } from 'vitest';
-import {
-  COMBO_SPACE,
-  LAYOUT,
-  LEGAL_COUNT,
-  type FlagName,
-  comboName,
-  comboOf,
-  legal,
-  legalCombos,
-  scenarioOf,
-} from './matrix.ts';
+import { COMBO_SPACE, LAYOUT, LEGAL_COUNT, type FlagName, comboName, comboOf, legal, legalCombos, scenarioOf } from './matrix.ts';
 import { oracle } from './oracle.ts';
 
 const DATA_LA = LAYOUT.testLa + LAYOUT.dataOffset;

@@ -30,11 +30,17 @@ test.each(engines)(`all ${LEGAL_COUNT} combinations, reached by rewriting live e
 const restricted = sampleOf(legalCombos()).filter((c) => !has(c, 'pde.p') || !has(c, 'pte.p') || (has(c, 'user') && !has(c, 'pte.us')));
 
 test('it catches a TLB left stale by a page-table store (native, tlb-stale-after-pt-write)', () => {
-  const failures = runMatrix((i, c) => new NativeEngine(i, { ...c, bugs: ['tlb-stale-after-pt-write'] }), { variant: 'rewrite', combos: restricted });
+  const failures = runMatrix((i, c) => new NativeEngine(i, { ...c, bugs: ['tlb-stale-after-pt-write'] }), {
+    variant: 'rewrite',
+    combos: restricted,
+  });
   expect(failures.length).toBeGreaterThan(0);
 });
 
 test('it catches a shadow that does not trace guest tables (vmx-shadow, no-write-protect)', () => {
-  const failures = runMatrix((i, c) => new VmxShadowEngine(i, { ...c, bugs: ['no-write-protect'] }), { variant: 'rewrite', combos: restricted });
+  const failures = runMatrix((i, c) => new VmxShadowEngine(i, { ...c, bugs: ['no-write-protect'] }), {
+    variant: 'rewrite',
+    combos: restricted,
+  });
   expect(failures.length).toBeGreaterThan(0);
 });

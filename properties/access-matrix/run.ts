@@ -34,7 +34,11 @@ export function runMatrix(makeEngine: MakeEngine, opts: MatrixOptions = {}): Mat
 }
 
 /** Each combination's outcome on a fresh engine (split from the comparison so several oracles can judge one run). */
-export function runCombos(makeEngine: MakeEngine, combos: readonly Combo[] = sampleOf(legalCombos()), variant: Variant = 'plain'): Map<Combo, Outcome> {
+export function runCombos(
+  makeEngine: MakeEngine,
+  combos: readonly Combo[] = sampleOf(legalCombos()),
+  variant: Variant = 'plain',
+): Map<Combo, Outcome> {
   const outcomes = new Map<Combo, Outcome>();
   for (const combo of combos) {
     let actual: Outcome;
@@ -42,7 +46,15 @@ export function runCombos(makeEngine: MakeEngine, combos: readonly Combo[] = sam
       actual = outcomeOf(makeEngine(programOf(combo, variant), { ramBytes: RAM_BYTES }).run([], MAX_STEPS));
     } catch (e) {
       // DESIGN §6.14: no guest input may crash an engine; a throw is this combination's failure.
-      actual = { status: `engine threw: ${e instanceof Error ? e.message : String(e)}`, trace: [], pf: null, result: NaN, data: NaN, pde: NaN, pte: NaN };
+      actual = {
+        status: `engine threw: ${e instanceof Error ? e.message : String(e)}`,
+        trace: [],
+        pf: null,
+        result: NaN,
+        data: NaN,
+        pde: NaN,
+        pte: NaN,
+      };
     }
     outcomes.set(combo, actual);
   }

@@ -34,16 +34,15 @@ function namesWhere(pred: (c: Combo) => boolean): string[] {
 }
 
 /** The walk reaches the permission check (present PDE, no reserved bit, present PTE or a 4 MiB page). */
-const reachesPermissions = (c: Combo) =>
-  has(c, 'pde.p') && (mapsLargePage(c) ? !has(c, 'pde.rsvd') : has(c, 'pte.p'));
+const reachesPermissions = (c: Combo) => has(c, 'pde.p') && (mapsLargePage(c) ? !has(c, 'pde.rsvd') : has(c, 'pte.p'));
 const writable = (c: Combo) => has(c, 'pde.rw') && (mapsLargePage(c) || has(c, 'pte.rw'));
 
 test('teeth: an oracle that ignores CR0.WP is caught exactly on supervisor writes to read-only pages', () => {
   const ignoresWp: Oracle = (s) => oracle({ ...s, cr0: s.cr0 & ~CR0_WP });
-  const caught = compareWithOracle(outcomes, ignoresWp).map((f) => f.name).sort();
-  const want = namesWhere(
-    (c) => reachesPermissions(c) && !has(c, 'user') && has(c, 'write') && has(c, 'cr0.wp') && !writable(c),
-  );
+  const caught = compareWithOracle(outcomes, ignoresWp)
+    .map((f) => f.name)
+    .sort();
+  const want = namesWhere((c) => reachesPermissions(c) && !has(c, 'user') && has(c, 'write') && has(c, 'cr0.wp') && !writable(c));
   expect(want).toContain('pde.p pte.p pte.rw cr0.wp supervisor write');
   expect(caught).toEqual(want);
 });
@@ -53,7 +52,9 @@ test('teeth: an oracle that ignores PDE.US is caught exactly on user accesses th
     const v = oracle({ ...s, pde: s.pde | PG.US });
     return { ...v, pde: ((v.pde & ~PG.US) | (s.pde & PG.US)) >>> 0 };
   };
-  const caught = compareWithOracle(outcomes, ignoresPdeUs).map((f) => f.name).sort();
+  const caught = compareWithOracle(outcomes, ignoresPdeUs)
+    .map((f) => f.name)
+    .sort();
   // A user write to a read-only page faults with the same error code either way.
   const want = namesWhere(
     (c) =>
@@ -73,12 +74,12 @@ test('teeth: an oracle with IA-32 A bits on faults (PDE.A set before a later fau
     const v = oracle(s);
     return v.fault && s.pde & PG.P ? { ...v, pde: (v.pde | PG.A) >>> 0 } : v;
   };
-  const caught = compareWithOracle(outcomes, setsAOnFault).map((f) => f.name).sort();
+  const caught = compareWithOracle(outcomes, setsAOnFault)
+    .map((f) => f.name)
+    .sort();
   const userOk = (c: Combo) => has(c, 'pde.us') && (mapsLargePage(c) || has(c, 'pte.us'));
   const permitted = (c: Combo) =>
-    reachesPermissions(c) &&
-    (!has(c, 'user') || userOk(c)) &&
-    !(has(c, 'write') && !writable(c) && (has(c, 'user') || has(c, 'cr0.wp')));
+    reachesPermissions(c) && (!has(c, 'user') || userOk(c)) && !(has(c, 'write') && !writable(c) && (has(c, 'user') || has(c, 'cr0.wp')));
   const want = namesWhere((c) => has(c, 'pde.p') && !has(c, 'pde.a') && !permitted(c));
   expect(want).toContain('pde.p supervisor read');
   expect(caught).toEqual(want);

@@ -34,7 +34,8 @@ export interface CaseOptions {
 /** Pieces where an irq is most interesting: cli/sti/popf/hlt, and rings with popf, cli or sti. */
 function iflagPieces(pieces: readonly Piece[]): number[] {
   return pieces.flatMap((p, i) =>
-    p.kind === 'iflag' || (p.kind === 'user' && p.ops.some((o) => o.op === 'popf' || o.op === 'cli' || o.op === 'sti')) ? [i] : []);
+    p.kind === 'iflag' || (p.kind === 'user' && p.ops.some((o) => o.op === 'popf' || o.op === 'cli' || o.op === 'sti')) ? [i] : [],
+  );
 }
 
 /**
@@ -42,7 +43,12 @@ function iflagPieces(pieces: readonly Piece[]): number[] {
  * firing events as they resolve (an irq delays every later piece by its handler), and
  * the icount at the end of the body. Mirrors SpecMachine.run's schedule (§3.8, §3.10.8–9).
  */
-function resolveSchedule(setup: Setup, pieces: readonly Piece[], specs: readonly EventSpec[], budget: number): { events: HostEvent[]; bodySteps: number } {
+function resolveSchedule(
+  setup: Setup,
+  pieces: readonly Piece[],
+  specs: readonly EventSpec[],
+  budget: number,
+): { events: HostEvent[]; bodySteps: number } {
   const estimate = layoutBody(setup, pieces);
   const { image, symbols } = assemble(render({ setup, pieces, events: [], maxSteps: budget }), 'case.s');
   const startOf = new Map<number, number>();
@@ -52,7 +58,8 @@ function resolveSchedule(setup: Setup, pieces: readonly Piece[], specs: readonly
 
   // Each spec's event, once its time is known; anchors wait for their piece.
   const resolved: (HostEvent | undefined)[] = specs.map(({ when, what }) =>
-    'permille' in when ? eventAt(what, Math.round((when.permille * estimate.total) / 1000)) : undefined);
+    'permille' in when ? eventAt(what, Math.round((when.permille * estimate.total) / 1000)) : undefined,
+  );
   const anchors = specs.map(({ when }) => ('anchor' in when ? anchorPiece(when, flagged, pieces.length) : undefined));
   const fired = specs.map(() => false);
   const reached = new Set<number>();
@@ -61,7 +68,10 @@ function resolveSchedule(setup: Setup, pieces: readonly Piece[], specs: readonly
   const m = new SpecMachine(image, { ramBytes: setup.ramBytes });
   const fireDue = (limit: number): void => {
     // Equal times fire in spec order, as sortSchedule keeps file order.
-    const due = resolved.map((e, i) => ({ e, i })).filter(({ e, i }) => e && !fired[i] && e.at <= limit).sort((x, y) => x.e!.at - y.e!.at || x.i - y.i);
+    const due = resolved
+      .map((e, i) => ({ e, i }))
+      .filter(({ e, i }) => e && !fired[i] && e.at <= limit)
+      .sort((x, y) => x.e!.at - y.e!.at || x.i - y.i);
     for (const { e, i } of due) {
       fired[i] = true;
       m.fire(e!);

@@ -42,7 +42,10 @@ export const irqVectorArb: fc.Arbitrary<number> = fc.oneof(
 /** Guest-physical addresses the program uses: its tables, code, stacks, data, frames. */
 export const gpaArb: fc.Arbitrary<number> = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...Object.values(NAMED_FRAMES)) },
-  { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...Object.values(NAMED_FRAMES)), fc.integer({ min: 0, max: 0xfff })).map(([f, o]) => f + o) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.constantFrom(...Object.values(NAMED_FRAMES)), fc.integer({ min: 0, max: 0xfff })).map(([f, o]) => f + o),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 0x1ffff }) },
 );
 

@@ -18,14 +18,21 @@ export interface Gate {
 /** Exceptions skip the faulting instruction; other vectors just return (see render.ts). */
 export function gateOf(v: number, setup: Setup): Gate {
   switch (v) {
-    case V_UD: return { handler: 'h_ud', attr: INTERRUPT_GATE };
-    case V_DF: return { handler: 'h_df', attr: INTERRUPT_GATE };
-    case V_NP: return { handler: 'h_np', attr: INTERRUPT_GATE };
-    case V_GP: return { handler: 'h_gp', attr: INTERRUPT_GATE };
-    case V_PF: return { handler: 'h_pf', attr: INTERRUPT_GATE };
+    case V_UD:
+      return { handler: 'h_ud', attr: INTERRUPT_GATE };
+    case V_DF:
+      return { handler: 'h_df', attr: INTERRUPT_GATE };
+    case V_NP:
+      return { handler: 'h_np', attr: INTERRUPT_GATE };
+    case V_GP:
+      return { handler: 'h_gp', attr: INTERRUPT_GATE };
+    case V_PF:
+      return { handler: 'h_pf', attr: INTERRUPT_GATE };
     // A trap gate, so coming back from ring 3 does not turn IF off behind the body's back.
-    case V_RETURN: return { handler: 'h_return', attr: USER_TRAP_GATE };
-    case V_SYSCALL: return { handler: 'h_irq', attr: USER_TRAP_GATE };
+    case V_RETURN:
+      return { handler: 'h_return', attr: USER_TRAP_GATE };
+    case V_SYSCALL:
+      return { handler: 'h_irq', attr: USER_TRAP_GATE };
     default:
       if (v < 32) return { handler: 'h_irq', attr: INTERRUPT_GATE };
       return { handler: 'h_irq', attr: setup.irqGate === 'interrupt' ? INTERRUPT_GATE : TRAP_GATE };

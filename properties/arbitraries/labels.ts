@@ -14,15 +14,37 @@ import type { UserPiece } from './pieces/user.ts';
 
 /** Tags the generator must reach in at least 5 % of cases (properties/generators.test.ts). */
 export const HARD_CASE_TAGS = [
-  'paging', '4M-page', 'alias', 'recursive', 'pt-edit-live', 'cr3-switch', 'wp-toggle', 'invlpg',
-  'user-mode', 'straddle', 'straddle-ram-end', 'mmio', 'console', 'page-fault', 'delivery-fault', 'double-fault',
-  'irq-around-cli-sti-popf-hlt', 'sti-shadow', 'hlt-wakeup', 'host-events', 'irq-delivered',
-  'sensitive-unprivileged', 'popf-cpl3', 'priv-at-cpl>0', 'invalid-encoding',
+  'paging',
+  '4M-page',
+  'alias',
+  'recursive',
+  'pt-edit-live',
+  'cr3-switch',
+  'wp-toggle',
+  'invlpg',
+  'user-mode',
+  'straddle',
+  'straddle-ram-end',
+  'mmio',
+  'console',
+  'page-fault',
+  'delivery-fault',
+  'double-fault',
+  'irq-around-cli-sti-popf-hlt',
+  'sti-shadow',
+  'hlt-wakeup',
+  'host-events',
+  'irq-delivered',
+  'sensitive-unprivileged',
+  'popf-cpl3',
+  'priv-at-cpl>0',
+  'invalid-encoding',
 ] as const;
 
 const accessesPlayOrBig = (p: Piece): boolean =>
   (p.kind === 'mem' && (p.target.area === 'play' || p.target.area === 'big')) ||
-  p.kind === 'far-call' || p.kind === 'loop' ||
+  p.kind === 'far-call' ||
+  p.kind === 'loop' ||
   ((p.kind === 'pte-edit' || p.kind === 'pde-edit') && p.use !== null) ||
   (p.kind === 'cr3' && p.use !== null) ||
   (p.kind === 'user' && p.ops.some((o) => o.op === 'mem' && o.target === 'PLAY'));
@@ -49,40 +71,112 @@ export function labelsOf(c: GuestCase): string[] {
   const any = (f: (p: Piece) => boolean) => pieces.some(f);
   const paging = setup.paging || any((p) => p.kind === 'cr-toggle' && p.bit === 'pg' && p.on);
   const pse = setup.pse || any((p) => p.kind === 'cr-toggle' && p.bit === 'pse' && p.on);
-  const anyBig = setup.spaces.A.big !== null || setup.spaces.B.big !== null || any((p) => p.kind === 'pde-edit' && p.change.slot === 'big' && p.change.big !== null);
+  const anyBig =
+    setup.spaces.A.big !== null ||
+    setup.spaces.B.big !== null ||
+    any((p) => p.kind === 'pde-edit' && p.change.slot === 'big' && p.change.big !== null);
 
   add('paging', paging);
   add('4M-page', paging && pse && anyBig && any(touchesBig));
   // Two gvas for one frame, both in reach: every present playground entry maps a frame
   // the identity map maps too, and the 4 MiB page aliases all of RAM.
   add('alias', paging && any(accessesPlayOrBig));
-  add('recursive', paging && (setup.spaces.A.recursive || setup.spaces.B.recursive) &&
-    any((p) => (p.kind === 'mem' && p.target.area === 'rec') || (p.kind === 'pte-edit' && p.via === 'rec')));
+  add(
+    'recursive',
+    paging &&
+      (setup.spaces.A.recursive || setup.spaces.B.recursive) &&
+      any((p) => (p.kind === 'mem' && p.target.area === 'rec') || (p.kind === 'pte-edit' && p.via === 'rec')),
+  );
   add('pt-edit-live', paging && any((p) => (p.kind === 'pte-edit' || p.kind === 'pde-edit') && p.use !== null));
   add('cr3-switch', paging && any((p) => p.kind === 'cr3'));
-  add('wp-toggle', any((p) => p.kind === 'cr-toggle' && p.bit === 'wp'));
-  add('pse-toggle', any((p) => p.kind === 'cr-toggle' && p.bit === 'pse'));
-  add('paging-toggle', any((p) => p.kind === 'cr-toggle' && p.bit === 'pg'));
-  add('invlpg', any((p) => p.kind === 'invlpg'));
-  add('user-piece', any((p) => p.kind === 'user' && p.ring === 3));
-  add('ring-1-2-piece', any((p) => p.kind === 'user' && p.ring !== 3));
-  add('straddle', any((p) => p.kind === 'mem' && p.target.area !== 'ram-end' && straddles(p.target, p.width)));
-  add('straddle-ram-end', any((p) => p.kind === 'mem' && p.target.area === 'ram-end' && straddles(p.target, p.width)));
-  add('byte-access', any((p) => p.kind === 'mem' && p.width === 1));
-  add('mmio', any((p) => p.kind === 'mmio'));
-  add('console', any((p) => p.kind === 'port' && p.out && p.port === 0xe9));
-  add('loop', any((p) => p.kind === 'loop'));
-  add('fetch-through-window', any((p) => p.kind === 'far-call'));
-  add('cli-sti-popf-hlt', any((p) => p.kind === 'iflag'));
-  add('irq', events.some((e) => e.kind === 'irq'));
-  add('host-events', events.some((e) => e.kind !== 'irq'));
-  add('sensitive-unprivileged', any((p) => p.kind === 'sensitive' ||
-    (p.kind === 'user' && p.ops.some((o) => o.op === 'sensitive' || o.op === 'pushf' || o.op === 'popf'))));
+  add(
+    'wp-toggle',
+    any((p) => p.kind === 'cr-toggle' && p.bit === 'wp'),
+  );
+  add(
+    'pse-toggle',
+    any((p) => p.kind === 'cr-toggle' && p.bit === 'pse'),
+  );
+  add(
+    'paging-toggle',
+    any((p) => p.kind === 'cr-toggle' && p.bit === 'pg'),
+  );
+  add(
+    'invlpg',
+    any((p) => p.kind === 'invlpg'),
+  );
+  add(
+    'user-piece',
+    any((p) => p.kind === 'user' && p.ring === 3),
+  );
+  add(
+    'ring-1-2-piece',
+    any((p) => p.kind === 'user' && p.ring !== 3),
+  );
+  add(
+    'straddle',
+    any((p) => p.kind === 'mem' && p.target.area !== 'ram-end' && straddles(p.target, p.width)),
+  );
+  add(
+    'straddle-ram-end',
+    any((p) => p.kind === 'mem' && p.target.area === 'ram-end' && straddles(p.target, p.width)),
+  );
+  add(
+    'byte-access',
+    any((p) => p.kind === 'mem' && p.width === 1),
+  );
+  add(
+    'mmio',
+    any((p) => p.kind === 'mmio'),
+  );
+  add(
+    'console',
+    any((p) => p.kind === 'port' && p.out && p.port === 0xe9),
+  );
+  add(
+    'loop',
+    any((p) => p.kind === 'loop'),
+  );
+  add(
+    'fetch-through-window',
+    any((p) => p.kind === 'far-call'),
+  );
+  add(
+    'cli-sti-popf-hlt',
+    any((p) => p.kind === 'iflag'),
+  );
+  add(
+    'irq',
+    events.some((e) => e.kind === 'irq'),
+  );
+  add(
+    'host-events',
+    events.some((e) => e.kind !== 'irq'),
+  );
+  add(
+    'sensitive-unprivileged',
+    any(
+      (p) =>
+        p.kind === 'sensitive' || (p.kind === 'user' && p.ops.some((o) => o.op === 'sensitive' || o.op === 'pushf' || o.op === 'popf')),
+    ),
+  );
   add('popf-cpl3', any(isPopfAtCpl3));
-  add('priv-at-cpl>0', any((p) => p.kind === 'user' && privilegedOuter(p)));
-  add('invalid-encoding', any((p) => p.kind === 'invalid' || (p.kind === 'user' && p.ops.some((o) => o.op === 'ud2'))));
-  add('delivery-fault-piece', any((p) => p.kind === 'delivery'));
-  add('fatal-piece', any((p) => p.kind === 'delivery' && p.fault.f === 'fatal'));
+  add(
+    'priv-at-cpl>0',
+    any((p) => p.kind === 'user' && privilegedOuter(p)),
+  );
+  add(
+    'invalid-encoding',
+    any((p) => p.kind === 'invalid' || (p.kind === 'user' && p.ops.some((o) => o.op === 'ud2'))),
+  );
+  add(
+    'delivery-fault-piece',
+    any((p) => p.kind === 'delivery'),
+  );
+  add(
+    'fatal-piece',
+    any((p) => p.kind === 'delivery' && p.fault.f === 'fatal'),
+  );
   return [...tags].sort();
 }
 
@@ -101,32 +195,65 @@ export function runtimeLabels(c: GuestCase, obs: Observation): string[] {
   // Code between pN_user and the instruction after its `int 0x80` runs at the piece's ring
   // (when its iret frame is well formed): an event saved there came from that ring.
   const ringRanges = (rings: number[]): Range[] =>
-    c.pieces.flatMap((p, i) => p.kind === 'user' && p.badFrame === 'none' && rings.includes(p.ring) ? [[at(`p${i}_user`), at(`p${i}_user_end`) + 8] as Range] : []);
+    c.pieces.flatMap((p, i) =>
+      p.kind === 'user' && p.badFrame === 'none' && rings.includes(p.ring) ? [[at(`p${i}_user`), at(`p${i}_user_end`) + 8] as Range] : [],
+    );
   const ring3 = ringRanges([3]);
   const ring12 = ringRanges([1, 2]);
-  add('user-mode', handled.some((e) => ring3.some((r) => inRange(e.eip, r))));
-  add('ring-1-2-mode', handled.some((e) => ring12.some((r) => inRange(e.eip, r))));
+  add(
+    'user-mode',
+    handled.some((e) => ring3.some((r) => inRange(e.eip, r))),
+  );
+  add(
+    'ring-1-2-mode',
+    handled.some((e) => ring12.some((r) => inRange(e.eip, r))),
+  );
 
   // DESIGN §3.7: a #GP/#NP whose error code has the IDT bit (8v+2+EXT) is a gate fault.
-  add('delivery-fault', obs.status === 'shutdown' || handled.some((e) => e.vector === V_DF ||
-    ((e.vector === V_GP || e.vector === V_NP) && e.kind === 'exception' && ((e.errorCode ?? 0) & 2) !== 0)));
-  add('double-fault', handled.some((e) => e.vector === V_DF && e.kind === 'exception'));
+  add(
+    'delivery-fault',
+    obs.status === 'shutdown' ||
+      handled.some(
+        (e) => e.vector === V_DF || ((e.vector === V_GP || e.vector === V_NP) && e.kind === 'exception' && ((e.errorCode ?? 0) & 2) !== 0),
+      ),
+  );
+  add(
+    'double-fault',
+    handled.some((e) => e.vector === V_DF && e.kind === 'exception'),
+  );
   add('triple-fault', obs.status === 'shutdown');
   const pfs = handled.filter((e) => e.vector === V_PF && e.kind === 'exception');
   add('page-fault', pfs.length > 0);
-  add('pf-user', pfs.some((e) => ((e.errorCode ?? 0) & 4) !== 0));
-  add('pf-rsvd', pfs.some((e) => ((e.errorCode ?? 0) & 8) !== 0));
+  add(
+    'pf-user',
+    pfs.some((e) => ((e.errorCode ?? 0) & 4) !== 0),
+  );
+  add(
+    'pf-rsvd',
+    pfs.some((e) => ((e.errorCode ?? 0) & 8) !== 0),
+  );
   add('irq-delivered', irqs.length > 0);
 
   const iflagRanges: Range[] = c.pieces.flatMap((p, i) =>
     p.kind === 'iflag' || (p.kind === 'user' && p.ops.some((o) => o.op === 'popf' || o.op === 'cli' || o.op === 'sti' || o.op === 'hlt'))
-      ? [[at(`p${i}`), at(`p${i}_end`)] as Range] : []);
-  add('irq-around-cli-sti-popf-hlt', irqs.some((e) => iflagRanges.some((r) => inRange(e.eip, r))));
+      ? [[at(`p${i}`), at(`p${i}_end`)] as Range]
+      : [],
+  );
+  add(
+    'irq-around-cli-sti-popf-hlt',
+    irqs.some((e) => iflagRanges.some((r) => inRange(e.eip, r))),
+  );
   // An irq delivered right after the shadowed instruction: it waited out the STI shadow.
-  const afterShadow = c.pieces.flatMap((p, i) => p.kind === 'iflag' && p.shape.s === 'sti-shadow' ? [at(`p${i}_sti`) + 16] : []);
-  add('sti-shadow', irqs.some((e) => afterShadow.includes(e.eip)));
-  const afterHlt = c.pieces.flatMap((p, i) => p.kind === 'iflag' && sym.has(`p${i}_hlt`) ? [at(`p${i}_hlt`) + 8] : []);
-  add('hlt-wakeup', irqs.some((e) => afterHlt.includes(e.eip)));
+  const afterShadow = c.pieces.flatMap((p, i) => (p.kind === 'iflag' && p.shape.s === 'sti-shadow' ? [at(`p${i}_sti`) + 16] : []));
+  add(
+    'sti-shadow',
+    irqs.some((e) => afterShadow.includes(e.eip)),
+  );
+  const afterHlt = c.pieces.flatMap((p, i) => (p.kind === 'iflag' && sym.has(`p${i}_hlt`) ? [at(`p${i}_hlt`) + 8] : []));
+  add(
+    'hlt-wakeup',
+    irqs.some((e) => afterHlt.includes(e.eip)),
+  );
   add(`status-${obs.status}`, true);
   add('body-completed', obs.eip >= at('body_end') && obs.eip <= at('idle') + 16);
   return [...tags].sort();

@@ -6,8 +6,22 @@
 
 import fc from 'fast-check';
 import {
-  CODE, DATA0, DATA1, FRAMES, IDT, KSTACK, MMIO, MMIO_PDE, PD_A, PD_B, PLAY_ENTRIES, PT_MMIO,
-  PT_PLAY_A, PT_PLAY_B, REC_SLOT, hex,
+  CODE,
+  DATA0,
+  DATA1,
+  FRAMES,
+  IDT,
+  KSTACK,
+  MMIO,
+  MMIO_PDE,
+  PD_A,
+  PD_B,
+  PLAY_ENTRIES,
+  PT_MMIO,
+  PT_PLAY_A,
+  PT_PLAY_B,
+  REC_SLOT,
+  hex,
 } from './layout.ts';
 
 // Entry bits (DESIGN §3.5).
@@ -73,9 +87,7 @@ export const frameRefArb: fc.Arbitrary<FrameRef> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom<FrameRef>('BEYOND', 'MMIO') },
 );
 
-export const pteSpecArb: fc.Arbitrary<PteSpec> = fc
-  .tuple(frameRefArb, lenientPermArb)
-  .map(([frame, perm]) => ({ frame, ...perm }));
+export const pteSpecArb: fc.Arbitrary<PteSpec> = fc.tuple(frameRefArb, lenientPermArb).map(([frame, perm]) => ({ frame, ...perm }));
 
 const bigPageArb: fc.Arbitrary<BigPage> = fc
   .tuple(lenientPermArb, fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }))
@@ -94,26 +106,40 @@ export const playTableOf = (s: SpaceName): number => (s === 'A' ? PT_PLAY_A : PT
 /** The physical frame a reference names (numbers, for labels and host events). */
 export function frameAddr(f: FrameRef, space: SpaceName, ramBytes: number): number {
   switch (f) {
-    case 'F0': return FRAMES[0];
-    case 'F1': return FRAMES[1];
-    case 'F2': return FRAMES[2];
-    case 'F3': return FRAMES[3];
-    case 'DATA0': return DATA0;
-    case 'DATA1': return DATA1;
-    case 'OWN_PT': return playTableOf(space);
-    case 'OWN_PD': return pdOf(space);
-    case 'BEYOND': return ramBytes;
-    case 'MMIO': return MMIO;
+    case 'F0':
+      return FRAMES[0];
+    case 'F1':
+      return FRAMES[1];
+    case 'F2':
+      return FRAMES[2];
+    case 'F3':
+      return FRAMES[3];
+    case 'DATA0':
+      return DATA0;
+    case 'DATA1':
+      return DATA1;
+    case 'OWN_PT':
+      return playTableOf(space);
+    case 'OWN_PD':
+      return pdOf(space);
+    case 'BEYOND':
+      return ramBytes;
+    case 'MMIO':
+      return MMIO;
   }
 }
 
 /** The same frame as assembly: an `.equ` name from the prologue. */
 export function frameText(f: FrameRef, space: SpaceName): string {
   switch (f) {
-    case 'OWN_PT': return space === 'A' ? 'PT_PLAY_A' : 'PT_PLAY_B';
-    case 'OWN_PD': return space === 'A' ? 'PD_A' : 'PD_B';
-    case 'BEYOND': return 'RAM_END';
-    default: return f;
+    case 'OWN_PT':
+      return space === 'A' ? 'PT_PLAY_A' : 'PT_PLAY_B';
+    case 'OWN_PD':
+      return space === 'A' ? 'PD_A' : 'PD_B';
+    case 'BEYOND':
+      return 'RAM_END';
+    default:
+      return f;
   }
 }
 
@@ -140,7 +166,8 @@ export function identityTableLines(ramBytes: number, data1: Perm, presetAD: bool
   const pages = ramBytes / 0x1000 + 1;
   for (let i = 0; i < pages; i += 4) {
     const words: string[] = [];
-    for (let j = i; j < Math.min(i + 4, pages); j++) words.push(`${hex(CODE + j * 0x1000)} | ${identityFlags(j * 0x1000, data1, presetAD)}`);
+    for (let j = i; j < Math.min(i + 4, pages); j++)
+      words.push(`${hex(CODE + j * 0x1000)} | ${identityFlags(j * 0x1000, data1, presetAD)}`);
     out.push(`    .dd ${words.join(', ')}`);
   }
   return out;
@@ -161,7 +188,12 @@ export function spaceLines(name: SpaceName, sp: SpaceSetup): string[] {
   if (sp.recursive) out.push(`.org ${pd} + 4 * ${REC_SLOT}`, `    .dd ${pd} | P | RW    ; recursive: the directory maps itself at REC`);
   out.push(`.org ${pt}                 ; playground of ${name}: PLAY + 0x1000·i`);
   for (let i = 0; i < sp.play.length; i += 4) {
-    out.push(`    .dd ${sp.play.slice(i, i + 4).map((e) => pteText(e, name)).join(', ')}`);
+    out.push(
+      `    .dd ${sp.play
+        .slice(i, i + 4)
+        .map((e) => pteText(e, name))
+        .join(', ')}`,
+    );
   }
   return out;
 }
@@ -178,4 +210,3 @@ export function aliasedFrames(sp: SpaceSetup, space: SpaceName, ramBytes: number
   const bigAliases = pse && sp.big !== null && !sp.big.rsvd;
   return [...seen].filter(([f, n]) => n > 1 || (bigAliases && f < 0x400000)).map(([f]) => f);
 }
-

@@ -30,18 +30,49 @@ const hex = L.hex;
 
 function equLines(setup: Setup): string[] {
   const layout: [string, number][] = [
-    ['IDT', L.IDT], ['TSS', L.TSS], ['VARS', L.VARS], ['DATA0', L.DATA0], ['DATA1', L.DATA1],
-    ['USTACK', L.USTACK], ['KSTACK', L.KSTACK], ['PD_A', L.PD_A], ['PD_B', L.PD_B], ['PT_LOW', L.PT_LOW],
-    ['PT_PLAY_A', L.PT_PLAY_A], ['PT_PLAY_B', L.PT_PLAY_B], ['PT_MMIO', L.PT_MMIO],
-    ['F0', L.FRAMES[0]], ['F1', L.FRAMES[1]], ['F2', L.FRAMES[2]], ['F3', L.FRAMES[3]],
-    ['KSTACK_TOP', L.KSTACK_TOP], ['USTACK_TOP', L.USTACK_TOP], ['RAM_END', setup.ramBytes],
-    ['BIG', L.BIG], ['PLAY', L.PLAY], ['REC', L.REC], ['REC_PD', L.REC_PD], ['MMIO', L.MMIO],
+    ['IDT', L.IDT],
+    ['TSS', L.TSS],
+    ['VARS', L.VARS],
+    ['DATA0', L.DATA0],
+    ['DATA1', L.DATA1],
+    ['USTACK', L.USTACK],
+    ['KSTACK', L.KSTACK],
+    ['PD_A', L.PD_A],
+    ['PD_B', L.PD_B],
+    ['PT_LOW', L.PT_LOW],
+    ['PT_PLAY_A', L.PT_PLAY_A],
+    ['PT_PLAY_B', L.PT_PLAY_B],
+    ['PT_MMIO', L.PT_MMIO],
+    ['F0', L.FRAMES[0]],
+    ['F1', L.FRAMES[1]],
+    ['F2', L.FRAMES[2]],
+    ['F3', L.FRAMES[3]],
+    ['KSTACK_TOP', L.KSTACK_TOP],
+    ['USTACK_TOP', L.USTACK_TOP],
+    ['RAM_END', setup.ramBytes],
+    ['BIG', L.BIG],
+    ['PLAY', L.PLAY],
+    ['REC', L.REC],
+    ['REC_PD', L.REC_PD],
+    ['MMIO', L.MMIO],
   ];
   const bits: [string, number][] = [
-    ['P', 1], ['RW', 2], ['US', 4], ['A', 0x20], ['D', 0x40], ['PS', 0x80], ['RSVD4M', 1 << 13],
-    ['CR0_PE', 1], ['CR0_WP', 1 << 16], ['CR0_PG', 0x80000000], ['CR4_PSE', 1 << 4],
+    ['P', 1],
+    ['RW', 2],
+    ['US', 4],
+    ['A', 0x20],
+    ['D', 0x40],
+    ['PS', 0x80],
+    ['RSVD4M', 1 << 13],
+    ['CR0_PE', 1],
+    ['CR0_WP', 1 << 16],
+    ['CR0_PG', 0x80000000],
+    ['CR4_PSE', 1 << 4],
   ];
-  const rings: [string, number][] = [1, 2, 3].flatMap((r): [string, number][] => [[`USER_CS${r}`, L.codeSelector(r)], [`USER_SS${r}`, L.stackSelector(r)]]);
+  const rings: [string, number][] = [1, 2, 3].flatMap((r): [string, number][] => [
+    [`USER_CS${r}`, L.codeSelector(r)],
+    [`USER_SS${r}`, L.stackSelector(r)],
+  ]);
   return [
     '; layout (properties/arbitraries/layout.ts)',
     ...layout.map(([n, v]) => `.equ ${n}, ${hex(v)}`),
@@ -182,7 +213,9 @@ h_return:
 h_return_ring0:
     pop eax
     iret
-`.trim().split('\n');
+`
+  .trim()
+  .split('\n');
 
 function idtLines(setup: Setup): string[] {
   const gates = Array.from({ length: 256 }, (_, v) => gateOf(v, setup));
@@ -210,7 +243,11 @@ function dataLines(setup: Setup): string[] {
     'fetch_resume: .dd body_end',
     'idt_desc:     .dd (IDT << 16) | 0x7FF, IDT >> 16     ; limit, base: 256 gates',
     'idt_small:    .dd (IDT << 16) | 0xFF, IDT >> 16      ; 32 gates',
-    ...L.FRAMES.flatMap((_, i) => [`.org F${i}                          ; a code stub any window may call`, `    mov eax, ${hex(0xf0 + i)}`, '    ret']),
+    ...L.FRAMES.flatMap((_, i) => [
+      `.org F${i}                          ; a code stub any window may call`,
+      `    mov eax, ${hex(0xf0 + i)}`,
+      '    ret',
+    ]),
     '.org PT_LOW                       ; identity map of RAM and one page beyond',
     ...identityTableLines(setup.ramBytes, setup.data1, setup.presetAD),
     ...spaceLines('A', setup.spaces.A),

@@ -61,7 +61,12 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       if (r.failure) break;
     }
   } else {
-    await runOnWorkers(workers, chunks, (k, runs) => ({ property: prop.name, engine: o.engine, bugs: [...o.bugs], k, seed: chunkSeed(o.seed, k), runs }), record);
+    await runOnWorkers(
+      workers,
+      chunks,
+      (k, runs) => ({ property: prop.name, engine: o.engine, bugs: [...o.bugs], k, seed: chunkSeed(o.seed, k), runs }),
+      record,
+    );
   }
   const failed = outcomes.filter((r) => r.failure).sort((a, b) => a.k - b.k)[0];
   const result: CampaignResult = {
@@ -88,7 +93,12 @@ export interface ChunkJob {
 }
 
 /** Hand chunks out in order; after a failure in chunk f, hand out nothing above f. */
-async function runOnWorkers(n: number, chunks: { k: number; runs: number }[], job: (k: number, runs: number) => ChunkJob, record: (r: ChunkOutcome) => void): Promise<void> {
+async function runOnWorkers(
+  n: number,
+  chunks: { k: number; runs: number }[],
+  job: (k: number, runs: number) => ChunkJob,
+  record: (r: ChunkOutcome) => void,
+): Promise<void> {
   const entry = new URL('./worker-entry.mjs', import.meta.url);
   let next = 0;
   let lowestFailure = Infinity;

@@ -28,10 +28,23 @@ export async function runMutant(bug: string, engine: string, o: MutantOptions): 
   const r = await runCampaign({ engine, bugs: [bug], runs: o.maxRuns, seed: o.seed, workers: o.workers ?? 1 });
   const f = r.failure;
   if (!f) return { bug, engine, caught: false, runs: r.runs, seconds: r.seconds };
-  return { bug, engine, caught: true, property: f.property, runs: r.runs, seconds: r.seconds, instructions: f.instructions, source: f.source, divergence: f.divergence };
+  return {
+    bug,
+    engine,
+    caught: true,
+    property: f.property,
+    runs: r.runs,
+    seconds: r.seconds,
+    instructions: f.instructions,
+    source: f.source,
+    divergence: f.divergence,
+  };
 }
 
-export async function runMutants(catalog: Readonly<Record<string, { engines: readonly string[] }>>, o: MutantOptions): Promise<MutantResult[]> {
+export async function runMutants(
+  catalog: Readonly<Record<string, { engines: readonly string[] }>>,
+  o: MutantOptions,
+): Promise<MutantResult[]> {
   const out: MutantResult[] = [];
   for (const [bug, { engines }] of Object.entries(catalog)) {
     for (const engine of engines) {

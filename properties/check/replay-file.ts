@@ -26,8 +26,15 @@ export interface ReplayFile {
 export function isReplayFile(x: unknown): x is ReplayFile {
   const o = x as Partial<ReplayFile> | null;
   return (
-    typeof o === 'object' && o !== null && o.popek === 'counterexample' && o.version === 1 &&
-    typeof o.engine === 'string' && Array.isArray(o.bugs) && typeof o.source === 'string' &&
-    Array.isArray(o.events) && typeof o.ramBytes === 'number' && typeof o.maxSteps === 'number'
+    typeof o === 'object' &&
+    o !== null &&
+    o.popek === 'counterexample' &&
+    o.version === 1 &&
+    typeof o.engine === 'string' &&
+    Array.isArray(o.bugs) &&
+    typeof o.source === 'string' &&
+    Array.isArray(o.events) &&
+    typeof o.ramBytes === 'number' &&
+    typeof o.maxSteps === 'number'
   );
 }

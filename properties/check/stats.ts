@@ -31,11 +31,18 @@ export function caseStats(runs: number, seed: number): Stats {
   }
   const hard = new Set<string>(HARD_CASE_TAGS);
   for (const t of hard) if (!counts.has(t)) counts.set(t, 0);
-  const tags = [...counts].map(([tag, n]) => ({ tag, percent: (100 * n) / cases, hard: hard.has(tag) })).sort((a, b) => b.percent - a.percent);
+  const tags = [...counts]
+    .map(([tag, n]) => ({ tag, percent: (100 * n) / cases, hard: hard.has(tag) }))
+    .sort((a, b) => b.percent - a.percent);
   return { cases, meanInstructions: instructions / cases, tags };
 }
 
 export function formatStats(s: Stats): string {
-  const rows = s.tags.map((t) => `  ${t.tag.padEnd(30)} ${t.percent.toFixed(1).padStart(5)} %${t.hard && t.percent < 5 ? '   below 5 %' : ''}`);
-  return [`${s.cases} generated cases, ${s.meanInstructions.toFixed(1)} body instructions on average; cases carrying each tag:`, ...rows].join('\n');
+  const rows = s.tags.map(
+    (t) => `  ${t.tag.padEnd(30)} ${t.percent.toFixed(1).padStart(5)} %${t.hard && t.percent < 5 ? '   below 5 %' : ''}`,
+  );
+  return [
+    `${s.cases} generated cases, ${s.meanInstructions.toFixed(1)} body instructions on average; cases carrying each tag:`,
+    ...rows,
+  ].join('\n');
 }

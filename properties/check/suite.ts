@@ -65,7 +65,9 @@ interface HostShape {
 /** The VMMs with a host beneath them: each names what its pressure levels mean. */
 const HOSTED: Readonly<Record<string, (image: Image, config: MachineConfig, shape: HostShape) => HostedEngine>> = {
   'vmx-shadow': (image, config, { pressure, ...shape }) => {
-    const pool = { audit: { maxShadowPages: 6, maxRoots: 2 }, squeeze: { maxShadowPages: 5, maxRoots: 1 }, shared: { maxShadowPages: 8 } }[pressure];
+    const pool = { audit: { maxShadowPages: 6, maxRoots: 2 }, squeeze: { maxShadowPages: 5, maxRoots: 1 }, shared: { maxShadowPages: 8 } }[
+      pressure
+    ];
     return new VmxShadowEngine(image, config, { ...shape, ...pool });
   },
   'vmx-ept': (image, config, { pressure, ...shape }) => {
@@ -102,7 +104,9 @@ export const auditEveryExit: PropertyDef = {
 /** Final observations of two runs, as text when they differ. */
 function differs(a: Observation, b: Observation, what: string): string | undefined {
   const d = diffObservations(a, b);
-  return d.length === 0 ? undefined : `${what}:\n${d.map((f) => `  ${f.path}: ${JSON.stringify(f.spec)} vs ${JSON.stringify(f.engine)}`).join('\n')}`;
+  return d.length === 0
+    ? undefined
+    : `${what}:\n${d.map((f) => `  ${f.path}: ${JSON.stringify(f.spec)} vs ${JSON.stringify(f.engine)}`).join('\n')}`;
 }
 
 /**
@@ -118,11 +122,17 @@ export const hostEventTransparency: PropertyDef = {
     const image = imageOf(c.source);
     const config = { ramBytes: c.ramBytes, bugs };
     const withEvents = make(image, config).run(c.events, c.maxSteps);
-    const irqsOnly = make(image, config).run(c.events.filter((e) => e.kind === 'irq'), c.maxSteps);
+    const irqsOnly = make(image, config).run(
+      c.events.filter((e) => e.kind === 'irq'),
+      c.maxSteps,
+    );
     const d = differs(irqsOnly, withEvents, 'without host events vs with them');
     const host = HOSTED[engine];
     if (d !== undefined || host === undefined) return d;
-    const squeezed = host(image, config, { pressure: 'squeeze', hostGuestFrames: Math.max(2, Math.floor(c.ramBytes / 4096 / 4)) }).run(c.events, c.maxSteps);
+    const squeezed = host(image, config, { pressure: 'squeeze', hostGuestFrames: Math.max(2, Math.floor(c.ramBytes / 4096 / 4)) }).run(
+      c.events,
+      c.maxSteps,
+    );
     return differs(irqsOnly, squeezed, 'roomy host vs overcommitted host with the VMM squeezed');
   },
 };
@@ -148,11 +158,15 @@ export const isolation: PropertyDef = {
   engines: HOSTED_ENGINES,
   check(c, engine, bugs) {
     const by = bystanderImage();
-    const e = hosted(engine)(imageOf(c.source), { ramBytes: c.ramBytes, bugs }, {
-      pressure: 'shared',
-      companion: { image: by, ramBytes: BYSTANDER_RAM },
-      hostGuestFrames: Math.max(4, Math.floor((c.ramBytes + BYSTANDER_RAM) / 4096 / 2)),
-    });
+    const e = hosted(engine)(
+      imageOf(c.source),
+      { ramBytes: c.ramBytes, bugs },
+      {
+        pressure: 'shared',
+        companion: { image: by, ramBytes: BYSTANDER_RAM },
+        hostGuestFrames: Math.max(4, Math.floor((c.ramBytes + BYSTANDER_RAM) / 4096 / 2)),
+      },
+    );
     try {
       e.run([...c.events, { at: 0, kind: 'switch-vm' }], c.maxSteps);
     } catch (err) {
@@ -180,9 +194,16 @@ export const noninterference: PropertyDef = {
     const events = [...c.events, { at: 0, kind: 'switch-vm' as const }, { at: Math.floor(c.maxSteps / 3), kind: 'switch-vm' as const }];
     const frames = Math.max(4, Math.floor((2 * c.ramBytes) / 4096 / 3));
     const run = (companion: { image: Image; ramBytes: number }) =>
-      hosted(engine)(image, { ramBytes: c.ramBytes, bugs }, { pressure: 'shared', companion, hostGuestFrames: frames }).run(events, c.maxSteps);
+      hosted(engine)(image, { ramBytes: c.ramBytes, bugs }, { pressure: 'shared', companion, hostGuestFrames: frames }).run(
+        events,
+        c.maxSteps,
+      );
     try {
-      return differs(run({ image: bystanderImage(), ramBytes: BYSTANDER_RAM }), run({ image, ramBytes: c.ramBytes }), 'idle neighbour vs busy neighbour');
+      return differs(
+        run({ image: bystanderImage(), ramBytes: BYSTANDER_RAM }),
+        run({ image, ramBytes: c.ramBytes }),
+        'idle neighbour vs busy neighbour',
+      );
     } catch (err) {
       return err instanceof Error ? err.message : String(err);
     }
@@ -205,7 +226,12 @@ function imageOf(source: string): Image {
   return image;
 }
 
-export function divergenceOf(source: string, c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'>, engine: string, bugs: readonly string[]): string | undefined {
+export function divergenceOf(
+  source: string,
+  c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'>,
+  engine: string,
+  bugs: readonly string[],
+): string | undefined {
   const make = engineFactory(engine);
   const r = lockstep((image, config) => make(image, { ...config, bugs }), {
     image: imageOf(source),
@@ -223,7 +249,14 @@ export interface ChunkOutcome {
 }
 
 /** Run chunk k of a campaign: `numRuns` cases from `seed`. */
-export function runChunk(prop: PropertyDef, engine: string, bugs: readonly string[], k: number, seed: number, numRuns: number): ChunkOutcome {
+export function runChunk(
+  prop: PropertyDef,
+  engine: string,
+  bugs: readonly string[],
+  k: number,
+  seed: number,
+  numRuns: number,
+): ChunkOutcome {
   const result = fc.check(
     fc.property(caseArb, (c) => prop.check(c, engine, bugs) === undefined),
     { seed, numRuns },

@@ -37,11 +37,29 @@ function ramWords(c: InsnCase): [number, number, string][] {
   if (f.present) {
     const ring = f.ring;
     const csGood = codeSelector(ring);
-    const cs = { valid: csGood, 'other-rpl': (csGood & ~3) | ((ring + 1) & 3), 'upper-bits': (csGood | 0xabcd0000) >>> 0, 'data-selector': stackSelector(ring), random: f.junk & 0xffff }[f.cs];
+    const cs = {
+      valid: csGood,
+      'other-rpl': (csGood & ~3) | ((ring + 1) & 3),
+      'upper-bits': (csGood | 0xabcd0000) >>> 0,
+      'data-selector': stackSelector(ring),
+      random: f.junk & 0xffff,
+    }[f.cs];
     const ssGood = stackSelector(cs & 3);
-    const ss = { valid: ssGood, 'other-ring': stackSelector((ring + 1) & 3), 'upper-bits': (ssGood | 0x55550000) >>> 0, 'rpl-flip': ssGood ^ 1, random: f.junk >>> 16 }[f.ss];
+    const ss = {
+      valid: ssGood,
+      'other-ring': stackSelector((ring + 1) & 3),
+      'upper-bits': (ssGood | 0x55550000) >>> 0,
+      'rpl-flip': ssGood ^ 1,
+      random: f.junk >>> 16,
+    }[f.ss];
     const w0 = c.insn.op.name === 'popf' ? f.popfWord : resolveTarget(c, f.eip);
-    const words: [number, string][] = [[w0, c.insn.op.name === 'popf' ? 'eflags for popf' : 'eip'], [cs, 'CS'], [f.eflags, 'eflags'], [f.esp, 'esp'], [ss, 'SS']];
+    const words: [number, string][] = [
+      [w0, c.insn.op.name === 'popf' ? 'eflags for popf' : 'eip'],
+      [cs, 'CS'],
+      [f.eflags, 'eflags'],
+      [f.esp, 'esp'],
+      [ss, 'SS'],
+    ];
     words.forEach(([v, note], k) => put((s.esp + 4 * k) >>> 0, v, `stack: ${note}`));
   }
   return out.sort((x, y) => x[0] - y[0]);
@@ -77,14 +95,40 @@ function pagingBlocks(c: InsnCase): Block[] {
   // Read-only only without CR0.WP, so the handler's supervisor writes to the device go through.
   const mmio = [MMIO | P | (pg.mmio.rw || pg.wp ? RW : 0) | (pg.mmio.us ? US : 0), (MMIO + 0x1000) | P | RW | US].map((w) => w >>> 0);
   return [
-    { addr: PD, words: [pde], lines: () => ['.org PD', `    .dd ${hex(pde)}`.padEnd(24) + `; PDE 0 (${what}): ${permText(pde)}${pg.pde.rsvd && pde & PS ? ' + bit 13' : ''}`] },
-    ...(big === 0 ? [] : [{ addr: PD + 4, words: [big], lines: () => ['.org PD + 4', `    .dd ${hex(big)}`.padEnd(24) + `; PDE 1 (BIG, a 4 MiB alias of frame 0): ${permText(big)}`] }]),
-    { addr: PD + 4 * MMIO_PDE, words: [PT_MMIO | P | RW | US], lines: () => [`.org PD + 4 * ${hex(MMIO_PDE)}`, '    .dd PT_MMIO | 0x7'.padEnd(24) + '; PDE of the device window'] },
-    { addr: PT, words: pt.map(([, v]) => v), lines: () => ['.org PT', ...pt.map(([n, v, note]) => `    .dd ${hex(v)}`.padEnd(24) + `; ${hex(n << 12)} ${note}: ${permText(v)}`)] },
+    {
+      addr: PD,
+      words: [pde],
+      lines: () => [
+        '.org PD',
+        `    .dd ${hex(pde)}`.padEnd(24) + `; PDE 0 (${what}): ${permText(pde)}${pg.pde.rsvd && pde & PS ? ' + bit 13' : ''}`,
+      ],
+    },
+    ...(big === 0
+      ? []
+      : [
+          {
+            addr: PD + 4,
+            words: [big],
+            lines: () => ['.org PD + 4', `    .dd ${hex(big)}`.padEnd(24) + `; PDE 1 (BIG, a 4 MiB alias of frame 0): ${permText(big)}`],
+          },
+        ]),
+    {
+      addr: PD + 4 * MMIO_PDE,
+      words: [PT_MMIO | P | RW | US],
+      lines: () => [`.org PD + 4 * ${hex(MMIO_PDE)}`, '    .dd PT_MMIO | 0x7'.padEnd(24) + '; PDE of the device window'],
+    },
+    {
+      addr: PT,
+      words: pt.map(([, v]) => v),
+      lines: () => ['.org PT', ...pt.map(([n, v, note]) => `    .dd ${hex(v)}`.padEnd(24) + `; ${hex(n << 12)} ${note}: ${permText(v)}`)],
+    },
     {
       addr: PT_MMIO + 4 * MMIO_PTE,
       words: mmio,
-      lines: () => [`.org PT_MMIO + 4 * ${hex(MMIO_PTE)}`, `    .dd ${hex(mmio[0]!)}, ${hex(mmio[1]!)}`.padEnd(24) + '; the device page, then open bus'],
+      lines: () => [
+        `.org PT_MMIO + 4 * ${hex(MMIO_PTE)}`,
+        `    .dd ${hex(mmio[0]!)}, ${hex(mmio[1]!)}`.padEnd(24) + '; the device page, then open bus',
+      ],
     },
   ];
 }
@@ -96,8 +140,16 @@ export function dataBlocks(c: InsnCase): Block[] {
   return [
     idtBlock(c),
     { addr: TSS, words: [0, c.state.esp0 >>> 0], lines: () => ['.org TSS', `    .dd 0, ${valueText(c.state.esp0)}`] },
-    { addr: IDT_DESC, words: desc, lines: () => ['.org IDT_DESC', `    .dd ${hex(desc[0]!)}, ${hex(desc[1]!)}`.padEnd(24) + `; limit ${hex(limit)}, base IDT`] },
+    {
+      addr: IDT_DESC,
+      words: desc,
+      lines: () => ['.org IDT_DESC', `    .dd ${hex(desc[0]!)}, ${hex(desc[1]!)}`.padEnd(24) + `; limit ${hex(limit)}, base IDT`],
+    },
     ...pagingBlocks(c),
-    ...ramWords(c).map(([addr, v, note]): Block => ({ addr, words: [v], lines: () => [`.org ${hex(addr)}`.padEnd(20) + (note ? `; ${note}` : ''), `    .dd ${hex(v)}`] })),
+    ...ramWords(c).map(([addr, v, note]): Block => ({
+      addr,
+      words: [v],
+      lines: () => [`.org ${hex(addr)}`.padEnd(20) + (note ? `; ${note}` : ''), `    .dd ${hex(v)}`],
+    })),
   ];
 }

@@ -12,17 +12,37 @@ export function brokenVector(c: InsnCase): number | null {
   const br = c.idt.broken;
   if (!br) return null;
   switch (br.which) {
-    case 'ud': return V_UD;
-    case 'gp': return V_GP;
-    case 'pf': return V_PF;
-    case 'likely': return likelyVector(c);
-    case 'irq': return c.irq ? c.irq.vector : V_GP;
+    case 'ud':
+      return V_UD;
+    case 'gp':
+      return V_GP;
+    case 'pf':
+      return V_PF;
+    case 'likely':
+      return likelyVector(c);
+    case 'irq':
+      return c.irq ? c.irq.vector : V_GP;
   }
 }
 
 const PRIVILEGED = ['hlt', 'mov-to-cr', 'mov-from-cr', 'lidt', 'ltr', 'invlpg'];
 const IO_PRIVILEGED = ['cli', 'sti', 'in', 'out'];
-const ACCESSES = ['load', 'store', 'movzx', 'store-byte', 'lidt', 'sidt', 'push', 'push-imm', 'pop', 'pushf', 'popf', 'call', 'call-reg', 'ret'];
+const ACCESSES = [
+  'load',
+  'store',
+  'movzx',
+  'store-byte',
+  'lidt',
+  'sidt',
+  'push',
+  'push-imm',
+  'pop',
+  'pushf',
+  'popf',
+  'call',
+  'call-reg',
+  'ret',
+];
 
 /**
  * The vector the instruction most likely raises (DESIGN §3.3–3.4), so a broken gate is
@@ -47,7 +67,11 @@ export function idtLimit(c: InsnCase): number {
 }
 
 /** A gate's two words, and what is wrong with it if anything. */
-export interface GateWords { lo: number; hi: number; note?: string }
+export interface GateWords {
+  lo: number;
+  hi: number;
+  note?: string;
+}
 
 export function gateOf(c: InsnCase, v: number): GateWords {
   const { idt } = c;
@@ -58,10 +82,22 @@ export function gateOf(c: InsnCase, v: number): GateWords {
   const br = idt.broken;
   if (br && v === brokenVector(c)) {
     switch (br.how) {
-      case 'not-present': attr &= ~0x80; note = 'P = 0: #NP'; break;
-      case 'dpl': attr &= ~0x60; note = 'DPL 0: #GP for int n at cpl > 0'; break;
-      case 'type': attr = (attr & ~0x1f) | br.type; note = `type ${hex(br.type)}: #GP`; break;
-      case 'selector': selector = br.selector; note = `selector ${hex(br.selector)}: #GP`; break;
+      case 'not-present':
+        attr &= ~0x80;
+        note = 'P = 0: #NP';
+        break;
+      case 'dpl':
+        attr &= ~0x60;
+        note = 'DPL 0: #GP for int n at cpl > 0';
+        break;
+      case 'type':
+        attr = (attr & ~0x1f) | br.type;
+        note = `type ${hex(br.type)}: #GP`;
+        break;
+      case 'selector':
+        selector = br.selector;
+        note = `selector ${hex(br.selector)}: #GP`;
+        break;
     }
   }
   if (v === V_DF && idt.dfBroken) {

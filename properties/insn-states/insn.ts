@@ -30,7 +30,11 @@ export interface InsnSpec {
 }
 
 export const insnArb: fc.Arbitrary<InsnSpec> = fc.record({
-  enc: fc.oneof({ weight: 16, arbitrary: fc.constant('valid' as const) }, { weight: 8, arbitrary: fc.constant('near' as const) }, { weight: 1, arbitrary: fc.constant('random' as const) }),
+  enc: fc.oneof(
+    { weight: 16, arbitrary: fc.constant('valid' as const) },
+    { weight: 8, arbitrary: fc.constant('near' as const) },
+    { weight: 1, arbitrary: fc.constant('random' as const) },
+  ),
   op: fc.oneof(...OPS.map((o) => ({ weight: o.weight, arbitrary: fc.constant(o) }))),
   a: fc.integer({ min: 0, max: 7 }),
   b: fc.integer({ min: 0, max: 7 }),
@@ -41,7 +45,14 @@ export const insnArb: fc.Arbitrary<InsnSpec> = fc.record({
   port: fc.oneof(pick(0xe9, 0x60, 0, 0xffff, 0xe8, 0xea), fc.integer({ min: 0, max: 0xffff })),
   cr: pick(0, 2, 3, 4),
   mem: fc.oneof(
-    { weight: 3, arbitrary: fc.record({ nobase: fc.constant(false as const), b: fc.integer({ min: 0, max: 7 }), off: pick(0, 4, 0xfffffffc, 2, 0xffe, 1, 0x100) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        nobase: fc.constant(false as const),
+        b: fc.integer({ min: 0, max: 7 }),
+        off: pick(0, 4, 0xfffffffc, 2, 0xffe, 1, 0x100),
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ nobase: fc.constant(true as const), addr: addrArb }) },
   ),
   aValue: fc.oneof({ weight: 2, arbitrary: crValueArb }, { weight: 1, arbitrary: valueArb }),
@@ -108,18 +119,41 @@ export function encodeInsn(c: Placed): Encoded {
     const flaw = flawsOf(form)[i.flaw % flawsOf(form).length]!;
     what = `#UD: ${flaw}`;
     switch (flaw) {
-      case 'A bits 3-7': A = a | (8 << (j % 5)); break;
-      case 'B bits 4-7': b |= 0x10 << (j % 4); break;
-      case 'byte 3': byte3 = 1 + (j % 255); break;
-      case 'unused a': A = 1 + (j % 7); break;
-      case 'unused b': b = 1 + (j % 7); break;
-      case 'NOBASE on a non-memory op': nobase = true; break;
-      case 'NOBASE with b != 0': nobase = true; b = 1 + (j % 7); break;
-      case 'unused imm': imm = j % 3 === 0 ? 1 : j || 1; break;
+      case 'A bits 3-7':
+        A = a | (8 << (j % 5));
+        break;
+      case 'B bits 4-7':
+        b |= 0x10 << (j % 4);
+        break;
+      case 'byte 3':
+        byte3 = 1 + (j % 255);
+        break;
+      case 'unused a':
+        A = 1 + (j % 7);
+        break;
+      case 'unused b':
+        b = 1 + (j % 7);
+        break;
+      case 'NOBASE on a non-memory op':
+        nobase = true;
+        break;
+      case 'NOBASE with b != 0':
+        nobase = true;
+        b = 1 + (j % 7);
+        break;
+      case 'unused imm':
+        imm = j % 3 === 0 ? 1 : j || 1;
+        break;
       // the first value out of range most often: the boundary is where mutants hide
-      case 'imm out of range': imm = j % 2 === 0 ? uses.immMax + 1 : Math.max(uses.immMax + 1, j); break;
-      case 'cr number': b = [1, 5, 6, 7][j % 4]!; break;
-      case 'undefined opcode': opcode = UNDEFINED_OPCODES[j % UNDEFINED_OPCODES.length]!; break;
+      case 'imm out of range':
+        imm = j % 2 === 0 ? uses.immMax + 1 : Math.max(uses.immMax + 1, j);
+        break;
+      case 'cr number':
+        b = [1, 5, 6, 7][j % 4]!;
+        break;
+      case 'undefined opcode':
+        opcode = UNDEFINED_OPCODES[j % UNDEFINED_OPCODES.length]!;
+        break;
     }
   }
   return { bytes: pack(opcode, A, b | (nobase ? 8 : 0), byte3, imm >>> 0), what };

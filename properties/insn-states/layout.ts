@@ -43,10 +43,23 @@ export const INSN_ADDR: Readonly<Record<InsnAt, number>> = { page: INSN_PAGE, 'p
 export function describe(v: number): string | undefined {
   v >>>= 0;
   const regions: [string, number, number][] = [
-    ['HANDLER', HANDLER, 0x700], ['INSN_PAGE', INSN_PAGE, 0x1000], ['INSN_PAGE2', INSN_PAGE2, 0x1000], ['IDT', IDT, 0x800], ['TSS', TSS, 0x100],
-    ['PD', PD, 0x1000], ['PT', PT, 0x1000], ['PT_MMIO', PT_MMIO, 0x1000], ['KSTACK', KSTACK, 0x1000],
-    ...DATA.map((d, i): [string, number, number] => [`D${i}`, d, 0x1000]), ['DSTACK', DSTACK, 0x1000], ['SPARE', SPARE, 0x3000],
-    ['OPEN_BUS', OPEN_BUS, 0x2000], ['UNMAPPED', UNMAPPED, 0x1000], ['BIG', BIG, 0x12000], ['FAR', FAR, 0x1000], ['MMIO', MMIO, 0x1000],
+    ['HANDLER', HANDLER, 0x700],
+    ['INSN_PAGE', INSN_PAGE, 0x1000],
+    ['INSN_PAGE2', INSN_PAGE2, 0x1000],
+    ['IDT', IDT, 0x800],
+    ['TSS', TSS, 0x100],
+    ['PD', PD, 0x1000],
+    ['PT', PT, 0x1000],
+    ['PT_MMIO', PT_MMIO, 0x1000],
+    ['KSTACK', KSTACK, 0x1000],
+    ...DATA.map((d, i): [string, number, number] => [`D${i}`, d, 0x1000]),
+    ['DSTACK', DSTACK, 0x1000],
+    ['SPARE', SPARE, 0x3000],
+    ['OPEN_BUS', OPEN_BUS, 0x2000],
+    ['UNMAPPED', UNMAPPED, 0x1000],
+    ['BIG', BIG, 0x12000],
+    ['FAR', FAR, 0x1000],
+    ['MMIO', MMIO, 0x1000],
   ];
   for (const [name, base, size] of regions) if (v >= base && v < base + size) return v === base ? name : `${name} + ${hex(v - base)}`;
   return undefined;

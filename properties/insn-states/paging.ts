@@ -9,10 +9,17 @@ import { PT, RAM_BYTES, RANDOM_PAGES, RANDOM_PAGE_ADDR } from './layout.ts';
 import { pick } from './pools.ts';
 
 // DESIGN §3.1 control-register bits.
-const CR0_PE = 1, CR0_WP = 1 << 16, CR0_PG = 0x80000000;
+const CR0_PE = 1,
+  CR0_WP = 1 << 16,
+  CR0_PG = 0x80000000;
 const CR4_PSE = 0x10;
 
-export interface PagePerm { p: boolean; rw: boolean; us: boolean; ad: number }
+export interface PagePerm {
+  p: boolean;
+  rw: boolean;
+  us: boolean;
+  ad: number;
+}
 
 export interface Paging {
   /** `4m`: PDE 0 a 4 MiB page (CR4.PSE on); `ps-without-pse`: PDE 0 → PT with PS set but CR4.PSE off (PS ignored). */
@@ -28,10 +35,17 @@ export interface Paging {
 }
 
 /** What the functions below read of a case. */
-export interface Paged { paging: Paging }
+export interface Paged {
+  paging: Paging;
+}
 
 const pageArb = (usual: number): fc.Arbitrary<PagePerm> =>
-  fc.record({ p: mostly(true, fc.constant(false), usual * 2), rw: mostly(true, fc.constant(false), usual), us: mostly(true, fc.constant(false), usual), ad: pick(0, 0, 0, A, A | D) });
+  fc.record({
+    p: mostly(true, fc.constant(false), usual * 2),
+    rw: mostly(true, fc.constant(false), usual),
+    us: mostly(true, fc.constant(false), usual),
+    ad: pick(0, 0, 0, A, A | D),
+  });
 
 export const pagingArb: fc.Arbitrary<Paging> = fc.record({
   mode: fc.oneof(
@@ -42,14 +56,19 @@ export const pagingArb: fc.Arbitrary<Paging> = fc.record({
   ),
   pse: fc.boolean(),
   wp: fc.boolean(),
-  pde: fc.record({ rw: mostly(true, fc.constant(false), 9), us: mostly(true, fc.constant(false), 9), rsvd: mostly(false, fc.constant(true), 19) }),
+  pde: fc.record({
+    rw: mostly(true, fc.constant(false), 9),
+    us: mostly(true, fc.constant(false), 9),
+    rsvd: mostly(false, fc.constant(true), 19),
+  }),
   pages: fc.tuple(pageArb(8), pageArb(8), pageArb(2), pageArb(2), pageArb(2), pageArb(2), pageArb(4)),
   mmio: fc.record({ rw: mostly(true, fc.constant(false), 3), us: mostly(true, fc.constant(false), 3) }),
   big: fc.record({ rw: mostly(true, fc.constant(false), 3), us: mostly(true, fc.constant(false), 3) }),
 });
 
 /** `P | RW | US`: an entry's bits as the program's comments print them. */
-export const permText = (v: number): string => ['P', 'RW', 'US', 'A', 'D', 'PS'].filter((_, i) => v & [P, RW, US, A, D, PS][i]!).join(' | ') || '0';
+export const permText = (v: number): string =>
+  ['P', 'RW', 'US', 'A', 'D', 'PS'].filter((_, i) => v & [P, RW, US, A, D, PS][i]!).join(' | ') || '0';
 const permOf = (p: PagePerm): number => (p.p ? P : 0) | (p.rw ? RW : 0) | (p.us ? US : 0) | p.ad;
 
 export const pagingOn = (c: Paged): boolean => c.paging.mode !== 'off';

@@ -5,14 +5,34 @@
 import fc from 'fast-check';
 import { MMIO, V_GP, V_PF } from '../arbitraries/layout.ts';
 import {
-  BIG, DATA, DSTACK, FAR, HANDLER, IDT, INSN_PAGE, INSN_PAGE2, KSTACK, KSTACK_TOP, OPEN_BUS, PD, PT, RAM_BYTES, SPARE, TSS, UNMAPPED, VARS,
+  BIG,
+  DATA,
+  DSTACK,
+  FAR,
+  HANDLER,
+  IDT,
+  INSN_PAGE,
+  INSN_PAGE2,
+  KSTACK,
+  KSTACK_TOP,
+  OPEN_BUS,
+  PD,
+  PT,
+  RAM_BYTES,
+  SPARE,
+  TSS,
+  UNMAPPED,
+  VARS,
 } from './layout.ts';
 
 export const u32 = fc.integer({ min: 0, max: 0xffffffff });
 export const pick = <T>(...xs: T[]): fc.Arbitrary<T> => fc.constantFrom(...xs);
 
 /** DESIGN §3.4's flag boundaries, and a random word. */
-export const intArb = fc.oneof({ weight: 4, arbitrary: pick(0, 1, 31, 32, 0x7fffffff, 0x80000000, 0xffffffff) }, { weight: 1, arbitrary: u32 });
+export const intArb = fc.oneof(
+  { weight: 4, arbitrary: pick(0, 1, 31, 32, 0x7fffffff, 0x80000000, 0xffffffff) },
+  { weight: 1, arbitrary: u32 },
+);
 
 /** Addresses of every kind of page: mapped, unmapped, read-only, supervisor, straddling, MMIO, open bus. */
 export const addrArb = fc.oneof(
@@ -21,7 +41,20 @@ export const addrArb = fc.oneof(
   {
     weight: 2,
     // live tables: the PTEs of the code, of the instruction's page (the `hlt` fetch uses it next), of D0
-    arbitrary: pick(KSTACK + 0x100, IDT + 8 * V_GP, IDT + 8 * V_PF, PT + 4 * (DATA[0] >>> 12), PT, PT + 4, PD, TSS + 4, INSN_PAGE + 8, HANDLER, VARS, SPARE + 0x10),
+    arbitrary: pick(
+      KSTACK + 0x100,
+      IDT + 8 * V_GP,
+      IDT + 8 * V_PF,
+      PT + 4 * (DATA[0] >>> 12),
+      PT,
+      PT + 4,
+      PD,
+      TSS + 4,
+      INSN_PAGE + 8,
+      HANDLER,
+      VARS,
+      SPARE + 0x10,
+    ),
   },
   { weight: 2, arbitrary: pick(UNMAPPED, FAR, OPEN_BUS, OPEN_BUS + 0x1ffe, RAM_BYTES - 2, 0xfffffffe, 0x80000000) },
   // through the 4 MiB alias: its first access is not at its first page (a split must start from the large page)
@@ -29,7 +62,21 @@ export const addrArb = fc.oneof(
 );
 
 /** CR0 (valid and invalid), CR4, CR3 values (DESIGN §3.4 mov crN rules). */
-export const crValueArb = pick(0x80010001, 0x80000001, 0x10001, 0x1, 0x11, 0x10, 0x0, 0x80000000, 0x21, 0x80000003, PD, PD | 0xfff, UNMAPPED);
+export const crValueArb = pick(
+  0x80010001,
+  0x80000001,
+  0x10001,
+  0x1,
+  0x11,
+  0x10,
+  0x0,
+  0x80000000,
+  0x21,
+  0x80000003,
+  PD,
+  PD | 0xfff,
+  UNMAPPED,
+);
 
 export const valueArb = fc.oneof({ weight: 4, arbitrary: intArb }, { weight: 4, arbitrary: addrArb }, { weight: 1, arbitrary: crValueArb });
 

@@ -71,8 +71,10 @@ export const prologueSteps = (c: InsnCase): number => prologueLines(c).length;
 function headerLines(c: InsnCase, enc: Encoded): string[] {
   const s = c.state;
   const pg = c.paging;
-  const paging = pg.mode === 'off' ? 'off'
-    : `on (${pg.mode === '4m' ? '4 MiB page at 0' : pg.mode === 'ps-without-pse' ? 'PDE 0 has PS but CR4.PSE = 0' : '4 KiB pages'}, CR0.WP ${+pg.wp}, CR4.PSE ${cr4Of(c) ? 1 : 0})`;
+  const paging =
+    pg.mode === 'off'
+      ? 'off'
+      : `on (${pg.mode === '4m' ? '4 MiB page at 0' : pg.mode === 'ps-without-pse' ? 'PDE 0 has PS but CR4.PSE = 0' : '4 KiB pages'}, CR0.WP ${+pg.wp}, CR4.PSE ${cr4Of(c) ? 1 : 0})`;
   return [
     `; popek insn-states case: ${disassembleInsn(enc.bytes)} (${enc.what}) at cpl ${s.cpl}`,
     `;   popek run case.s --ram 64K --max-steps ${c.maxSteps}${c.events.length ? ' --events case.events.json' : ''}`,
@@ -82,9 +84,21 @@ function headerLines(c: InsnCase, enc: Encoded): string[] {
 }
 
 /** The names the code uses (the rest of the layout is named in comments, see `describe`). */
-const CODE_NAMES: [string, number][] = [['HANDLER', HANDLER], ['VARS', VARS], ['IDT_DESC', IDT_DESC], ['PD', PD], ['PSTACK', PSTACK], ['MMIO', MMIO]];
+const CODE_NAMES: [string, number][] = [
+  ['HANDLER', HANDLER],
+  ['VARS', VARS],
+  ['IDT_DESC', IDT_DESC],
+  ['PD', PD],
+  ['PSTACK', PSTACK],
+  ['MMIO', MMIO],
+];
 /** The names the data uses. */
-const DATA_NAMES: [string, number][] = [['IDT', IDT], ['TSS', TSS], ['PT', PT], ['PT_MMIO', PT_MMIO]];
+const DATA_NAMES: [string, number][] = [
+  ['IDT', IDT],
+  ['TSS', TSS],
+  ['PT', PT],
+  ['PT_MMIO', PT_MMIO],
+];
 
 /** The code half of the program: header, names, prologue, handler, the instruction under test. */
 export function codeText(c: InsnCase): string {
@@ -128,7 +142,9 @@ export function codeText(c: InsnCase): string {
 
 /** The complete program (DESIGN §3.9), ready for `popek run`. */
 export const render = (c: InsnCase): string =>
-  [codeText(c), '; ---- data', ...DATA_NAMES.map(([n, v]) => `.equ ${n}, ${hex(v)}`), ...dataBlocks(c).flatMap((b) => b.lines()), ''].join('\n');
+  [codeText(c), '; ---- data', ...DATA_NAMES.map(([n, v]) => `.equ ${n}, ${hex(v)}`), ...dataBlocks(c).flatMap((b) => b.lines()), ''].join(
+    '\n',
+  );
 
 const littleEndian = (words: readonly number[]): Uint8Array => {
   const out = new Uint8Array(4 * words.length);

@@ -12,7 +12,11 @@ import type { Paging } from './paging.ts';
 import { esp0Arb, espArb, intArb, pick, targetArb, u32, valueArb } from './pools.ts';
 
 // DESIGN §3.1 eflags bits.
-const CF = 0x1, ZF = 0x40, SF = 0x80, IF = 0x200, OF = 0x800;
+const CF = 0x1,
+  ZF = 0x40,
+  SF = 0x80,
+  IF = 0x200,
+  OF = 0x800;
 
 export interface State {
   cpl: number;
@@ -88,7 +92,10 @@ export const stateArb: fc.Arbitrary<State> = fc.record({
   cr2: valueArb,
   counter: intArb,
   log: fc.array(intArb, { maxLength: 2 }),
-  insnAt: fc.oneof({ weight: 8, arbitrary: fc.constant('page' as const) }, { weight: 1, arbitrary: pick('page-end' as const, 'straddle' as const) }),
+  insnAt: fc.oneof(
+    { weight: 8, arbitrary: fc.constant('page' as const) },
+    { weight: 1, arbitrary: pick('page-end' as const, 'straddle' as const) },
+  ),
   data: fc.array(valueArb, { minLength: 4, maxLength: 4 }),
   desc: fc.record({ limit: pick(0x7ff, 0x6f, 0x67, 0, 0xffff), base: pick(IDT, UNMAPPED, 0, DATA[0]) }),
 });
@@ -102,7 +109,10 @@ export const idtArb: fc.Arbitrary<IdtSpec> = fc.record({
     {
       weight: 3,
       arbitrary: fc.record({
-        which: fc.oneof({ weight: 4, arbitrary: fc.constant('likely' as const) }, { weight: 2, arbitrary: pick('gp' as const, 'pf' as const, 'ud' as const, 'irq' as const) }),
+        which: fc.oneof(
+          { weight: 4, arbitrary: fc.constant('likely' as const) },
+          { weight: 2, arbitrary: pick('gp' as const, 'pf' as const, 'ud' as const, 'irq' as const) },
+        ),
         how: pick<GateBreak>('not-present', 'dpl', 'type', 'selector'),
         type: pick(0x0c, 0x05, 0x1e, 0x00, 0x0d, 0x1f), // byte 5 & 0x1F not 0xE/0xF (DESIGN §3.10.3)
         selector: pick(0x10, 0x0b, 0x09, 0x00, 0x3b, 0x18),
@@ -118,7 +128,12 @@ export const idtArb: fc.Arbitrary<IdtSpec> = fc.record({
 });
 
 const eflagsWordArb = fc.oneof(
-  { weight: 4, arbitrary: fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 3 }), fc.subarray([CF, ZF, SF, OF])).map(([i, l, fs]) => (2 | (i ? IF : 0) | (l << 12) | fs.reduce((x, f) => x | f, 0)) >>> 0) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(fc.boolean(), fc.integer({ min: 0, max: 3 }), fc.subarray([CF, ZF, SF, OF]))
+      .map(([i, l, fs]) => (2 | (i ? IF : 0) | (l << 12) | fs.reduce((x, f) => x | f, 0)) >>> 0),
+  },
   { weight: 1, arbitrary: u32 },
 );
 
@@ -127,9 +142,15 @@ export const frameArb: fc.Arbitrary<FrameSpec> = fc.record({
   eip: targetArb,
   popfWord: eflagsWordArb,
   ring: fc.integer({ min: 0, max: 3 }),
-  cs: fc.oneof({ weight: 5, arbitrary: fc.constant('valid' as const) }, { weight: 3, arbitrary: pick('other-rpl' as const, 'upper-bits' as const, 'data-selector' as const, 'random' as const) }),
+  cs: fc.oneof(
+    { weight: 5, arbitrary: fc.constant('valid' as const) },
+    { weight: 3, arbitrary: pick('other-rpl' as const, 'upper-bits' as const, 'data-selector' as const, 'random' as const) },
+  ),
   eflags: eflagsWordArb,
   esp: fc.oneof({ weight: 2, arbitrary: pick(DSTACK + 0x800, SPARE + 0x100) }, { weight: 1, arbitrary: valueArb }),
-  ss: fc.oneof({ weight: 5, arbitrary: fc.constant('valid' as const) }, { weight: 2, arbitrary: pick('other-ring' as const, 'upper-bits' as const, 'rpl-flip' as const, 'random' as const) }),
+  ss: fc.oneof(
+    { weight: 5, arbitrary: fc.constant('valid' as const) },
+    { weight: 2, arbitrary: pick('other-ring' as const, 'upper-bits' as const, 'rpl-flip' as const, 'random' as const) },
+  ),
   junk: u32,
 });

@@ -16,7 +16,9 @@ const SCALARS = ['status', 'icount', 'eip', 'eflags', 'cpl', 'cr0', 'cr2', 'cr3'
 /** Field by field: two engines may build the same entry with its keys in another order. */
 function sameTrace(x: TraceEntry, y: TraceEntry): boolean {
   if (x.kind === 'shutdown' || y.kind === 'shutdown') return x.kind === y.kind && x.icount === y.icount;
-  return x.kind === y.kind && x.icount === y.icount && x.vector === y.vector && x.eip === y.eip && x.errorCode === y.errorCode && x.cr2 === y.cr2;
+  return (
+    x.kind === y.kind && x.icount === y.icount && x.vector === y.vector && x.eip === y.eip && x.errorCode === y.errorCode && x.cr2 === y.cr2
+  );
 }
 
 /** Every differing field except RAM. */
@@ -26,7 +28,8 @@ export function diffState(a: Observation, b: Observation): FieldDiff[] {
   for (const r of REG_NAMES) if (a.regs[r] !== b.regs[r]) out.push({ path: `regs.${r}`, spec: a.regs[r], engine: b.regs[r] });
   if (a.idtr.base !== b.idtr.base || a.idtr.limit !== b.idtr.limit) out.push({ path: 'idtr', spec: a.idtr, engine: b.idtr });
   if (a.device.counter !== b.device.counter) out.push({ path: 'device.counter', spec: a.device.counter, engine: b.device.counter });
-  if (JSON.stringify(a.device.log) !== JSON.stringify(b.device.log)) out.push({ path: 'device.log', spec: a.device.log, engine: b.device.log });
+  if (JSON.stringify(a.device.log) !== JSON.stringify(b.device.log))
+    out.push({ path: 'device.log', spec: a.device.log, engine: b.device.log });
   const n = Math.max(a.trace.length, b.trace.length);
   for (let i = 0; i < n; i++) {
     const x = a.trace[i];
@@ -64,7 +67,17 @@ export function diffObservations(a: Observation, b: Observation): FieldDiff[] {
 export function ramDiff(a: Observation, b: Observation, addr: number): FieldDiff {
   const word = (ram: Uint8Array) => {
     const base = addr & ~3;
-    return '0x' + [...ram.subarray(base, base + 4)].reverse().map((x) => x.toString(16).padStart(2, '0')).join('');
+    return (
+      '0x' +
+      [...ram.subarray(base, base + 4)]
+        .reverse()
+        .map((x) => x.toString(16).padStart(2, '0'))
+        .join('')
+    );
   };
-  return { path: `ram[0x${addr.toString(16)}]`, spec: `byte 0x${a.ram[addr]?.toString(16)} (word ${word(a.ram)})`, engine: `byte 0x${b.ram[addr]?.toString(16)} (word ${word(b.ram)})` };
+  return {
+    path: `ram[0x${addr.toString(16)}]`,
+    spec: `byte 0x${a.ram[addr]?.toString(16)} (word ${word(a.ram)})`,
+    engine: `byte 0x${b.ram[addr]?.toString(16)} (word ${word(b.ram)})`,
+  };
 }

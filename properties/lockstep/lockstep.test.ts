@@ -25,7 +25,12 @@ const load = (name: string) => {
 /** The spec, with one perturbation applied after `atStep` steps. */
 class Perturbed extends SpecMachine {
   private n = 0;
-  constructor(image: Image, config: MachineConfig, private readonly atStep: number, private readonly perturb: (m: SpecMachine) => void) {
+  constructor(
+    image: Image,
+    config: MachineConfig,
+    private readonly atStep: number,
+    private readonly perturb: (m: SpecMachine) => void,
+  ) {
     super(image, config);
   }
   override step(): StepOutcome {
@@ -70,9 +75,10 @@ describe('lockstep', () => {
   });
 
   test('an engine that throws is a divergence, not a crash', () => {
-    const make = (i: Image, c: MachineConfig): Engine => new Perturbed(i, c, 3, () => {
-      throw new Error('host crashed');
-    });
+    const make = (i: Image, c: MachineConfig): Engine =>
+      new Perturbed(i, c, 3, () => {
+        throw new Error('host crashed');
+      });
     const r = lockstep(make, { image: program, config, events: [], maxSteps: 1000 });
     expect(r.divergence?.outcome.engine).toBe('threw');
     expect(r.divergence?.error).toMatch(/host crashed/);

@@ -70,7 +70,14 @@ function runLockstep(makeEngine: EngineFactory, c: LockstepCase, stride: number,
   let steps = 0;
   let sinceRam = 0;
 
-  const diverge = (fired: HostEvent[], eip: number, insn: string, so: StepOutcome | 'threw', eo: StepOutcome | 'threw', error?: string): Internal => {
+  const diverge = (
+    fired: HostEvent[],
+    eip: number,
+    insn: string,
+    so: StepOutcome | 'threw',
+    eo: StepOutcome | 'threw',
+    error?: string,
+  ): Internal => {
     const a = spec.observe();
     const b = safeObserve(engine, a);
     const fields = diffState(a, b);

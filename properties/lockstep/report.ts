@@ -54,7 +54,8 @@ export function formatDivergence(d: Divergence, engineName: string, color = fals
     lines.push(differs ? mark(line) : line);
   }
   for (const f of d.fields) {
-    if (f.path.startsWith('ram') || f.path.startsWith('trace')) lines.push(mark(`* ${f.path}: spec ${JSON.stringify(f.spec)}, ${engineName} ${JSON.stringify(f.engine)}`));
+    if (f.path.startsWith('ram') || f.path.startsWith('trace'))
+      lines.push(mark(`* ${f.path}: spec ${JSON.stringify(f.spec)}, ${engineName} ${JSON.stringify(f.engine)}`));
   }
   return lines.join('\n');
 }

@@ -26,7 +26,11 @@ test.each([
 
 test('a listing: .org, one line per 8 bytes with its address, a short tail as .db', () => {
   const bytes = Uint8Array.from([...encode(0x01, 0, 0, false, 0), ...encode(0x02, 0, 0, false, 0), 0xab]);
-  expect(disassemble(bytes, 0x1000).split('\n').map((l) => l.trimEnd())).toEqual([
+  expect(
+    disassemble(bytes, 0x1000)
+      .split('\n')
+      .map((l) => l.trimEnd()),
+  ).toEqual([
     '.org 0x1000',
     `    ${'nop'.padEnd(48)} ; 00001000`,
     `    ${'hlt'.padEnd(48)} ; 00001008`,

@@ -21,21 +21,33 @@ function format(insn: Insn): string {
   const { info, a, b, imm } = insn;
   const m = info.mnemonic;
   switch (info.form) {
-    case 'none': return m;
-    case 'r': return `${m} ${reg(a)}`;
-    case 'rr': return `${m} ${reg(a)}, ${reg(b)}`;
+    case 'none':
+      return m;
+    case 'r':
+      return `${m} ${reg(a)}`;
+    case 'rr':
+      return `${m} ${reg(a)}, ${reg(b)}`;
     case 'ri':
     case 'rsh':
-    case 'in': return `${m} ${reg(a)}, ${hex(imm)}`;
+    case 'in':
+      return `${m} ${reg(a)}, ${hex(imm)}`;
     case 'i':
-    case 'int': return `${m} ${hex(imm)}`;
-    case 'rm': return info.kind.k === 'loadb' ? `${m} ${reg(a)}, byte ${memory(insn)}` : `${m} ${reg(a)}, ${memory(insn)}`;
-    case 'mr': return info.kind.k === 'storeb' ? `${m} byte ${memory(insn)}, ${BYTE_REG_NAMES[a]!}` : `${m} ${memory(insn)}, ${reg(a)}`;
-    case 'm': return `${m} ${memory(insn)}`;
-    case 'out': return `${m} ${hex(imm)}, ${reg(a)}`;
-    case 'tocr': return `${m} cr${b}, ${reg(a)}`;
-    case 'fromcr': return `${m} ${reg(a)}, cr${b}`;
-    case 'cs': return `${m} ${reg(a)}, cs`;
+    case 'int':
+      return `${m} ${hex(imm)}`;
+    case 'rm':
+      return info.kind.k === 'loadb' ? `${m} ${reg(a)}, byte ${memory(insn)}` : `${m} ${reg(a)}, ${memory(insn)}`;
+    case 'mr':
+      return info.kind.k === 'storeb' ? `${m} byte ${memory(insn)}, ${BYTE_REG_NAMES[a]!}` : `${m} ${memory(insn)}, ${reg(a)}`;
+    case 'm':
+      return `${m} ${memory(insn)}`;
+    case 'out':
+      return `${m} ${hex(imm)}, ${reg(a)}`;
+    case 'tocr':
+      return `${m} cr${b}, ${reg(a)}`;
+    case 'fromcr':
+      return `${m} ${reg(a)}, cr${b}`;
+    case 'cs':
+      return `${m} ${reg(a)}, cs`;
   }
 }
 

@@ -112,14 +112,22 @@ export function evaluate(e: Expr, scope: Scope, where: Where, depth = 0): number
       const l = evaluate(e.left, scope, where, depth + 1);
       const r = evaluate(e.right, scope, where, depth + 1);
       switch (e.op) {
-        case '|': return (l | r) >>> 0;
-        case '^': return (l ^ r) >>> 0;
-        case '&': return (l & r) >>> 0;
-        case '<<': return r >= 32 ? 0 : (l << r) >>> 0;
-        case '>>': return r >= 32 ? 0 : l >>> r;
-        case '+': return (l + r) >>> 0;
-        case '-': return (l - r) >>> 0;
-        case '*': return Math.imul(l, r) >>> 0;
+        case '|':
+          return (l | r) >>> 0;
+        case '^':
+          return (l ^ r) >>> 0;
+        case '&':
+          return (l & r) >>> 0;
+        case '<<':
+          return r >= 32 ? 0 : (l << r) >>> 0;
+        case '>>':
+          return r >= 32 ? 0 : l >>> r;
+        case '+':
+          return (l + r) >>> 0;
+        case '-':
+          return (l - r) >>> 0;
+        case '*':
+          return Math.imul(l, r) >>> 0;
         case '/':
           if (r === 0) fail(where, e.col, 'division by zero');
           return Math.floor(l / r);

@@ -103,18 +103,26 @@ function readChar(src: string, i: number, where: Where, what: string): { value: 
   }
   const e = src[i + 1];
   switch (e) {
-    case undefined: return fail(where, i + 1, `unterminated ${what}`);
-    case 'n': return { value: 10, next: i + 2 };
-    case 't': return { value: 9, next: i + 2 };
-    case '0': return { value: 0, next: i + 2 };
-    case '\\': return { value: 0x5c, next: i + 2 };
-    case '"': return { value: 0x22, next: i + 2 };
-    case "'": return { value: 0x27, next: i + 2 };
+    case undefined:
+      return fail(where, i + 1, `unterminated ${what}`);
+    case 'n':
+      return { value: 10, next: i + 2 };
+    case 't':
+      return { value: 9, next: i + 2 };
+    case '0':
+      return { value: 0, next: i + 2 };
+    case '\\':
+      return { value: 0x5c, next: i + 2 };
+    case '"':
+      return { value: 0x22, next: i + 2 };
+    case "'":
+      return { value: 0x27, next: i + 2 };
     case 'x': {
       const hex = src.slice(i + 2, i + 4);
       if (!/^[0-9a-fA-F]{2}$/.test(hex)) fail(where, i + 1, '\\x needs exactly two hex digits');
       return { value: parseInt(hex, 16), next: i + 4 };
     }
-    default: return fail(where, i + 1, `unknown escape '\\${e}' (known: \\n \\t \\0 \\\\ \\" \\' \\xNN)`);
+    default:
+      return fail(where, i + 1, `unknown escape '\\${e}' (known: \\n \\t \\0 \\\\ \\" \\' \\xNN)`);
   }
 }

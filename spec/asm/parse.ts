@@ -31,8 +31,7 @@ export type Directive =
   | { k: 'entry'; expr: Expr };
 
 export type Statement =
-  | { k: 'insn'; mnemonic: string; col: number; operands: Operand[] }
-  | { k: 'dir'; name: string; col: number; dir: Directive };
+  { k: 'insn'; mnemonic: string; col: number; operands: Operand[] } | { k: 'dir'; name: string; col: number; dir: Directive };
 
 export interface Label {
   name: string;
@@ -69,7 +68,8 @@ export function parseLine(src: string, where: Where): ParsedLine {
 
 function checkSymbolName(cur: Cursor, name: string, col: number): void {
   if (reservedWord(name) !== null) cur.fail(`'${name}' is a reserved word and cannot name a symbol`, col);
-  if (!SYMBOL_NAME.test(name)) cur.fail(`'${name}' is not a valid symbol name (letters, digits, '_' and '.', not first a digit or '.')`, col);
+  if (!SYMBOL_NAME.test(name))
+    cur.fail(`'${name}' is not a valid symbol name (letters, digits, '_' and '.', not first a digit or '.')`, col);
 }
 
 /** Comma-separated list of at least one item. */
@@ -90,11 +90,16 @@ function parseDirective(cur: Cursor, name: string, col: number): Directive {
     return e;
   };
   switch (name) {
-    case '.org': return { k: 'org', expr: one() };
-    case '.zero': return { k: 'zero', expr: one() };
-    case '.align': return { k: 'align', expr: one() };
-    case '.entry': return { k: 'entry', expr: one() };
-    case '.dd': return { k: 'dd', exprs: list(cur, () => parseExpr(cur)) };
+    case '.org':
+      return { k: 'org', expr: one() };
+    case '.zero':
+      return { k: 'zero', expr: one() };
+    case '.align':
+      return { k: 'align', expr: one() };
+    case '.entry':
+      return { k: 'entry', expr: one() };
+    case '.dd':
+      return { k: 'dd', exprs: list(cur, () => parseExpr(cur)) };
     case '.db':
       return {
         k: 'db',
@@ -133,12 +138,15 @@ function parseOperand(cur: Cursor): Operand {
     if (r !== null) {
       cur.next();
       switch (r.k) {
-        case 'reg': return { k: 'reg', reg: r.reg, name: t.text, col: t.col };
-        case 'reg8': return { k: 'reg8', reg: r.reg, name: t.text, col: t.col };
+        case 'reg':
+          return { k: 'reg', reg: r.reg, name: t.text, col: t.col };
+        case 'reg8':
+          return { k: 'reg8', reg: r.reg, name: t.text, col: t.col };
         case 'cr':
           if (!VALID_CRS.includes(r.cr)) cur.fail(`no control register '${t.text}' (VX32 has cr0 cr2 cr3 cr4)`, t.col);
           return { k: 'cr', cr: r.cr, name: t.text, col: t.col };
-        case 'cs': return { k: 'cs', col: t.col };
+        case 'cs':
+          return { k: 'cs', col: t.col };
         case 'byte':
           if (!cur.isPunct('[')) cur.fail(`expected '[' after 'byte', found ${cur.found()}`);
           return parseMemory(cur, true, t.col);

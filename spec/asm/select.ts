@@ -13,29 +13,44 @@ type Slot = 'reg' | 'reg8' | 'imm' | 'mem' | 'bmem' | 'cr' | 'cs';
 function slotsOf(info: OpInfo): readonly Slot[] {
   const form: Form = info.form;
   switch (form) {
-    case 'none': return [];
-    case 'r': return ['reg'];
-    case 'rr': return ['reg', 'reg'];
+    case 'none':
+      return [];
+    case 'r':
+      return ['reg'];
+    case 'rr':
+      return ['reg', 'reg'];
     case 'ri':
     case 'rsh':
-    case 'in': return ['reg', 'imm'];
+    case 'in':
+      return ['reg', 'imm'];
     case 'i':
-    case 'int': return ['imm'];
-    case 'rm': return ['reg', info.kind.k === 'loadb' ? 'bmem' : 'mem'];
-    case 'mr': return info.kind.k === 'storeb' ? ['bmem', 'reg8'] : ['mem', 'reg'];
-    case 'm': return ['mem'];
-    case 'out': return ['imm', 'reg'];
-    case 'tocr': return ['cr', 'reg'];
-    case 'fromcr': return ['reg', 'cr'];
-    case 'cs': return ['reg', 'cs'];
+    case 'int':
+      return ['imm'];
+    case 'rm':
+      return ['reg', info.kind.k === 'loadb' ? 'bmem' : 'mem'];
+    case 'mr':
+      return info.kind.k === 'storeb' ? ['bmem', 'reg8'] : ['mem', 'reg'];
+    case 'm':
+      return ['mem'];
+    case 'out':
+      return ['imm', 'reg'];
+    case 'tocr':
+      return ['cr', 'reg'];
+    case 'fromcr':
+      return ['reg', 'cr'];
+    case 'cs':
+      return ['reg', 'cs'];
   }
 }
 
 function accepts(slot: Slot, op: Operand): boolean {
   switch (slot) {
-    case 'mem': return op.k === 'mem' && !op.byte;
-    case 'bmem': return op.k === 'mem' && op.byte;
-    default: return op.k === slot;
+    case 'mem':
+      return op.k === 'mem' && !op.byte;
+    case 'bmem':
+      return op.k === 'mem' && op.byte;
+    default:
+      return op.k === slot;
   }
 }
 
@@ -51,12 +66,18 @@ const SLOT_NAMES: Record<Slot, string> = {
 
 function describe(op: Operand): string {
   switch (op.k) {
-    case 'reg': return `register '${op.name}'`;
-    case 'reg8': return `byte register '${op.name}'`;
-    case 'cr': return `'${op.name}'`;
-    case 'cs': return "'cs'";
-    case 'mem': return op.byte ? "'byte [m]'" : 'a memory operand';
-    case 'imm': return 'an immediate';
+    case 'reg':
+      return `register '${op.name}'`;
+    case 'reg8':
+      return `byte register '${op.name}'`;
+    case 'cr':
+      return `'${op.name}'`;
+    case 'cs':
+      return "'cs'";
+    case 'mem':
+      return op.byte ? "'byte [m]'" : 'a memory operand';
+    case 'imm':
+      return 'an immediate';
   }
 }
 
@@ -99,15 +120,25 @@ function choose(mnemonic: string, col: number, operands: readonly Operand[], can
 /** DESIGN §3.3: these ranges are #UD at run time, so the assembler refuses them. */
 function rangeError(form: Form, value: number): string {
   switch (form) {
-    case 'rsh': return `shift count ${value} out of range (0..31)`;
-    case 'int': return `interrupt vector ${value} out of range (0..255)`;
+    case 'rsh':
+      return `shift count ${value} out of range (0..31)`;
+    case 'int':
+      return `interrupt vector ${value} out of range (0..255)`;
     case 'in':
-    case 'out': return `port ${value} out of range (0..0xFFFF)`;
-    default: return `immediate ${value} out of range`;
+    case 'out':
+      return `port ${value} out of range (0..0xFFFF)`;
+    default:
+      return `immediate ${value} out of range`;
   }
 }
 
-export function assembleInsn(mnemonic: string, col: number, operands: readonly Operand[], candidates: readonly OpInfo[], ctx: SelectContext): Uint8Array {
+export function assembleInsn(
+  mnemonic: string,
+  col: number,
+  operands: readonly Operand[],
+  candidates: readonly OpInfo[],
+  ctx: SelectContext,
+): Uint8Array {
   const info = choose(mnemonic, col, operands, candidates, ctx);
   const immMax = formUses(info.form).immMax;
   let a = 0;

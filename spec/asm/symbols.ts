@@ -46,7 +46,11 @@ export class SymbolTable implements Scope {
       // Only the first pass can see an unplaced label: .org, .zero and .align decide
       // where later labels go, so they cannot depend on them.
       if (def.value === undefined) {
-        return fail(where, col, `label '${name}' is defined later (line ${def.where.line}); .org, .zero and .align need values known at that point`);
+        return fail(
+          where,
+          col,
+          `label '${name}' is defined later (line ${def.where.line}); .org, .zero and .align need values known at that point`,
+        );
       }
       return def.value;
     }

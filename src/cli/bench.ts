@@ -55,7 +55,16 @@ export function benchOne(engine: string, workload: string, steps: number, cpu: C
   const obs = e.run([], steps);
   const seconds = (performance.now() - t0) / 1000;
   const counters = e.counters();
-  return { engine, workload, instructions: obs.icount, seconds, mips: obs.icount / seconds / 1e6, exits: counters.exits ?? 0, modelledCycles: modelledCycles(counters, cpu), counters };
+  return {
+    engine,
+    workload,
+    instructions: obs.icount,
+    seconds,
+    mips: obs.icount / seconds / 1e6,
+    exits: counters.exits ?? 0,
+    modelledCycles: modelledCycles(counters, cpu),
+    counters,
+  };
 }
 
 /** Lockstep throughput: the cases `popek check` generates, at its default seed, on this thread. */
@@ -95,7 +104,11 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
     const engine = values.engine?.[0] ?? 'native';
     engineFactory(engine);
     const r = benchLockstep(engine, parseCount(values.runs, '--runs', 1));
-    out(values.json ? JSON.stringify(r) + '\n' : `lockstep ${engine} vs spec: ${r.runs} generated cases, ${r.stepsPerRun.toFixed(0)} steps per run on average, ${r.seconds.toFixed(2)} s: ${r.runsPerSecond.toFixed(0)} runs/s on one core\n`);
+    out(
+      values.json
+        ? JSON.stringify(r) + '\n'
+        : `lockstep ${engine} vs spec: ${r.runs} generated cases, ${r.stepsPerRun.toFixed(0)} steps per run on average, ${r.seconds.toFixed(2)} s: ${r.runsPerSecond.toFixed(0)} runs/s on one core\n`,
+    );
     return 0;
   }
   const engines = values.engine ?? ENGINE_NAMES;
@@ -123,13 +136,22 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
     return 0;
   }
   out(`cpu profile: ${cpu.name} (exit round trip ${cpu.exitRoundTrip} cycles)\n`);
-  out(`${'engine'.padEnd(12)} ${'workload'.padEnd(12)} ${'instructions'.padStart(12)} ${'M instr/s'.padStart(10)} ${'exits'.padStart(9)} ${'modelled Mcycles'.padStart(17)} ${'vs native'.padStart(9)}\n`);
+  out(
+    `${'engine'.padEnd(12)} ${'workload'.padEnd(12)} ${'instructions'.padStart(12)} ${'M instr/s'.padStart(10)} ${'exits'.padStart(9)} ${'modelled Mcycles'.padStart(17)} ${'vs native'.padStart(9)}\n`,
+  );
   for (const r of rows) {
     const model = r.engine === 'spec' ? '-' : (r.modelledCycles / 1e6).toFixed(2);
     const overhead = r.overhead === undefined ? '-' : `${r.overhead.toFixed(2)}x`;
-    out(`${r.engine.padEnd(12)} ${r.workload.padEnd(12)} ${String(r.instructions).padStart(12)} ${r.mips.toFixed(2).padStart(10)} ${String(r.exits).padStart(9)} ${model.padStart(17)} ${overhead.padStart(9)}\n`);
+    out(
+      `${r.engine.padEnd(12)} ${r.workload.padEnd(12)} ${String(r.instructions).padStart(12)} ${r.mips.toFixed(2).padStart(10)} ${String(r.exits).padStart(9)} ${model.padStart(17)} ${overhead.padStart(9)}\n`,
+    );
   }
   out('\ncounters:\n');
-  for (const r of rows) out(`  ${r.engine} × ${r.workload}: ${Object.entries(r.counters).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+  for (const r of rows)
+    out(
+      `  ${r.engine} × ${r.workload}: ${Object.entries(r.counters)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}\n`,
+    );
   return 0;
 }

@@ -74,7 +74,10 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   if (!property) throw new UsageError(`unknown property '${values.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);
   // Without --engine: the bugs' engines, else every equivalent engine the property is about.
   const engines =
-    values.engine ?? (values.bug.length > 0 ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))] : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e)));
+    values.engine ??
+    (values.bug.length > 0
+      ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))]
+      : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e)));
   for (const e of engines) {
     engineFactory(e);
     if (!appliesTo(property, e)) throw new UsageError(`property '${property.name}' is about ${property.engines!.join(', ')}, not ${e}`);
@@ -82,7 +85,8 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   for (const b of values.bug) {
     const entry = BUG_CATALOG[b];
     if (!entry) throw new UsageError(`unknown bug '${b}' (popek check --list-bugs)`);
-    for (const e of engines) if (!entry.engines.includes(e)) throw new UsageError(`bug '${b}' is a switch of ${entry.engines.join(', ')}, not of ${e}`);
+    for (const e of engines)
+      if (!entry.engines.includes(e)) throw new UsageError(`bug '${b}' is a switch of ${entry.engines.join(', ')}, not of ${e}`);
   }
   const runs = parseCount(values.runs, '--runs', 1);
   if (!/^-?\d+$/.test(values.seed)) throw new UsageError(`--seed: '${values.seed}' is not an integer`);
@@ -98,7 +102,16 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   const results: CampaignResult[] = [];
   for (const engine of engines) {
     const progress = progressReporter(`check ${engine}${values.bug.length ? ` --bug ${values.bug.join(',')}` : ''}`);
-    const r = await runCampaign({ property: values.property, engine, bugs: values.bug, runs, seed, workers, shard, onProgress: progress.update });
+    const r = await runCampaign({
+      property: values.property,
+      engine,
+      bugs: values.bug,
+      runs,
+      seed,
+      workers,
+      shard,
+      onProgress: progress.update,
+    });
     progress.end();
     results.push(r);
     if (r.failure) break;
@@ -116,7 +129,9 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   } else {
     for (const r of results) {
       const where = r.shard.count > 1 ? ` (shard ${r.shard.index}/${r.shard.count})` : '';
-      out(`${r.engine}: ${r.property}${where}: ${r.failure ? 'FAILED' : 'ok'} after ${r.runs} runs in ${r.seconds.toFixed(1)} s (seed ${r.seed})\n`);
+      out(
+        `${r.engine}: ${r.property}${where}: ${r.failure ? 'FAILED' : 'ok'} after ${r.runs} runs in ${r.seconds.toFixed(1)} s (seed ${r.seed})\n`,
+      );
     }
     if (failed?.failure) out('\n' + formatCounterexample(failed.failure, replayPath!));
   }
@@ -162,7 +177,8 @@ function mergeResults(files: string[], out: (s: string) => void): number {
     all.push(...json.results);
   }
   const byEngine = new Map<string, CampaignResult[]>();
-  for (const r of all) byEngine.set(`${r.engine} ${r.property} ${r.seed}`, [...(byEngine.get(`${r.engine} ${r.property} ${r.seed}`) ?? []), r]);
+  for (const r of all)
+    byEngine.set(`${r.engine} ${r.property} ${r.seed}`, [...(byEngine.get(`${r.engine} ${r.property} ${r.seed}`) ?? []), r]);
   let failed = false;
   for (const [key, rs] of byEngine) {
     const shards = rs.map((r) => r.shard.index).sort((a, b) => a - b);
@@ -172,8 +188,11 @@ function mergeResults(files: string[], out: (s: string) => void): number {
     failed ||= failure !== undefined;
     const runs = rs.reduce((n, r) => n + r.runs, 0);
     const seconds = Math.max(...rs.map((r) => r.seconds));
-    out(`${key.split(' ').slice(0, 2).join(': ')}: ${failure ? 'FAILED' : 'ok'} — ${runs} runs over ${rs.length}/${count} shards (slowest ${seconds.toFixed(1)} s)${missing.length ? `, missing shards ${missing.join(', ')}` : ''}\n`);
-    if (failure) out(`  first failure in chunk ${failure.chunk}: ${failure.instructions} instructions (popek replay a file of that shard)\n`);
+    out(
+      `${key.split(' ').slice(0, 2).join(': ')}: ${failure ? 'FAILED' : 'ok'} — ${runs} runs over ${rs.length}/${count} shards (slowest ${seconds.toFixed(1)} s)${missing.length ? `, missing shards ${missing.join(', ')}` : ''}\n`,
+    );
+    if (failure)
+      out(`  first failure in chunk ${failure.chunk}: ${failure.instructions} instructions (popek replay a file of that shard)\n`);
   }
   return failed ? 1 : 0;
 }

@@ -18,7 +18,11 @@ Then Theorem 1: classic trap-and-emulate works iff every sensitive instruction i
 export function classifyCommand(args: string[], out: (s: string) => void): number {
   const { values } = parseArgs({
     args,
-    options: { json: { type: 'boolean', default: false }, runs: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      json: { type: 'boolean', default: false },
+      runs: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
     strict: true,
   });
   if (values.help) {
@@ -37,16 +41,21 @@ export function classifyCommand(args: string[], out: (s: string) => void): numbe
   const lines = [`${'instruction'.padEnd(w)}  privileged  control-sens.  behaviour-sens.  how it was derived`];
   for (const c of table) {
     const verdict = c.alwaysTraps ? 'always traps' : '';
-    lines.push(`${c.asm.padEnd(w)}  ${mark(c.privileged).padEnd(10)}  ${mark(c.controlSensitive).padEnd(13)}  ${mark(c.behaviourSensitive).padEnd(15)}  ${verdict}`);
+    lines.push(
+      `${c.asm.padEnd(w)}  ${mark(c.privileged).padEnd(10)}  ${mark(c.controlSensitive).padEnd(13)}  ${mark(c.behaviourSensitive).padEnd(15)}  ${verdict}`,
+    );
     for (const e of c.evidence) lines.push(`${''.padEnd(w)}    ${e}`);
-    if (values.runs) for (const r of c.runs) lines.push(`${''.padEnd(w)}    [${r.setting}] ${r.trapped ? `traps: ${r.event}` : 'completes'}`);
+    if (values.runs)
+      for (const r of c.runs) lines.push(`${''.padEnd(w)}    [${r.setting}] ${r.trapped ? `traps: ${r.event}` : 'completes'}`);
   }
   lines.push('');
   if (theorem1.holds) {
     lines.push('Theorem 1 holds: every sensitive instruction is privileged; trap-and-emulate can virtualize VX32.');
   } else {
     lines.push(`Theorem 1 does not hold: VX32, like x86, is not classically virtualizable.`);
-    lines.push(`${theorem1.violations.length} sensitive instructions do not trap at cpl 3, so a deprivileged guest kernel runs them unseen:`);
+    lines.push(
+      `${theorem1.violations.length} sensitive instructions do not trap at cpl 3, so a deprivileged guest kernel runs them unseen:`,
+    );
     for (const v of theorem1.violations) {
       lines.push(`  ${v.asm}`);
       for (const why of v.why) lines.push(`      ${why}`);

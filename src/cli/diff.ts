@@ -15,7 +15,12 @@ every step, and print the first divergence with both observations — or "equiva
 Exit 0 if equivalent, 1 on a divergence.`;
 
 export function diffCommand(args: string[], out: (s: string) => void): number {
-  const { values, positionals } = parseArgs({ args, options: { ...RUN_OPTIONS, engine: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args,
+    options: { ...RUN_OPTIONS, engine: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
   if (values.help) {
     out(DIFF_HELP + '\n');
     return 0;
@@ -28,7 +33,13 @@ export function diffCommand(args: string[], out: (s: string) => void): number {
   makeEngine('spec', image, config); // an image that does not fit is a usage error too
   const result = lockstep((img, cfg) => makeEngine(engine, img, cfg), { image, config, events: setup.events, maxSteps: setup.maxSteps });
   if (values.json) {
-    out(JSON.stringify({ equivalent: !result.divergence, steps: result.steps, divergence: result.divergence && { ...result.divergence, spec: undefined, engine: undefined } }) + '\n');
+    out(
+      JSON.stringify({
+        equivalent: !result.divergence,
+        steps: result.steps,
+        divergence: result.divergence && { ...result.divergence, spec: undefined, engine: undefined },
+      }) + '\n',
+    );
   } else if (result.divergence) {
     out(formatDivergence(result.divergence, engine, process.stdout.isTTY === true) + '\n');
   } else {

@@ -57,7 +57,8 @@ function parseEvent(raw: unknown, where: string): HostEvent {
 }
 
 function checkNumber(v: unknown, type: 'u32' | 'count' | 'vector', where: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new UsageError(`${where}: expected a non-negative integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new UsageError(`${where}: expected a non-negative integer, got ${JSON.stringify(v)}`);
   if (type === 'u32' && v > 0xffffffff) throw new UsageError(`${where}: ${v} does not fit in 32 bits`);
   // DESIGN §3.1: external vectors are 32–255.
   if (type === 'vector' && (v < 32 || v > 255)) throw new UsageError(`${where}: external interrupt vectors are 32-255, not ${v}`);

@@ -16,7 +16,12 @@ budget, on the same engine with the same bugs switched on, in lockstep with the 
 Exit 1 if it still diverges, 0 if the engine now agrees.`;
 
 export function replayCommand(args: string[], out: (s: string) => void): number {
-  const { values, positionals } = parseArgs({ args, options: { help: { type: 'boolean', short: 'h', default: false } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args,
+    options: { help: { type: 'boolean', short: 'h', default: false } },
+    allowPositionals: true,
+    strict: true,
+  });
   if (values.help) {
     out(REPLAY_HELP + '\n');
     return 0;
@@ -33,7 +38,9 @@ export function replayCommand(args: string[], out: (s: string) => void): number 
   engineFactory(json.engine);
   const events = parseEvents(json.events, path);
   const bugs = json.bugs.length ? ` with --bug ${json.bugs.join(',')}` : '';
-  out(`${json.property} on ${json.engine}${bugs}, ${json.instructions} instructions (fast-check seed ${json.seed}, path ${json.path || '-'})\n\n`);
+  out(
+    `${json.property} on ${json.engine}${bugs}, ${json.instructions} instructions (fast-check seed ${json.seed}, path ${json.path || '-'})\n\n`,
+  );
   out(json.source.trimEnd() + '\n\n');
   const divergence = divergenceOf(json.source, { events, ramBytes: json.ramBytes, maxSteps: json.maxSteps }, json.engine, json.bugs);
   out((divergence ?? `equivalent: ${json.engine} now agrees with the spec on this case`) + '\n');

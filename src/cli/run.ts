@@ -35,7 +35,11 @@ export interface RunSetup {
   events: ReturnType<typeof readEventsFile>;
 }
 
-export function runSetup(values: { ram: string; 'max-steps': string; events?: string | undefined }, positionals: string[], command: string): RunSetup {
+export function runSetup(
+  values: { ram: string; 'max-steps': string; events?: string | undefined },
+  positionals: string[],
+  command: string,
+): RunSetup {
   if (positionals.length !== 1) throw new UsageError(`${command}: expected one FILE.s (see popek ${command} --help)`);
   const ramBytes = parseSize(values.ram, '--ram');
   if (ramBytes === 0 || ramBytes % 4096 !== 0) throw new UsageError(`--ram: ${values.ram} is not a positive multiple of 4096`);

@@ -17,7 +17,6 @@ import { Schedule } from '../vmm/core/schedule.ts';
 import { regsByName, vmObservation } from './vm-observation.ts';
 import { guestFrames } from './vmx-engine.ts';
 
-
 /**
  * The monitor's own IDTR and TR, loaded into the real registers: what a deprivileged
  * guest's `sidt` and `str` reveal (a real VMM keeps its tables high in the address space).

@@ -26,7 +26,11 @@ export function regsByName(regs: Int32Array): Regs {
  * The whole observation: the engine's register and control state, plus pending, console,
  * device and a lazy `ram` (a getter, so lockstep comparison pays for RAM only when it looks).
  */
-export function vmObservation(vm: VmView, ramCopy: Uint8Array, state: Omit<Observation, 'pending' | 'console' | 'device' | 'ram'>): Observation {
+export function vmObservation(
+  vm: VmView,
+  ramCopy: Uint8Array,
+  state: Omit<Observation, 'pending' | 'console' | 'device' | 'ram'>,
+): Observation {
   const pending: number[] = [];
   for (let v = 0; v < 256; v++) if (vm.pending[v] !== 0) pending.push(v);
   let console = '';

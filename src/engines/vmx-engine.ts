@@ -34,7 +34,7 @@ export function guestFrames(config: MachineConfig): number {
 export function companionRunner(vcpu: EngineVcpu, quantum: number): () => void {
   const vm = vcpu.vm;
   return () => {
-    for (let n = 0; n < quantum && !vm.shutdown && !vcpu.blockedHalted(); ) n += vcpu.enter(quantum - n).steps || 1;
+    for (let n = 0; n < quantum && !vm.shutdown && !vcpu.blockedHalted();) n += vcpu.enter(quantum - n).steps || 1;
   };
 }
 
@@ -64,7 +64,13 @@ export abstract class VmxEngine implements Engine {
   }
 
   run(events: readonly HostEvent[], maxSteps: number): Observation {
-    runVcpu(this.vcpu, new Schedule(events), (e) => this.fire(e), maxSteps, () => this.checkAudit());
+    runVcpu(
+      this.vcpu,
+      new Schedule(events),
+      (e) => this.fire(e),
+      maxSteps,
+      () => this.checkAudit(),
+    );
     return this.observe();
   }
 

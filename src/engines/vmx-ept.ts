@@ -57,7 +57,10 @@ export class VmxEptEngine extends VmxEngine {
     // one instruction may need beyond the budget (ept-map.ts: the budget is soft).
     const perVm = (ram: number) => 3 + tables(ram) + POOL_SLACK;
     const poolFrames = perVm(config.ramBytes) + (opts.companion ? perVm(opts.companion.ramBytes) : 0);
-    this.host = new Host({ guestFrames: opts.hostGuestFrames ?? ramFrames + companionFrames, poolFrames: Math.max(4, poolFrames) }, bugs.filter(isHwBug));
+    this.host = new Host(
+      { guestFrames: opts.hostGuestFrames ?? ramFrames + companionFrames, poolFrames: Math.max(4, poolFrames) },
+      bugs.filter(isHwBug),
+    );
     this.vm = new EptVm(this.host, new EptBugs(bugs), { ramBytes: config.ramBytes, maxEptTables: tables(config.ramBytes) });
     for (const chunk of image.chunks) this.vm.p2m.load(chunk.addr >>> 0, chunk.bytes);
     this.vm.vmcs.guest.eip = image.entry | 0;

@@ -26,14 +26,7 @@ import type { PhysMem } from './memory.ts';
 import { Mmu, XF_EPT } from './mmu.ts';
 import * as seams from './seams.ts';
 import type { NonRoot, TrapHandler } from './seams.ts';
-import {
-  MASK_READ_SUP,
-  MASK_READ_USER,
-  MASK_WRITE_SUP,
-  MASK_WRITE_USER,
-  TLB_FRAME,
-  Tlb,
-} from './tlb.ts';
+import { MASK_READ_SUP, MASK_READ_USER, MASK_WRITE_SUP, MASK_WRITE_USER, TLB_FRAME, Tlb } from './tlb.ts';
 
 // The interpreter reads these numbers on every instruction. V8 (Node 20) reads an imported
 // binding through its module cell every time, but a module-local const cheaply, so the
@@ -273,7 +266,8 @@ export class Cpu {
       case 0x11: // mov a, imm
         regs[a] = imm;
         break;
-      case 0x12: { // mov a, [m]
+      case 0x12: {
+        // mov a, [m]
         const v = this.rd32(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
         if (this.fv !== 0) return R_FAULT;
         regs[a] = v;
@@ -283,7 +277,8 @@ export class Cpu {
         this.wr32(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, regs[a]!);
         if (this.fv !== 0) return R_FAULT;
         break;
-      case 0x14: { // movzx a, byte [m]
+      case 0x14: {
+        // movzx a, byte [m]
         const v = this.rd8(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
         if (this.fv !== 0) return R_FAULT;
         regs[a] = v;
@@ -404,13 +399,15 @@ export class Cpu {
         if (!this.push(next)) return R_FAULT;
         next = imm;
         break;
-      case 0x43: { // call a
+      case 0x43: {
+        // call a
         const t = regs[a]!; // read before the push: `call esp` jumps to the old esp
         if (!this.push(next)) return R_FAULT;
         next = t;
         break;
       }
-      case 0x44: { // ret
+      case 0x44: {
+        // ret
         const v = this.rd32(regs[4]!);
         if (this.fv !== 0) return R_FAULT;
         regs[4] = (regs[4]! + 4) | 0;
@@ -423,7 +420,8 @@ export class Cpu {
       case 0x46: // push imm
         if (!this.push(imm)) return R_FAULT;
         break;
-      case 0x47: { // pop a
+      case 0x47: {
+        // pop a
         const v = this.rd32(regs[4]!);
         if (this.fv !== 0) return R_FAULT;
         regs[4] = (regs[4]! + 4) | 0;
@@ -451,7 +449,8 @@ export class Cpu {
       case 0x60: // pushf
         if (!this.push(this.eflags)) return R_FAULT;
         break;
-      case 0x61: { // popf
+      case 0x61: {
+        // popf
         const v = this.rd32(regs[4]!);
         if (this.fv !== 0) return R_FAULT;
         regs[4] = (regs[4]! + 4) | 0;
@@ -508,7 +507,8 @@ export class Cpu {
         }
         regs[a] = b === 0 ? this.cr0 : b === 2 ? this.cr2 : b === 3 ? this.cr3 : this.cr4;
         break;
-      case 0x72: { // lidt [m]
+      case 0x72: {
+        // lidt [m]
         if (this.cpl !== 0) return this.gp(0);
         const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
         if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
@@ -521,7 +521,8 @@ export class Cpu {
         this.idtrBase = buf[2]! | (buf[3]! << 8) | (buf[4]! << 16) | (buf[5]! << 24);
         break;
       }
-      case 0x73: { // sidt [m]
+      case 0x73: {
+        // sidt [m]
         const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
         if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
           return this.vmx.exitInstruction('idtr-access', dtQual(true, 0), m, w0, imm);
@@ -574,8 +575,7 @@ export class Cpu {
   // Instruction helpers
 
   private setFlags(r: number, cf: number, of: number): void {
-    this.eflags =
-      (this.eflags & ~EFLAGS_STATUS) | cf | (of << 11) | (r === 0 ? EFLAGS_ZF : 0) | (r < 0 ? EFLAGS_SF : 0);
+    this.eflags = (this.eflags & ~EFLAGS_STATUS) | cf | (of << 11) | (r === 0 ? EFLAGS_ZF : 0) | (r < 0 ? EFLAGS_SF : 0);
   }
 
   private add(x: number, y: number): number {

@@ -38,7 +38,11 @@ def([0x30, 0x31, 0x32], REG_A, 31); // shifts
 def([0x33, 0x34, 0x35, 0x36], REG_A, 0); // not neg inc dec
 def([0x40, 0x42, 0x46], 0, ANY); // jmp imm, call imm, push imm
 def([0x41, 0x43, 0x45, 0x47], REG_A, 0); // jmp a, call a, push a, pop a
-def(range(0x50, 0x5f).filter((op) => op !== 0x5a && op !== 0x5b), 0, ANY); // jcc
+def(
+  range(0x50, 0x5f).filter((op) => op !== 0x5a && op !== 0x5b),
+  0,
+  ANY,
+); // jcc
 def([0x64], 0, 255); // int imm
 def([0x66, 0x67], REG_A, 0xffff); // in a, imm / out imm, a
 def([0x70, 0x71], REG_A | REG_B, 0); // mov crN, a / mov a, crN (N in the b field)

@@ -40,7 +40,7 @@ export const EPT_FAIL_PERM_SHIFT = 3;
 export const EPT_FAIL_MISCONFIG = 1 << 6;
 
 /** An EPT entry pointing at `hpa` (4 KiB-aligned) with permissions `perms`. */
-export const eptEntry = (hpa: number, perms: number): number => ((hpa & FRAME_MASK) | (perms & EPT_RWX)) | 0;
+export const eptEntry = (hpa: number, perms: number): number => (hpa & FRAME_MASK) | (perms & EPT_RWX) | 0;
 
 export class Ept {
   /** hpa of the EPT directory. */

@@ -86,8 +86,7 @@ export interface EventInfo {
 /** cr-access (SDM Table 27-3): bits 3:0 CR number, 5:4 access type, 11:8 the GPR. */
 export const CR_QUAL_MOV_TO = 0 << 4;
 export const CR_QUAL_MOV_FROM = 1 << 4;
-export const crQual = (cr: number, from: boolean, reg: number): number =>
-  cr | (from ? CR_QUAL_MOV_FROM : CR_QUAL_MOV_TO) | (reg << 8);
+export const crQual = (cr: number, from: boolean, reg: number): number => cr | (from ? CR_QUAL_MOV_FROM : CR_QUAL_MOV_TO) | (reg << 8);
 
 /**
  * io (SDM Table 27-5): bits 2:0 size − 1 (VX32 ports are always 4 bytes: 3), bit 3
@@ -95,8 +94,7 @@ export const crQual = (cr: number, from: boolean, reg: number): number =>
  * 31:16 the port.
  */
 export const IO_QUAL_IN = 1 << 3;
-export const ioQual = (port: number, input: boolean, reg: number): number =>
-  3 | (input ? IO_QUAL_IN : 0) | (reg << 8) | (port << 16);
+export const ioQual = (port: number, input: boolean, reg: number): number => 3 | (input ? IO_QUAL_IN : 0) | (reg << 8) | (port << 16);
 
 /**
  * idtr-access / tr-access (VT-x puts this in the instruction-information field):

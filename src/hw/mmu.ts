@@ -75,8 +75,7 @@ const pteOffset = (gva: number): number => ((gva >>> 12) & 0x3ff) << 2;
 
 /** The gpa an EPT failure's cause names, for the walk of `gva` that failed. */
 export function eptFailGpa(cause: number, gva: number): number {
-  const offset =
-    (cause & XF_EPT_FINAL) !== 0 ? gva & PAGE_OFFSET_MASK : (cause & XF_EPT_PTE) !== 0 ? pteOffset(gva) : pdeOffset(gva);
+  const offset = (cause & XF_EPT_FINAL) !== 0 ? gva & PAGE_OFFSET_MASK : (cause & XF_EPT_PTE) !== 0 ? pteOffset(gva) : pdeOffset(gva);
   return (((cause >>> XF_GFN_SHIFT) << PAGE_SHIFT) | offset) >>> 0;
 }
 

@@ -10,7 +10,16 @@ import { Cpu, PhysMem, Vmcs, Vmx } from 'popek/hw';
 import { ENGINES } from '../../src/engines/registry.ts';
 
 /** One VX32 instruction (DESIGN §3.3): op, A, B, 0, imm32 little-endian. */
-const insn = (op: number, a = 0, b = 0, imm = 0): number[] => [op, a, b, 0, imm & 0xff, (imm >>> 8) & 0xff, (imm >>> 16) & 0xff, imm >>> 24];
+const insn = (op: number, a = 0, b = 0, imm = 0): number[] => [
+  op,
+  a,
+  b,
+  0,
+  imm & 0xff,
+  (imm >>> 8) & 0xff,
+  (imm >>> 16) & 0xff,
+  imm >>> 24,
+];
 const HLT = 0x02;
 const MOV_IMM = 0x11;
 const EAX = 0;
@@ -44,9 +53,13 @@ test('popek/hw: a VMM loop over VMX-lite sees the HLT exit and resumes the guest
 });
 
 test('popek/hw resolves in a plain Node process through tsx, as a plugin would load it', () => {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', "import('popek/hw').then((m) => console.log(typeof m.Vmx, typeof m.Cpu, m.VEC_PF))"], {
-    cwd: new URL('../../', import.meta.url),
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', '-e', "import('popek/hw').then((m) => console.log(typeof m.Vmx, typeof m.Cpu, m.VEC_PF))"],
+    {
+      cwd: new URL('../../', import.meta.url),
+      encoding: 'utf8',
+    },
+  );
   expect(out.trim()).toBe('function function 14');
 });

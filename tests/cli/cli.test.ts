@@ -49,7 +49,26 @@ describe('popek run', () => {
     expect(r.code).toBe(0);
     const o = runJson(r.stdout);
     expect(Object.keys(o).sort()).toEqual(
-      ['status', 'icount', 'regs', 'eip', 'eflags', 'cpl', 'cr0', 'cr2', 'cr3', 'cr4', 'idtr', 'tr', 'ram', 'console', 'device', 'trace', 'pending', 'counters'].sort(),
+      [
+        'status',
+        'icount',
+        'regs',
+        'eip',
+        'eflags',
+        'cpl',
+        'cr0',
+        'cr2',
+        'cr3',
+        'cr4',
+        'idtr',
+        'tr',
+        'ram',
+        'console',
+        'device',
+        'trace',
+        'pending',
+        'counters',
+      ].sort(),
     );
     expect(o.status).toBe('halted');
     expect(o.console).toBe('Hello from VX32!\n');
@@ -114,7 +133,10 @@ describe('popek run', () => {
     expectUsageError(popek('run', prog, '--events', file('e4.json', '[{"at": 1, "kind": "irq", "vector": 14}]')), /32-255/);
     expectUsageError(popek('run', prog, '--events', file('e5.json', '[{"at": -1, "kind": "flush-tlb"}]')), /non-negative/);
     expectUsageError(popek('run', prog, '--events', file('e6.json', '[{"at": 1, "kind": "swap-out"}]')), /gpa/);
-    expectUsageError(popek('run', prog, '--events', file('e7.json', '[{"at": 1, "kind": "irq", "vector": 40, "x": 1}]')), /unexpected field 'x'/);
+    expectUsageError(
+      popek('run', prog, '--events', file('e7.json', '[{"at": 1, "kind": "irq", "vector": 40, "x": 1}]')),
+      /unexpected field 'x'/,
+    );
   });
 
   test('--help on every command', () => {
@@ -158,7 +180,10 @@ describe('popek check and replay', () => {
     expect(popek('check', '--list-bugs').stdout.trim().split('\n')).toContain('tlb-no-flush-on-cr3');
     expectUsageError(popek('check', '--bug', 'nonsense'), /unknown bug 'nonsense'/);
     expectUsageError(popek('check', '--shard', '3/2'), /--shard/);
-    expectUsageError(popek('check', '--property', 'isolation', '--engine', 'native'), /property 'isolation' is about vmx-shadow, vmx-ept, not native/);
+    expectUsageError(
+      popek('check', '--property', 'isolation', '--engine', 'native'),
+      /property 'isolation' is about vmx-shadow, vmx-ept, not native/,
+    );
     expectUsageError(popek('replay', join(scratch, 'nothing.json')), /cannot read replay file/);
   });
 });

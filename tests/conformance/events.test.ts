@@ -4,8 +4,22 @@
 // instruction after the BOOT ones; instruction i of the body is at BODY + 8*i.
 import { describe, expect, test } from 'vitest';
 import {
-  BODY, BOOT, DF, ESP0, FIXED, GP, IF, KSTACK, NP, TO_USER_INSNS, UD, USTACK,
-  kernel, run, toUser, type GateSpec,
+  BODY,
+  BOOT,
+  DF,
+  ESP0,
+  FIXED,
+  GP,
+  IF,
+  KSTACK,
+  NP,
+  TO_USER_INSNS,
+  UD,
+  USTACK,
+  kernel,
+  run,
+  toUser,
+  type GateSpec,
 } from './harness.ts';
 
 const irq = (at: number, vector: number) => ({ at, kind: 'irq' as const, vector });
@@ -48,7 +62,10 @@ describe('§3.7 external interrupts', () => {
 
   test('an interrupt gate clears IF, a trap gate keeps it', () => {
     const src = (type: number) =>
-      kernel('    sti\n    nop\n    nop', { gates: { 32: { handler: 'h', type } }, extra: '.org 0x9000\nh:  pushf\n    pop ebx\n    cli\n    hlt' });
+      kernel('    sti\n    nop\n    nop', {
+        gates: { 32: { handler: 'h', type } },
+        extra: '.org 0x9000\nh:  pushf\n    pop ebx\n    cli\n    hlt',
+      });
     expect(run(src(0xe), { events: [irq(BOOT + 2, 32)] }).regs.ebx).toBe(FIXED);
     expect(run(src(0xf), { events: [irq(BOOT + 2, 32)] }).regs.ebx).toBe(FIXED | IF);
   });
@@ -94,9 +111,12 @@ describe('§3.10.6 STI shadow', () => {
 
 describe('§3.7 hlt', () => {
   test('hlt retires, halts, and wakes on delivery; time jumps to the next event', () => {
-    const r = run(kernel('    sti\n    hlt\n    mov eax, 1\n    hlt', { gates: { 32: 'h' }, extra: '.org 0x9000\nh:  mov ebx, 7\n    iret' }), {
-      events: [irq(1000, 32)],
-    });
+    const r = run(
+      kernel('    sti\n    hlt\n    mov eax, 1\n    hlt', { gates: { 32: 'h' }, extra: '.org 0x9000\nh:  mov ebx, 7\n    iret' }),
+      {
+        events: [irq(1000, 32)],
+      },
+    );
     expect(r.trace).toEqual([intr(BOOT + 2, 32, BODY + 16)]); // §3.10.9: fired while halted; return after the hlt
     expect([r.regs.eax, r.regs.ebx]).toEqual([1, 7]);
     expect(r.icount).toBe(BOOT + 6);
@@ -202,7 +222,7 @@ describe('§3.10.3 gate checks for int n (EXT = 0)', () => {
 });
 
 describe('§3.7 fault classes, #DF and shutdown', () => {
-  test('contributory then contributory → #DF(0) with the first event\'s eip', () => {
+  test("contributory then contributory → #DF(0) with the first event's eip", () => {
     // hlt at cpl 3 → #GP(0); the #GP gate is not present → #NP(8*13+3) → #DF
     const r = run(kernel(toUser('user'), { gates: { [GP]: { present: false } }, extra: '.org 0x9000\nuser: nop\n    hlt' }));
     expect(r.trace).toEqual([exc(BOOT + TO_USER_INSNS + 1, DF, 0x9008, 0)]);
@@ -226,7 +246,9 @@ describe('§3.7 fault classes, #DF and shutdown', () => {
 
   test('any fault while delivering #DF → shutdown', () => {
     // ud2 → #NP(0x33) → #NP's gate bad → #GP(0x5B) → #DF → #DF's gate P = 0 → shutdown
-    const r = run(kernel('    nop\nf:  ud2\n    nop', { gates: { [UD]: { present: false }, [NP]: { type: 0 }, [DF]: { present: false } } }));
+    const r = run(
+      kernel('    nop\nf:  ud2\n    nop', { gates: { [UD]: { present: false }, [NP]: { type: 0 }, [DF]: { present: false } } }),
+    );
     expect(r.status).toBe('shutdown');
     expect(r.trace).toEqual([{ icount: BOOT + 1, kind: 'shutdown' }]); // only entered handlers + shutdown
   });
@@ -266,7 +288,10 @@ describe('§3.10.8 icount', () => {
   });
 
   test('an interrupt delivery is one step', () => {
-    const r = run(kernel('    sti\nl:  jmp l', { gates: { 32: 'h' }, extra: '.org 0x9000\nh:  iret' }), { maxSteps: 50, events: [irq(BOOT + 5, 32)] });
+    const r = run(kernel('    sti\nl:  jmp l', { gates: { 32: 'h' }, extra: '.org 0x9000\nh:  iret' }), {
+      maxSteps: 50,
+      events: [irq(BOOT + 5, 32)],
+    });
     expect(r.status).toBe('running');
     expect(r.icount).toBe(49); // 50 steps = 49 retired + 1 delivered
     expect(r.trace).toEqual([intr(BOOT + 5, 32, BODY + 8)]);

@@ -114,7 +114,7 @@ export interface GateSpec {
 export function gate(g: GateSpec = {}): string {
   const h = g.handler ?? 'khang';
   const sel = g.selector ?? 0x08;
-  const b5 = g.byte5 ?? (((g.present ?? true) ? 0x80 : 0) | ((g.dpl ?? 0) << 5) | (g.type ?? 0xe));
+  const b5 = g.byte5 ?? ((g.present ?? true) ? 0x80 : 0) | ((g.dpl ?? 0) << 5) | (g.type ?? 0xe);
   const b4 = g.byte4 ?? 0;
   return `.dd (${h} & 0xFFFF) | (${sel} << 16), (${h} & 0xFFFF0000) | ${(b5 << 8) | b4}`;
 }
@@ -218,11 +218,7 @@ export interface PagingOptions {
 
 /** Page tables at PD/PT0/PT1/PT2 (DESIGN §3.5). */
 export function pageTables(o: PagingOptions = {}): string {
-  const parts = [
-    table(PD, { 0: PT0 | 7, 1: PT1 | 7, ...o.pde }),
-    table(PT0, { ...identity(), ...o.pt0 }),
-    table(PT1, o.pt1 ?? {}),
-  ];
+  const parts = [table(PD, { 0: PT0 | 7, 1: PT1 | 7, ...o.pde }), table(PT0, { ...identity(), ...o.pt0 }), table(PT1, o.pt1 ?? {})];
   if (o.pt2) parts.push(table(PT2, o.pt2));
   return parts.join('\n');
 }

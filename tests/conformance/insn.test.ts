@@ -3,8 +3,27 @@
 // int n and iret. Paging is off (linear = physical).
 import { describe, expect, test } from 'vitest';
 import {
-  BOOT, CF, ESP0, FIXED, GP, IDT, IF, IOPL3, KSTACK, OF, SF, TO_USER_INSNS, TSS, USTACK, ZF,
-  csOf, kernel, run, ssOf, toUser, type GateSpec,
+  BOOT,
+  CF,
+  ESP0,
+  FIXED,
+  GP,
+  IDT,
+  IF,
+  IOPL3,
+  KSTACK,
+  OF,
+  SF,
+  TO_USER_INSNS,
+  TSS,
+  USTACK,
+  ZF,
+  csOf,
+  kernel,
+  run,
+  ssOf,
+  toUser,
+  type GateSpec,
 } from './harness.ts';
 
 const U = BOOT + TO_USER_INSNS; // icount when the first user instruction starts
@@ -90,7 +109,9 @@ describe('§3.4 pushf and popf', () => {
   });
 
   test('cpl 3, IOPL 3: popf changes IF but not IOPL', () => {
-    const r = user('    push 0x0203\n    popf\n    pushf\n    pop ebx\n    push 0\n    popf\n    pushf\n    pop ecx\n    hlt', { eflags: 0x3002 });
+    const r = user('    push 0x0203\n    popf\n    pushf\n    pop ebx\n    push 0\n    popf\n    pushf\n    pop ecx\n    hlt', {
+      eflags: 0x3002,
+    });
     expect(r.regs.ebx).toBe(IOPL3 | IF | CF | FIXED); // IF: 3 ≤ 3; IOPL kept (cpl ≠ 0)
     expect(r.regs.ecx).toBe(IOPL3 | FIXED); // IF cleared, IOPL still kept
   });
@@ -147,12 +168,18 @@ describe('§3.4 cli and sti', () => {
 
 describe('§3.4 in and out', () => {
   test('out 0xE9 appends the low byte to the console', () => {
-    const r = run(kernel('    mov eax, 0x41\n    out 0xE9, eax\n    mov ebx, 0x1FF42\n    out 0xE9, ebx\n    mov ecx, 0xFF\n    out 0xE9, ecx\n    mov edx, 0\n    out 0xE9, edx\n    hlt'));
+    const r = run(
+      kernel(
+        '    mov eax, 0x41\n    out 0xE9, eax\n    mov ebx, 0x1FF42\n    out 0xE9, ebx\n    mov ecx, 0xFF\n    out 0xE9, ecx\n    mov edx, 0\n    out 0xE9, edx\n    hlt',
+      ),
+    );
     expect(r.console).toBe('AB\xff\x00'); // §3.10.14: code points are the bytes 0–255
   });
 
   test('in 0xE9 returns 0xE9; other ports read 0xFFFFFFFF; other outs are dropped', () => {
-    const r = run(kernel('    in eax, 0xE9\n    in ebx, 0x60\n    in ecx, 0\n    mov edx, 0x41\n    out 0x80, edx\n    out 0xE8, edx\n    hlt'));
+    const r = run(
+      kernel('    in eax, 0xE9\n    in ebx, 0x60\n    in ecx, 0\n    mov edx, 0x41\n    out 0x80, edx\n    out 0xE8, edx\n    hlt'),
+    );
     expect(r.regs.eax).toBe(0xe9);
     expect(r.regs.ebx).toBe(0xffffffff);
     expect(r.regs.ecx).toBe(0xffffffff);
@@ -215,7 +242,10 @@ describe('§3.4 privileged instructions: #GP(0) at cpl > 0', () => {
     expect(r.trace).toEqual([gpAt(3)]);
   });
 
-  test.each([[1, 0x19], [2, 0x2a]])('mov a, cs at cpl %i', (cpl, cs) => {
+  test.each([
+    [1, 0x19],
+    [2, 0x2a],
+  ])('mov a, cs at cpl %i', (cpl, cs) => {
     const r = user('    mov ecx, cs\n    hlt', { cpl });
     expect(r.regs.ecx).toBe(cs); // 0x08 + 0x11*cpl
   });
@@ -268,7 +298,8 @@ describe('§3.4 lidt, sidt, ltr, str', () => {
   test('lidt reads limit u16 then base u32; sidt writes exactly 6 bytes', () => {
     const r = run(
       kernel('    mov esi, 0x5001\n    lidt [esi]\n    sidt [0x5100]\n    hlt', {
-        extra: '.org 0x5001\n    .db 0xCD, 0xAB, 0x78, 0x56, 0x34, 0x12\n.org 0x5100\n    .db 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE',
+        extra:
+          '.org 0x5001\n    .db 0xCD, 0xAB, 0x78, 0x56, 0x34, 0x12\n.org 0x5100\n    .db 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE',
       }),
     );
     expect(r.idtr).toEqual({ base: 0x12345678, limit: 0xabcd });
@@ -354,9 +385,14 @@ describe('§3.4 iret', () => {
   });
 
   test('selectors are the low 16 bits of the popped words (§3.10.11)', () => {
-    const r = run(kernel('    push 0x12340043\n    push 0x1000\n    push 0x2\n    push 0xFFFF003B\n    push user\n    iret', { extra: `.org ${UCODE}\nuser: jmp user` }), {
-      maxSteps: BOOT + 6 + 1,
-    });
+    const r = run(
+      kernel('    push 0x12340043\n    push 0x1000\n    push 0x2\n    push 0xFFFF003B\n    push user\n    iret', {
+        extra: `.org ${UCODE}\nuser: jmp user`,
+      }),
+      {
+        maxSteps: BOOT + 6 + 1,
+      },
+    );
     expect(r.trace).toEqual([]);
     expect(r.cpl).toBe(3);
     expect(r.regs.esp).toBe(0x1000);
@@ -369,7 +405,10 @@ describe('§3.4 iret', () => {
   });
 
   test('cpl 1 → ring 3: popf rules at cpl 1 (IF may change, IOPL may not)', () => {
-    const r = user('    push 0x43\n    push 0x3000\n    push 0x3202\n    push 0x3B\n    push u3\n    iret\nu3: pushf\n    pop ebx\n    hlt', { cpl: 1, eflags: 0x1002 });
+    const r = user(
+      '    push 0x43\n    push 0x3000\n    push 0x3202\n    push 0x3B\n    push u3\n    iret\nu3: pushf\n    pop ebx\n    hlt',
+      { cpl: 1, eflags: 0x1002 },
+    );
     expect(r.regs.ebx).toBe(0x1202); // 1 ≤ IOPL 1: IF set; cpl 1 ≠ 0: IOPL stays 1
     expect(r.trace).toEqual([gpAt(8)]);
     expect(r.r32(ESP0 - 16)).toBe(0x3b); // the hlt ran at cpl 3

@@ -4,8 +4,29 @@
 // #PF error code (§3.5.6, SDM 4.7): bit 0 P (protection), 1 W, 2 U, 3 RSVD.
 import { describe, expect, test } from 'vitest';
 import {
-  BOOT, DF, ESP0, GP, KSTACK, PAGING_ON, PAGING_ON_INSNS, PD, PF, PT0, PT1, PT2, TO_USER_INSNS, UD, USTACK,
-  identity, kernel, pageTables, run, table, toUser, type KernelOptions, type PagingOptions,
+  BOOT,
+  DF,
+  ESP0,
+  GP,
+  KSTACK,
+  PAGING_ON,
+  PAGING_ON_INSNS,
+  PD,
+  PF,
+  PT0,
+  PT1,
+  PT2,
+  TO_USER_INSNS,
+  UD,
+  USTACK,
+  identity,
+  kernel,
+  pageTables,
+  run,
+  table,
+  toUser,
+  type KernelOptions,
+  type PagingOptions,
 } from './harness.ts';
 
 const P = BOOT + PAGING_ON_INSNS; // icount at the first instruction after paging is on
@@ -25,7 +46,14 @@ function pgUser(code: string, o: Opts = {}) {
   return pg(toUser('user'), { ...o, extra: `.org ${UCODE}\nuser:\n${code}\n${o.extra ?? ''}` });
 }
 
-const pf = (icount: number, errorCode: number, cr2: number, eip: number) => ({ icount, kind: 'exception', vector: PF, errorCode, cr2, eip });
+const pf = (icount: number, errorCode: number, cr2: number, eip: number) => ({
+  icount,
+  kind: 'exception',
+  vector: PF,
+  errorCode,
+  cr2,
+  eip,
+});
 
 const DATA = '.org 0x60000\n    .dd 0xAAAA\n.org 0x61000\n    .dd 0xBBBB';
 
@@ -378,12 +406,15 @@ describe('§3.7 faults during delivery under paging', () => {
   });
 
   test('from cpl 3 the IDT read is still a supervisor access (U = 0)', () => {
-    const r = pg('    mov eax, 0x9F00\n    ltr eax\n    push 0x43\n    push 0x40000\n    push 0x2\n    push 0x3B\n    push user\n    iret', {
-      pt0: { 7: 0 },
-      idtBase: 0x7fc0,
-      idtAt: 0x7fc0,
-      extra: `.org ${UCODE}\nuser: ud2\n.org 0x9F00\n    .dd 0, ${ESP0}`,
-    });
+    const r = pg(
+      '    mov eax, 0x9F00\n    ltr eax\n    push 0x43\n    push 0x40000\n    push 0x2\n    push 0x3B\n    push user\n    iret',
+      {
+        pt0: { 7: 0 },
+        idtBase: 0x7fc0,
+        idtAt: 0x7fc0,
+        extra: `.org ${UCODE}\nuser: ud2\n.org 0x9F00\n    .dd 0, ${ESP0}`,
+      },
+    );
     expect(r.trace).toEqual([pf(UP, 0, 0x7ff0, UCODE)]);
     expect(r.r32(ESP0 - 24)).toBe(0); // error code pushed
   });
@@ -431,9 +462,12 @@ describe('§3.7 faults during delivery under paging', () => {
 
 describe('§3.2 with §3.5: the device is reached by physical address', () => {
   test('an aligned access through a page mapped onto the MMIO window reaches the device', () => {
-    const r = pg('    mov eax, [0x400004]\n    mov ebx, [0x400004]\n    mov ecx, [0x400000]\n    mov [0x400008], ebx\n    movzx edx, byte [0x400004]\n    hlt', {
-      pt1: { 0: 0xfee00007 },
-    });
+    const r = pg(
+      '    mov eax, [0x400004]\n    mov ebx, [0x400004]\n    mov ecx, [0x400000]\n    mov [0x400008], ebx\n    movzx edx, byte [0x400004]\n    hlt',
+      {
+        pt1: { 0: 0xfee00007 },
+      },
+    );
     expect([r.regs.eax, r.regs.ebx]).toEqual([0, 1]); // COUNTER read-then-increment
     expect(r.regs.ecx).toBe(0x32335856); // ID
     expect(r.regs.edx).toBe(0xff); // byte access: open bus

@@ -78,13 +78,17 @@ describe('§3.2 MMIO device at 0xFEE00000', () => {
   });
 
   test('LOG: writes append, a read returns the length', () => {
-    const r = run(prog('    mov eax, 7\n    mov [0xFEE00008], eax\n    mov eax, 0xDEADBEEF\n    mov [0xFEE00008], eax\n    mov ebx, [0xFEE00008]'));
+    const r = run(
+      prog('    mov eax, 7\n    mov [0xFEE00008], eax\n    mov eax, 0xDEADBEEF\n    mov [0xFEE00008], eax\n    mov ebx, [0xFEE00008]'),
+    );
     expect(r.device.log).toEqual([7, 0xdeadbeef]); // §3.2 +0x008 LOG
     expect(r.regs.ebx).toBe(2); // read returns the log length
   });
 
   test('other offsets read 0 and ignore writes', () => {
-    const r = run(prog('    mov eax, 9\n    mov [0xFEE0000C], eax\n    mov ebx, [0xFEE0000C]\n    mov ecx, [0xFEE00FFC]\n    mov edx, [0xFEE00800]'));
+    const r = run(
+      prog('    mov eax, 9\n    mov [0xFEE0000C], eax\n    mov ebx, [0xFEE0000C]\n    mov ecx, [0xFEE00FFC]\n    mov edx, [0xFEE00800]'),
+    );
     expect([r.regs.ebx, r.regs.ecx, r.regs.edx]).toEqual([0, 0, 0]); // §3.2 other offsets read 0
     expect(r.device).toEqual({ counter: 0, log: [] });
   });
@@ -97,7 +101,9 @@ describe('§3.2 MMIO device at 0xFEE00000', () => {
   });
 
   test('byte accesses in the window are open bus', () => {
-    const r = run(prog('    movzx eax, byte [0xFEE00004]\n    movzx ebx, byte [0xFEE00000]\n    mov ecx, 0x41\n    mov byte [0xFEE00008], cl'));
+    const r = run(
+      prog('    movzx eax, byte [0xFEE00004]\n    movzx ebx, byte [0xFEE00000]\n    mov ecx, 0x41\n    mov byte [0xFEE00008], cl'),
+    );
     expect(r.regs.eax).toBe(0xff); // §3.2: any other access behaves as open bus
     expect(r.regs.ebx).toBe(0xff);
     expect(r.device).toEqual({ counter: 0, log: [] });

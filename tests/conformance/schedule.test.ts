@@ -41,7 +41,9 @@ describe('§3.8 events schedule', () => {
   });
 
   test('pending is a set: raising a pending vector again changes nothing', () => {
-    const r = run(kernel(`${NOPS(3)}\n    sti\n    nop\n    nop\n    hlt`), { events: [irq(BOOT, 32), irq(BOOT + 1, 32), irq(BOOT + 2, 32)] });
+    const r = run(kernel(`${NOPS(3)}\n    sti\n    nop\n    nop\n    hlt`), {
+      events: [irq(BOOT, 32), irq(BOOT + 1, 32), irq(BOOT + 2, 32)],
+    });
     expect(r.trace).toEqual([intr(BOOT + 5, 32, BODY + 40)]); // once, after sti's shadow
     expect(r.pending).toEqual([]);
   });
@@ -75,10 +77,13 @@ describe('§3.8 events schedule', () => {
   });
 
   test('host-only events change no observation', () => {
-    const src = kernel(`${PAGING_ON}\n    mov eax, 0x1234\n    mov [0x400000], eax\n    sti\n${NOPS(5)}\n    mov ebx, [0x400000]\n    hlt`, {
-      gates: { 32: 'h' },
-      extra: `${pageTables({ pt1: { 0: 0x60007 } })}\n.org 0x9000\nh:  iret`,
-    });
+    const src = kernel(
+      `${PAGING_ON}\n    mov eax, 0x1234\n    mov [0x400000], eax\n    sti\n${NOPS(5)}\n    mov ebx, [0x400000]\n    hlt`,
+      {
+        gates: { 32: 'h' },
+        extra: `${pageTables({ pt1: { 0: 0x60007 } })}\n.org 0x9000\nh:  iret`,
+      },
+    );
     const hostOnly: HostEvent[] = [
       { at: 3, kind: 'swap-out', gpa: 0x60000 },
       { at: 7, kind: 'migrate', gpa: 0x1000 },
@@ -103,6 +108,9 @@ describe('§3.8 events schedule', () => {
     same(mixed, plain);
     // and host events are not steps: the same budget gives the same observation
     const budget = BOOT + 12;
-    same(run(src, { events: [...hostOnly, irq(BOOT + 9, 32)], maxSteps: budget }), run(src, { events: [irq(BOOT + 9, 32)], maxSteps: budget }));
+    same(
+      run(src, { events: [...hostOnly, irq(BOOT + 9, 32)], maxSteps: budget }),
+      run(src, { events: [irq(BOOT + 9, 32)], maxSteps: budget }),
+    );
   });
 });

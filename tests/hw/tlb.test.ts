@@ -34,10 +34,10 @@ test('every valid entry is visited once, invalidated ones not at all, none after
   expect(valid(tlb)).toEqual([[3, 0x3001]]);
 });
 
-test('past the fill log\'s capacity, nothing is lost: every entry is still visited and flushed', () => {
+test("past the fill log's capacity, nothing is lost: every entry is still visited and flushed", () => {
   const tlb = new Tlb(16);
   const n = 20_000;
-  for (let i = 0; i < n; i++) tlb.fill(i * 37 % 0x100000, 0x1001);
+  for (let i = 0; i < n; i++) tlb.fill((i * 37) % 0x100000, 0x1001);
   expect(tlb.validCount()).toBe(n);
   let stop = 0;
   tlb.forEachValid(() => ++stop === 3); // true stops the walk

@@ -38,7 +38,9 @@ describe('delivery (§3.7)', () => {
   test('int n through a DPL 0 gate from ring 3: #GP(8n+2), saving the eip of the int', () => {
     const { engine, symbols } = boot(userProgram('site:\n  int 0x81', { 13: gate('handler') }));
     const o = engine.run([], 1000);
-    expect(o.trace).toEqual([{ icount: USER_ENTRY_ICOUNT, kind: 'exception', vector: 13, errorCode: 8 * 0x81 + 2, eip: symbols.get('site') }]);
+    expect(o.trace).toEqual([
+      { icount: USER_ENTRY_ICOUNT, kind: 'exception', vector: 13, errorCode: 8 * 0x81 + 2, eip: symbols.get('site') },
+    ]);
     expect(o.icount).toBe(USER_ENTRY_ICOUNT + 1); // the int never retired; the handler's hlt did
   });
 
@@ -129,7 +131,10 @@ ${idt({ 32: gate('handler') })}
 `;
 
   test('while halted, time jumps to the next event; the run ends halted when none is left', () => {
-    const o = run(timer, [{ at: 1000, kind: 'irq', vector: 32 }, { at: 5000, kind: 'irq', vector: 32 }]);
+    const o = run(timer, [
+      { at: 1000, kind: 'irq', vector: 32 },
+      { at: 5000, kind: 'irq', vector: 32 },
+    ]);
     expect(o.status).toBe('halted');
     // lidt, mov esp, sti, hlt = 4; each tick delivers (icount unchanged), iret, jmp, hlt.
     expect(o.trace.map((t) => t.icount)).toEqual([4, 7]);
@@ -149,7 +154,10 @@ ${idt({ 32: gate('handler') })}
     const tick: HostEvent = { at: 2000, kind: 'irq', vector: 32 };
     const quiet = run(source, [tick]);
     const busy = run(source, [...hostOnly, tick]);
-    expect({ ...busy, ram: Buffer.from(busy.ram).toString('base64') }).toEqual({ ...quiet, ram: Buffer.from(quiet.ram).toString('base64') });
+    expect({ ...busy, ram: Buffer.from(busy.ram).toString('base64') }).toEqual({
+      ...quiet,
+      ram: Buffer.from(quiet.ram).toString('base64'),
+    });
   });
 });
 

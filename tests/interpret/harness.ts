@@ -14,7 +14,10 @@ export const PT = 0x11000;
 export const KSTACK = 0x80000;
 export const USTACK = 0x70000;
 
-export function boot(source: string, config: Partial<MachineConfig> = {}): { engine: InterpretEngine; symbols: ReadonlyMap<string, number> } {
+export function boot(
+  source: string,
+  config: Partial<MachineConfig> = {},
+): { engine: InterpretEngine; symbols: ReadonlyMap<string, number> } {
   const { image, symbols } = assemble(source, 'test.s');
   return { engine: new InterpretEngine(image, { ramBytes: RAM, ...config }), symbols };
 }

@@ -54,7 +54,9 @@ unexpected:
 ${idt({ 14: gate('handler') })}
 `);
     const o = engine.run([], 100_000);
-    expect(o.trace).toEqual([{ icount: o.icount - 1, kind: 'exception', vector: 14, errorCode: P | RW | US, cr2: 0x60004, eip: symbols.get('site') }]);
+    expect(o.trace).toEqual([
+      { icount: o.icount - 1, kind: 'exception', vector: 14, errorCode: P | RW | US, cr2: 0x60004, eip: symbols.get('site') },
+    ]);
     expect(o.cr2).toBe(0x60004);
   });
 
@@ -76,7 +78,9 @@ ${idt({ 14: gate('handler') })}
 `);
     const o = engine.run([], 100_000);
     // Supervisor read of a not-present page: P = 0, W = 0, U = 0.
-    expect(o.trace).toEqual([{ icount: o.icount - 1, kind: 'exception', vector: 14, errorCode: 0, cr2: 0x61000, eip: symbols.get('site') }]);
+    expect(o.trace).toEqual([
+      { icount: o.icount - 1, kind: 'exception', vector: 14, errorCode: 0, cr2: 0x61000, eip: symbols.get('site') },
+    ]);
     expect(word(o.ram, pte(0x60)) & A).toBe(A);
     expect(o.regs.ebx).toBe(0x5a5a); // a faulting load has no effect (§3.4)
   });
@@ -99,7 +103,9 @@ unexpected:
 ${idt({ 14: gate('handler') })}
 `);
     const o = engine.run([], 100_000);
-    expect(o.trace).toEqual([{ icount: o.icount - 1, kind: 'exception', vector: 14, errorCode: P | 0x8, cr2: 0x400010, eip: symbols.get('site') }]);
+    expect(o.trace).toEqual([
+      { icount: o.icount - 1, kind: 'exception', vector: 14, errorCode: P | 0x8, cr2: 0x400010, eip: symbols.get('site') },
+    ]);
     expect(word(o.ram, PD + 4) & A).toBe(0); // a faulting walk sets no A/D bit
   });
 });

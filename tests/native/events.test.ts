@@ -156,9 +156,7 @@ describe('escalation (DESIGN §3.7)', () => {
   });
 
   test('#GP whose gate has a bad type → #DF (error code 0, eip of the faulting instruction)', () => {
-    const { engine, symbols } = boot(
-      program(toUser(), 'site:\n  hlt', { 13: '.dd (0x08 << 16) | handler, 0x8c00', 8: gate('handler') }),
-    );
+    const { engine, symbols } = boot(program(toUser(), 'site:\n  hlt', { 13: '.dd (0x08 << 16) | handler, 0x8c00', 8: gate('handler') }));
     const o = engine.run([], 1000);
     expect(o.trace).toEqual([{ icount: 12, kind: 'exception', vector: 8, errorCode: 0, eip: symbols.get('site') }]);
     expect(word(o.ram, KSTACK - 24)).toBe(0);
@@ -167,11 +165,10 @@ describe('escalation (DESIGN §3.7)', () => {
 
   test('#PF whose gate is not present → #NP(8·14+3) → #DF', () => {
     const { engine } = boot(
-      program(
-        `  lidt [idtr]\n  mov esp, ${KSTACK}\n${PAGING_ON}\nsite:\n  mov eax, [0x400000]`,
-        '',
-        { 14: '.dd (0x08 << 16) | handler, 0x0e00', 8: gate('handler') },
-      ),
+      program(`  lidt [idtr]\n  mov esp, ${KSTACK}\n${PAGING_ON}\nsite:\n  mov eax, [0x400000]`, '', {
+        14: '.dd (0x08 << 16) | handler, 0x0e00',
+        8: gate('handler'),
+      }),
     );
     const o = engine.run([], 10_000);
     expect(o.trace).toEqual([{ icount: o.icount - 1, kind: 'exception', vector: 8, errorCode: 0, eip: expect.any(Number) as number }]);

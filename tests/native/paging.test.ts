@@ -83,12 +83,14 @@ l: mov eax, [0x5000]
 
   test('a page-table store is seen by the next access, without invlpg (DESIGN §3.6)', () => {
     const o = boot(
-      paging(`
+      paging(
+        `
   mov eax, [0x5000]
   mov edx, 0x6007
   mov [${PT + 4 * 5}], edx
   mov ebx, [0x5000]`,
-        '.org 0x5000\n .dd 0x1111\n.org 0x6000\n .dd 0x2222'),
+        '.org 0x5000\n .dd 0x1111\n.org 0x6000\n .dd 0x2222',
+      ),
     ).engine.run([], 10_000);
     expect(o.regs.eax).toBe(0x1111);
     expect(o.regs.ebx).toBe(0x2222);
@@ -147,10 +149,15 @@ l: mov eax, [ecx + 0x5000]
   });
 
   test('invlpg only drops a host TLB entry', () => {
-    const { engine } = boot(paging(`
+    const { engine } = boot(
+      paging(
+        `
   mov eax, [0x5000]
   invlpg [0x5000]
-  mov ebx, [0x5000]`, '.org 0x5000\n .dd 7'));
+  mov ebx, [0x5000]`,
+        '.org 0x5000\n .dd 7',
+      ),
+    );
     const o = engine.run([], 10_000);
     expect(o.regs.ebx).toBe(7);
     expect(engine.counters().tlbInvalidations).toBe(1);
@@ -207,7 +214,8 @@ fault:
 
   test('4 MiB pages with CR4.PSE: permissions and A/D from the PDE, reserved bits 13–21', () => {
     const o = boot(
-      paging(`
+      paging(
+        `
   mov eax, 0x10
   mov cr4, eax
   mov eax, 0x87
@@ -217,7 +225,8 @@ fault:
   mov eax, 0x2087
   mov [${PD + 8}], eax
   mov ecx, [0x800000]`,
-        '.org 0x5000\n .dd 0xfeed'),
+        '.org 0x5000\n .dd 0xfeed',
+      ),
     ).engine.run([], 10_000);
     expect(o.regs.ebx).toBe(0xfeed);
     expect(word(o.ram, 0x6000)).toBe(0xfeed);

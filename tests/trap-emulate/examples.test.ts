@@ -57,7 +57,11 @@ test('counters: traps by vector, emulated instructions, shadow statistics', () =
   e.run([], 100_000);
   const c = e.counters();
   // Every privileged instruction and every shadow fill is a trap (an "exit").
-  expect(c.exits).toBe(Object.entries(c).filter(([k]) => k.startsWith('trap.')).reduce((n, [, v]) => n + v, 0));
+  expect(c.exits).toBe(
+    Object.entries(c)
+      .filter(([k]) => k.startsWith('trap.'))
+      .reduce((n, [, v]) => n + v, 0),
+  );
   expect(c['trap.13']).toBeGreaterThan(0); // #GP: mov crN, lidt, ltr, out at ring 1
   expect(c['trap.14']).toBeGreaterThan(0); // #PF: hidden faults fill the shadow
   expect(c['emulated.mov-to-cr']).toBeGreaterThan(0);

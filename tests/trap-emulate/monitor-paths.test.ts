@@ -92,13 +92,16 @@ test('an emulated store faulting on its second page: #PF with its error code and
 // is past it too — #DF (contributory then contributory), whose gate is past it as well:
 // shutdown (DESIGN §3.7). The monitor reflects interrupts itself (deliverExternal).
 test('an external interrupt whose delivery escalates to a triple fault shuts the VM down', () => {
-  const obs = run(`
+  const obs = run(
+    `
     lidt [idt_desc]
     sti
     nop
     nop
     hlt
-  idt_desc: .dd 0, 0`, [{ at: 2, kind: 'irq', vector: 0x20 }]);
+  idt_desc: .dd 0, 0`,
+    [{ at: 2, kind: 'irq', vector: 0x20 }],
+  );
   expect(obs.status).toBe('shutdown');
   expect(obs.trace).toEqual([{ icount: 3, kind: 'shutdown' }]); // after the nop in sti's shadow
 });
@@ -109,7 +112,19 @@ test('an external interrupt whose delivery escalates to a triple fault shuts the
 // reflect the #GP through the guest's IDT and TSS. The kernel enters ring 3 by iret with
 // eflags 0x2 (IF and IOPL as they are, so the iret has no sensitive effect). Ring 1 is
 // out of reach: the iret into it is itself refuted (ring compression, monitor.ts).
-const PRIVILEGED = ['hlt', 'cli', 'sti', 'mov cr0, eax', 'mov cr2, eax', 'mov eax, cr3', 'lidt [0x4000]', 'ltr eax', 'invlpg [0x4000]', 'in eax, 0xe9', 'out 0xe9, eax'];
+const PRIVILEGED = [
+  'hlt',
+  'cli',
+  'sti',
+  'mov cr0, eax',
+  'mov cr2, eax',
+  'mov eax, cr3',
+  'lidt [0x4000]',
+  'ltr eax',
+  'invlpg [0x4000]',
+  'in eax, 0xe9',
+  'out 0xe9, eax',
+];
 test.each(PRIVILEGED)('ring 3: %s is #GP(0), reflected to the guest', (insn) => {
   const ring = 3;
   const obs = run(`

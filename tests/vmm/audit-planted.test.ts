@@ -220,7 +220,9 @@ describe('S2: shadow PDEs agree with the guest PDEs', () => {
     expect(audit(subject)).toEqual([]);
     const gpde = 0x7000 | (p2m.read32(PD) & 0xfff);
     p2m.write32(PD, gpde);
-    expect(report()).toMatch(`S2: spde 0 of root gfn 5 → shadow (gfn 6, role ${TABLE_ROLE}), gpde ${hex(gpde)} wants (gfn 7, role ${TABLE_ROLE})`);
+    expect(report()).toMatch(
+      `S2: spde 0 of root gfn 5 → shadow (gfn 6, role ${TABLE_ROLE}), gpde ${hex(gpde)} wants (gfn 7, role ${TABLE_ROLE})`,
+    );
   });
 
   test('an spde whose gpde became supervisor-only', () => {
@@ -231,7 +233,9 @@ describe('S2: shadow PDEs agree with the guest PDEs', () => {
     const gpde = p2m.read32(PD) & ~PTE_US;
     p2m.write32(PD, gpde);
     const want = TABLE_ROLE & ~ROLE_US;
-    expect(report()).toMatch(`S2: spde 0 of root gfn 5 → shadow (gfn 6, role ${TABLE_ROLE}), gpde ${hex(gpde)} wants (gfn 6, role ${want})`);
+    expect(report()).toMatch(
+      `S2: spde 0 of root gfn 5 → shadow (gfn 6, role ${TABLE_ROLE}), gpde ${hex(gpde)} wants (gfn 6, role ${want})`,
+    );
   });
 
   test('a 4 MiB spde whose gpde names another large page', () => {
@@ -579,12 +583,15 @@ describe('S6: the host TLB holds only current sptes', () => {
    * the host TLB holds the code page, 0x5000 and 0x6000, all on one physical-mode leaf page.
    */
   function engine(bugs: string[] = []) {
-    const { image } = assemble(`
+    const { image } = assemble(
+      `
       mov eax, [0x5000]
       mov ebx, 0x1234
       mov [0x6000], ebx
       mov ecx, [0x6000]
-      hlt`, 'audit.s');
+      hlt`,
+      'audit.s',
+    );
     const e = new VmxShadowEngine(image, { ramBytes: 0x10000, bugs }, { auditEveryExit: true });
     e.run([], 100);
     expect(e.host.tlbOwner).toBe(e.vm);
@@ -625,12 +632,18 @@ describe('S6: the host TLB holds only current sptes', () => {
     const now = e.vm.p2m.resident(6);
     expect(now).not.toBe(old);
     expect(ram32[addr >>> 2]! >>> 12).toBe(now);
-    expect(report()).toMatch(new RegExp(`S6: host TLB entry for gva 0x6000 = ${hex(entry)} but spte = 0x${now.toString(16)}[0-9a-f]{3}$`, 'm'));
+    expect(report()).toMatch(
+      new RegExp(`S6: host TLB entry for gva 0x6000 = ${hex(entry)} but spte = 0x${now.toString(16)}[0-9a-f]{3}$`, 'm'),
+    );
   });
 
   test('a page of thirteen stale entries, reported nine at most', () => {
     const reads = Array.from({ length: 12 }, (_, k) => `mov eax, [0x${(k + 1).toString(16)}000]`).join('\n');
-    const e = new VmxShadowEngine(assemble(`${reads}\nhlt`, 'many.s').image, { ramBytes: 0x10000, bugs: ['no-tlb-flush-on-zap'] }, { auditEveryExit: true });
+    const e = new VmxShadowEngine(
+      assemble(`${reads}\nhlt`, 'many.s').image,
+      { ramBytes: 0x10000, bugs: ['no-tlb-flush-on-zap'] },
+      { auditEveryExit: true },
+    );
     e.run([], 100);
     expect(e.vm.audit()).toEqual([]);
     expect(e.host.cpu.tlb.validCount()).toBe(13);

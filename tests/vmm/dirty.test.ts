@@ -68,7 +68,7 @@ test('4 KiB page: a read sets A only, the later write sets D', () => {
   expect(o.regs.edx).toBe(0x80000 | P | RW | A | D);
 });
 
-test('4 MiB page: a read sets the gpde\'s A, the later write its D', () => {
+test("4 MiB page: a read sets the gpde's A, the later write its D", () => {
   // PDE 1 maps 0x400000–0x7FFFFF onto physical 0–4 MiB; 0x480000 is physical 0x80000.
   const o = run(
     program(

@@ -5,7 +5,14 @@
 // Expected values are read off DESIGN §3.7, not taken from the code.
 
 import { describe, expect, test } from 'vitest';
-import { classOf, deliveryFaultClass, escalation, type DeliveryFaultClass, type EventKind, type FaultClass } from '../../src/vmm/core/emulate.ts';
+import {
+  classOf,
+  deliveryFaultClass,
+  escalation,
+  type DeliveryFaultClass,
+  type EventKind,
+  type FaultClass,
+} from '../../src/vmm/core/emulate.ts';
 
 describe('classes (DESIGN §3.7: benign #UD, int, external; contributory #NP, #GP; page fault #PF)', () => {
   const cases: [number, EventKind, FaultClass][] = [

@@ -57,8 +57,10 @@ const faults = (obs: Observation): unknown[] => obs.trace.map((t) => ('errorCode
 /** An interrupt gate (type 0xE, DPL 3, selector 0x08) to `handler` (DESIGN §3.7). */
 const gate = (handler: string) => `.dd (${handler} & 0xFFFF) | (0x08 << 16), (${handler} & 0xFFFF0000) | 0xEE00`;
 
-test('guest CR reads: CR3 exits and reads the guest\'s value, CR0/CR4 read their shadows (DESIGN §6.7)', () => {
-  const { obs, counters } = run(SHADOW, `
+test("guest CR reads: CR3 exits and reads the guest's value, CR0/CR4 read their shadows (DESIGN §6.7)", () => {
+  const { obs, counters } = run(
+    SHADOW,
+    `
     ${PAGING}
     mov eax, 0x10
     mov cr4, eax
@@ -66,7 +68,8 @@ test('guest CR reads: CR3 exits and reads the guest\'s value, CR0/CR4 read their
     mov ecx, cr0
     mov edx, cr4
     hlt
-    ${TABLES}`);
+    ${TABLES}`,
+  );
   // DESIGN §3.4: "Reads return the stored values" — never the shadow root or the host's CR0/CR4.
   expect([obs.regs.ebx, obs.regs.ecx, obs.regs.edx]).toEqual([0x15000, 0x80000001, 0x10]);
   // mov cr3 (load), mov cr0 (PG changes), mov cr4 (PSE changes), mov ebx, cr3 (store).
@@ -75,10 +78,13 @@ test('guest CR reads: CR3 exits and reads the guest\'s value, CR0/CR4 read their
 
 test('in: port 0xE9 reads 0xE9, any other port all ones (DESIGN §3.4), through the I/O exit', () => {
   for (const make of [SHADOW, EPT]) {
-    const { obs, counters } = run(make, `
+    const { obs, counters } = run(
+      make,
+      `
       in eax, 0xe9
       in ebx, 0x60
-      hlt`);
+      hlt`,
+    );
     expect([obs.regs.eax, obs.regs.ebx]).toEqual([0xe9, 0xffffffff]);
     expect(counters['exit.io']).toBe(2);
   }
@@ -94,7 +100,9 @@ test.each([
   ['cr4', '0x30', 'PSE with a reserved bit: exits'],
   ['cr4', '0x20', 'a reserved bit alone: no exit'],
 ])('mov %s, %s is #GP(0) (%s)', (cr, value) => {
-  const { obs } = run(SHADOW, `
+  const { obs } = run(
+    SHADOW,
+    `
     mov esp, 0x9000
     lidt [idt_desc]
     mov eax, 0x1234
@@ -107,7 +115,8 @@ test.each([
     hlt
   idt_desc: .dd (0x10000 << 16) | 0x7FF, 0x10000 >> 16
   .org 0x10000 + 8 * 13
-    ${gate('gp')}`);
+    ${gate('gp')}`,
+  );
   const insn = 5 * 8; // the sixth instruction faulted: its address is the frame's eip
   expect(vectors(obs)).toEqual([13]);
   expect([obs.regs.ecx, obs.regs.edx, obs.cr2]).toEqual([0, insn, 0x1234]);
@@ -121,7 +130,9 @@ test.each([
 // found by its walker and reflected with the escalation.
 test('#PF while delivering int n, then while delivering that #PF: the #DF handler runs', () => {
   for (const make of [SHADOW, EPT]) {
-    const { obs } = run(make, `
+    const { obs } = run(
+      make,
+      `
       mov esp, 0x9000
       lidt [idt_desc]
       ${PAGING}
@@ -133,7 +144,8 @@ test('#PF while delivering int n, then while delivering that #PF: the #DF handle
     idt_desc: .dd (0x10F90 << 16) | 0x7FF, 0x10F90 >> 16
     .org 0x10F90 + 8 * 8
       ${gate('df')}
-      ${TABLES}`);
+      ${TABLES}`,
+    );
     expect(vectors(obs)).toEqual([8]);
     // CR2: the last #PF detected, the gate of vector 14 at 0x10F90 + 8 * 14.
     expect([obs.cr2, obs.regs.ecx]).toEqual([0x11000, 0]);
@@ -143,14 +155,17 @@ test('#PF while delivering int n, then while delivering that #PF: the #DF handle
 
 test('a #PF while delivering a #DF is a triple fault: shutdown, CR2 still written (DESIGN §3.7, §3.10.2)', () => {
   for (const make of [SHADOW, EPT]) {
-    const { obs } = run(make, `
+    const { obs } = run(
+      make,
+      `
       mov esp, 0x9000
       lidt [idt_desc]
       ${PAGING}
       int 32
       hlt
     idt_desc: .dd (0x10FF0 << 16) | 0x7FF, 0x10FF0 >> 16
-      ${TABLES}`);
+      ${TABLES}`,
+    );
     expect(obs.status).toBe('shutdown');
     expect(obs.trace.map((t) => t.kind)).toEqual(['shutdown']);
     expect(obs.cr2).toBe(0x10ff0 + 8 * 8); // the #DF gate's read
@@ -161,7 +176,9 @@ test('a #PF while delivering a #DF is a triple fault: shutdown, CR2 still writte
 // delivery is a store to a traced gfn, so the VMM delivers the event in software. The
 // frame's eip is the next instruction for `int n` (DESIGN §3.4) and for an interrupt.
 test('int n and an external interrupt delivered in software push the right return eip', () => {
-  const { obs, counters } = run(SHADOW, `
+  const { obs, counters } = run(
+    SHADOW,
+    `
     lidt [idt_desc]
     ${PAGING}
     mov esp, 0x17800
@@ -181,7 +198,9 @@ test('int n and an external interrupt delivered in software push the right retur
     iret
   h33: mov ecx, [esp]
     iret
-    ${TABLES}`, [{ at: 0, kind: 'irq', vector: 33 }]); // IF = 0 from reset: it waits
+    ${TABLES}`,
+    [{ at: 0, kind: 'irq', vector: 33 }],
+  ); // IF = 0 from reset: it waits
   expect(vectors(obs)).toEqual([32, 33]);
   expect(obs.regs.ebx).toBe(7 * 8); // after_int: the eighth instruction
   expect(obs.regs.ecx).toBe(9 * 8); // after_nop: the irq waited out the STI shadow
@@ -193,7 +212,9 @@ test('int n and an external interrupt delivered in software push the right retur
 // the emulator's own translation of the second half faults. DESIGN §3.4: the faulting
 // store writes nothing; §3.5: error code P = 0, W = 1, U = 0; CR2 the second page.
 test('an emulated store that faults on its second page: #PF with the right code and CR2, nothing written', () => {
-  const { obs, counters } = run(SHADOW, `
+  const { obs, counters } = run(
+    SHADOW,
+    `
     mov esp, 0x9000
     lidt [idt_desc]
     ${PAGING}
@@ -205,7 +226,8 @@ test('an emulated store that faults on its second page: #PF with the right code 
   idt_desc: .dd (0x10000 << 16) | 0x7FF, 0x10000 >> 16
   .org 0x10000 + 8 * 14
     ${gate('pf')}
-    ${TABLES}`);
+    ${TABLES}`,
+  );
   expect(vectors(obs)).toEqual([14]);
   expect([obs.regs.ecx, obs.cr2]).toEqual([2, 0x18000]);
   expect([obs.ram[0x17ffe], obs.ram[0x17fff]]).toEqual([0, 0]);
@@ -217,7 +239,9 @@ test('an emulated store that faults on its second page: #PF with the right code 
 // visible — at +8 it appends to the device LOG, and a read there returns the log length.
 test('push, push imm, pushf, call imm and call a onto the MMIO LOG register are emulated, each exactly once', () => {
   for (const make of [SHADOW, EPT]) {
-    const { obs } = run(make, `
+    const { obs } = run(
+      make,
+      `
       mov esp, 0xFEE0000C
       push 0x11
       mov esp, 0xFEE0000C
@@ -235,7 +259,8 @@ test('push, push imm, pushf, call imm and call a onto the MMIO LOG register are 
     far:
       mov esp, 0xFEE00008
       pop ebx
-      hlt`);
+      hlt`,
+    );
     // pushf pushes the reset eflags 0x2 (§3.1); each call the next instruction's address.
     expect(obs.device.log).toEqual([0x11, 0x22, 0x2, 9 * 8, 12 * 8]);
     expect(obs.regs.ebx).toBe(5); // the LOG register read: five entries
@@ -256,7 +281,9 @@ test.each([
   [0x3b, 0, 'a good ring-3 CS, then a bad SS'],
 ])('iret popping CS %i from the MMIO window: #GP(%i) — %s', (cs, errorCode) => {
   for (const make of [SHADOW, EPT]) {
-    const { obs } = run(make, `
+    const { obs } = run(
+      make,
+      `
       lidt [idt_desc]
       mov eax, ${cs}
       mov [0xFEE00004], eax
@@ -265,7 +292,8 @@ test.each([
     gp: hlt
     idt_desc: .dd (0x1000 << 16) | 0x7FF, 0x1000 >> 16
     .org 0x1000 + 8 * 13
-      ${gate('gp')}`);
+      ${gate('gp')}`,
+    );
     expect(faults(obs)).toEqual([[13, errorCode]]);
     expect(obs.cpl).toBe(0);
     expect(obs.eip).toBe(5 * 8 + 8); // halted after the handler's hlt
@@ -278,7 +306,9 @@ test.each([
 // faults on its second push (§3.7: the first write stays), so does the #PF's (#PF then
 // #PF: #DF), and so does the #DF's: shutdown, CR2 the unmapped word.
 test('a delivery emulated in software that faults midway escalates to shutdown', () => {
-  const { obs } = run(SHADOW, `
+  const { obs } = run(
+    SHADOW,
+    `
     lidt [idt_desc]
     ${PAGING}
     mov esp, 0x17004
@@ -292,7 +322,8 @@ test('a delivery emulated in software that faults midway escalates to shutdown',
     ${gate('h')}
   .org 0x10000 + 8 * 32
     ${gate('h')}
-    ${TABLES}`);
+    ${TABLES}`,
+  );
   expect(obs.status).toBe('shutdown');
   expect(obs.cr2).toBe(0x16ffc);
 });
@@ -301,12 +332,15 @@ test('a delivery emulated in software that faults midway escalates to shutdown',
 // (open bus); the VMM emulates it (the open-bus half is never mapped writable).
 test('a store straddling the end of RAM: the RAM half lands, the open-bus half is dropped', () => {
   for (const make of [SHADOW, EPT]) {
-    const { obs } = run(make, `
+    const { obs } = run(
+      make,
+      `
       mov eax, 0x11223344
       mov [${RAM - 2}], eax
       mov ebx, [${RAM - 4}]
       mov ecx, [${RAM}]
-      hlt`);
+      hlt`,
+    );
     expect([obs.regs.ebx, obs.regs.ecx]).toEqual([0x33440000, 0xffffffff]);
   }
 });
@@ -320,7 +354,9 @@ test('a store straddling the end of RAM: the RAM half lands, the open-bus half i
 // there, or the read after the store sees zeros.
 test('a store straddling from MMIO into a page read before: the read after sees its RAM half', () => {
   for (const make of [SHADOW, EPT]) {
-    const { obs } = run(make, `
+    const { obs } = run(
+      make,
+      `
       ${PAGING}
       mov edx, [0x19000]
       mov eax, 0x11223344
@@ -330,7 +366,8 @@ test('a store straddling from MMIO into a page read before: the read after sees 
       hlt
       ${TABLES}
     .org 0x17000 + 4 * 0x18
-      .dd 0xFEE00000 | 7, 0x6000 | 7`);
+      .dd 0xFEE00000 | 7, 0x6000 | 7`,
+    );
     expect([obs.regs.edx, obs.regs.ebx, obs.regs.ecx]).toEqual([0, 0x1122, 0x1122]);
   }
 });
@@ -342,7 +379,9 @@ test('a store straddling from MMIO into a page read before: the read after sees 
 // paging the VMM emulated the store (its open-bus half) and must flush the host TLB.
 test('an emulated store into a live page table: the next access uses the new translation', () => {
   for (const make of [SHADOW, EPT]) {
-    const { obs, counters } = run(make, `
+    const { obs, counters } = run(
+      make,
+      `
       mov eax, 0x20000
       mov cr3, eax
       mov eax, 0x80000001
@@ -363,7 +402,8 @@ test('an emulated store into a live page table: the next access uses the new tra
     .org 0x3F000 + 4 * 0x3F
       .dd 0x3F000 | 7, 0x40000 | 7
     .org 0x3F000 + 4 * 1023
-      .dd 0x5000 | 7`);
+      .dd 0x5000 | 7`,
+    );
     expect([obs.regs.ebx, obs.regs.ecx]).toEqual([0x11111111, 0x22222222]);
     expect(obs.ram[0x3fffe]).toBe(1);
     if (make === EPT) expect(counters['vm.tlbFlushesForStores']).toBeGreaterThanOrEqual(1);
@@ -376,7 +416,9 @@ test('an emulated store into a live page table: the next access uses the new tra
 // ebx, 1` (ecx = 0), and the frame's return eip is that instruction's (0x20).
 test('the STI shadow ends after an instruction the VMM emulated: the pending interrupt comes next', () => {
   for (const make of [SHADOW, EPT]) {
-    const { obs } = run(make, `
+    const { obs } = run(
+      make,
+      `
       mov esp, 0x9000
       lidt [idt_desc]
       sti
@@ -388,7 +430,9 @@ test('the STI shadow ends after an instruction the VMM emulated: the pending int
       hlt
     idt_desc: .dd (0x1000 << 16) | 0x7FF, 0x1000 >> 16
     .org 0x1000 + 8 * 0x20
-      ${gate('h')}`, [{ at: 0, kind: 'irq', vector: 0x20 }]);
+      ${gate('h')}`,
+      [{ at: 0, kind: 'irq', vector: 0x20 }],
+    );
     expect(vectors(obs)).toEqual([0x20]);
     expect([obs.regs.eax, obs.regs.ecx, obs.regs.edx]).toEqual([0x32335856, 0, 0x20]);
   }

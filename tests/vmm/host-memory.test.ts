@@ -35,7 +35,7 @@ describe('host memory', () => {
     expect(host.freeGuestCount).toBe(0);
   });
 
-  test('a frame handed out again is zeroed: no gfn sees another\'s bytes', () => {
+  test("a frame handed out again is zeroed: no gfn sees another's bytes", () => {
     const { p2m } = vm();
     for (let i = 0; i < PAGE_SIZE; i += 4) p2m.write32(0x1000 + i, -1);
     const hfn = p2m.resident(1);

@@ -31,7 +31,11 @@ test.each(
   ),
 )(`%s: %s beside %s on a host with ${MIN_GUEST_FRAMES} frames for both`, (engine, a, b) => {
   const events: HostEvent[] = Array.from({ length: 40 }, (_, i) => ({ at: 25 * i, kind: 'switch-vm' }) as const);
-  const e = engines[engine](image(a), { companion: { image: image(b), ramBytes: RAM }, hostGuestFrames: MIN_GUEST_FRAMES, companionSteps: 50 });
+  const e = engines[engine](image(a), {
+    companion: { image: image(b), ramBytes: RAM },
+    hostGuestFrames: MIN_GUEST_FRAMES,
+    companionSteps: 50,
+  });
   const shared = e.run(events, 5000);
   const alone = new SpecMachine(image(a), { ramBytes: RAM }).run([], 5000);
   expect(diffObservations(alone, shared)).toEqual([]);

@@ -38,7 +38,8 @@ test('a store whose walk sets A/D in its own instruction bytes (seed 99, run 369
 // after the int's delivery even though that delivery took hidden faults — the STI shadow
 // survives a fault-like exit, and an injected event is the step that consumes it.
 test('an irq pending across sti; int n whose delivery takes hidden faults (seed 7)', () => {
-  equivalent(`
+  equivalent(
+    `
     mov esp, 0x9000
     lidt [idt_desc]
     mov eax, 0x15000
@@ -59,7 +60,9 @@ test('an irq pending across sti; int n whose delivery takes hidden faults (seed 
   .org 0x17000
     .dd 0x0 | 7, 0x1000 | 7, 0x2000 | 7, 0x3000 | 7, 0x4000 | 7, 0x5000 | 7, 0x6000 | 7, 0x7000 | 7, 0x8000 | 7
     .dd 0x9000 | 7, 0xA000 | 7, 0xB000 | 7, 0xC000 | 7, 0xD000 | 7, 0xE000 | 7, 0xF000 | 7, 0x10000 | 7
-  `, [{ at: 0, kind: 'irq', vector: 32 }]);
+  `,
+    [{ at: 0, kind: 'irq', vector: 32 }],
+  );
 });
 
 // A split 4 MiB page outlived the gpde that named it (the guest cleared PDE 1): its
@@ -67,7 +70,8 @@ test('an irq pending across sti; int n whose delivery takes hidden faults (seed 
 // the same page with D clear. Found by the audit property (seed 31). Fix: a split page
 // is zapped with its last parent, and is writable only while every parent has D.
 test('a split 4 MiB page does not outlive its gpde (audit, seed 31)', () => {
-  const { image } = assemble(`
+  const { image } = assemble(
+    `
     mov eax, 0x15000
     mov cr3, eax
     mov eax, 0x10
@@ -89,7 +93,9 @@ test('a split 4 MiB page does not outlive its gpde (audit, seed 31)', () => {
     .dd 0x0 | 7, 0x1000 | 7, 0x2000 | 7, 0x3000 | 7, 0x4000 | 7, 0x5000 | 7, 0x6000 | 7, 0x7000 | 7, 0x8000 | 7
     .dd 0x9000 | 7, 0xA000 | 7, 0xB000 | 7, 0xC000 | 7, 0xD000 | 7, 0xE000 | 7, 0xF000 | 7, 0x10000 | 7
     .dd 0x11000 | 7, 0x12000 | 7, 0x13000 | 7, 0x14000 | 7, 0x15000 | 7, 0x16000 | 7, 0x17000 | 7
-  `, 'regression.s');
+  `,
+    'regression.s',
+  );
   const e = new VmxShadowEngine(image, { ramBytes: 0x20000 }, { auditEveryExit: true });
   const spec = new SpecMachine(image, { ramBytes: 0x20000 }).run([], 100);
   const got = e.run([], 100);
@@ -102,11 +108,15 @@ test('a split 4 MiB page does not outlive its gpde (audit, seed 31)', () => {
 // unmapped, which sent the fetch to the emulator — which handles memory instructions only,
 // and threw. They now map a read-only all-ones pool frame (ShadowMmu.onesHfn).
 test('a fetch that crosses from the end of RAM into open bus (found after the session review)', () => {
-  equivalent(`
+  equivalent(
+    `
     jmp 0xFFFC
   .org 0xFFFC
     .db 0x11, 0, 0, 0
-  `, [], 0x10000);
+  `,
+    [],
+    0x10000,
+  );
 });
 
 // `ret` pops 0xFFFFFFFF from open bus; the next fetch straddles from open bus into page 0

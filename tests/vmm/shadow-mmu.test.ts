@@ -7,7 +7,21 @@ import { GuestWalker, type GuestPaging } from '../../src/vmm/core/walker.ts';
 import { VmmBugs } from '../../src/vmm/core/bugs.ts';
 import { audit } from '../../src/vmm/shadow/audit.ts';
 import { PD, PT, RAM, shadowFixture, type FixtureOptions } from './shadow-fixture.ts';
-import { ACC_READ, ACC_USER, ACC_WRITE, PDE_PS, PFEC_P, PFEC_RSVD, PFEC_U, PFEC_W, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US } from '../../src/hw/arch.ts';
+import {
+  ACC_READ,
+  ACC_USER,
+  ACC_WRITE,
+  PDE_PS,
+  PFEC_P,
+  PFEC_RSVD,
+  PFEC_U,
+  PFEC_W,
+  PTE_A,
+  PTE_D,
+  PTE_P,
+  PTE_RW,
+  PTE_US,
+} from '../../src/hw/arch.ts';
 
 function setup(opts: FixtureOptions = {}) {
   const f = shadowFixture(opts);
@@ -211,8 +225,17 @@ describe('counters and replacement policy (DESIGN §6.2, §6.10; reported by pop
     shadow.loadRoot(g); // root hit; same root, no flush
     expect(shadow.evict(1)).toBe(1); // the PT's page: spte 8 zapped (flush 3), page zapped (flush 4)
     expect(shadow.stats).toEqual({
-      fills: 3, pagesCreated: 2, pagesZapped: 1, sptesZapped: 2, writeProtects: 0, tlbFlushes: 4,
-      evictions: 1, rootHits: 1, rootMisses: 1, tracedWrites: 1, unshadowed: 0,
+      fills: 3,
+      pagesCreated: 2,
+      pagesZapped: 1,
+      sptesZapped: 2,
+      writeProtects: 0,
+      tlbFlushes: 4,
+      evictions: 1,
+      rootHits: 1,
+      rootMisses: 1,
+      tracedWrites: 1,
+      unshadowed: 0,
     });
     expect(flushes()).toBe(4);
   });
@@ -228,7 +251,11 @@ describe('counters and replacement policy (DESIGN §6.2, §6.10; reported by pop
     fault(0x2000, ACC_READ); // the first and the third used again: the second is the LRU
     fault(0x800000, ACC_READ);
     expect(shadow.evict(1)).toBe(1);
-    expect([...shadow.pages.values()].map((sp) => [sp.gfn, sp.direct])).toEqual([[PD >>> 12, false], [PT >>> 12, false], [7, false]]);
+    expect([...shadow.pages.values()].map((sp) => [sp.gfn, sp.direct])).toEqual([
+      [PD >>> 12, false],
+      [PT >>> 12, false],
+      [7, false],
+    ]);
   });
 
   test('the root cache is an LRU of maxRoots (2 here): a third address space drops the least recent', () => {

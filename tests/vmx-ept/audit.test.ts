@@ -15,14 +15,17 @@ const RAM = 0x10000;
  * have their leaves, and the TLB holds gfn 6.
  */
 function engine(): VmxEptEngine {
-  const { image } = assemble(`
+  const { image } = assemble(
+    `
     mov eax, [0xFEE00000]
     mov eax, [0x20000]
     mov eax, [0x5000]
     mov ebx, 0x1234
     mov [0x6000], ebx
     mov ecx, [0x6000]
-    hlt`, 'audit.s');
+    hlt`,
+    'audit.s',
+  );
   const e = new VmxEptEngine(image, { ramBytes: RAM }, { auditEveryExit: true });
   e.run([], 100);
   expect(e.vm.audit()).toEqual([]);
@@ -38,7 +41,7 @@ function leaf(e: VmxEptEngine, gpa: number): { ram32: Int32Array; at: number } {
 
 const report = (e: VmxEptEngine): string => e.vm.audit().join('\n');
 
-describe('E1: the VMM\'s frames', () => {
+describe("E1: the VMM's frames", () => {
   test('a dirty zero frame', () => {
     const e = engine();
     e.vm.host.memory.mem.ram[e.vm.ept.zeroHfn * 4096 + 17] = 0x5a;
@@ -147,6 +150,8 @@ describe('E3: TLB ⊆ EPT', () => {
     const e = engine();
     const { ram32, at } = leaf(e, 0x6000);
     ram32[at] = (e.vm.ept.zeroHfn << 12) | 5;
-    expect(report(e)).toMatch(new RegExp(`E3: TLB entry for gva 0x6000 = .* but the 2-D walk gives 0x${(e.vm.ept.zeroHfn * 4096).toString(16)}`));
+    expect(report(e)).toMatch(
+      new RegExp(`E3: TLB entry for gva 0x6000 = .* but the 2-D walk gives 0x${(e.vm.ept.zeroHfn * 4096).toString(16)}`),
+    );
   });
 });

@@ -54,7 +54,12 @@ describe('its frames (E1)', () => {
 
 describe('leaves and invept (E3)', () => {
   test('the MMIO window is [MMIO_BASE, MMIO_END) and its marker is W without R', () => {
-    expect([isMmioGpa(MMIO_BASE - 1), isMmioGpa(MMIO_BASE), isMmioGpa(MMIO_END - 1), isMmioGpa(MMIO_END)]).toEqual([false, true, true, false]);
+    expect([isMmioGpa(MMIO_BASE - 1), isMmioGpa(MMIO_BASE), isMmioGpa(MMIO_END - 1), isMmioGpa(MMIO_END)]).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
     expect(EPT_MMIO & (EPT_R | EPT_W)).toBe(EPT_W);
   });
 
@@ -128,7 +133,7 @@ describe('the soft table budget', () => {
     expect(ept.tables.size).toBe(0);
   });
 
-  test('a pool shared with other VMs: one of this VM\'s older tables makes room, else the VMM gives up', () => {
+  test("a pool shared with other VMs: one of this VM's older tables makes room, else the VMM gives up", () => {
     // 4 pool frames: root, zero, all-ones, one table.
     const { ept } = setup(8, 4);
     ept.set(0, 1, EPT_RWX);

@@ -148,13 +148,16 @@ describe('two VMs on one host', () => {
       mov [0x6000], ebx
       mov ecx, [0x6000]
       hlt`;
-    const companion = { image: image(`
+    const companion = {
+      image: image(`
       mov eax, 1
     loop:
       mov [0x5000], eax
       add eax, 1
       mov ebx, [0x7000]
-      jmp loop`), ramBytes: RAM };
+      jmp loop`),
+      ramBytes: RAM,
+    };
     const events: HostEvent[] = [1, 2, 3, 4].map((at) => ({ at, kind: 'switch-vm' }));
     const e = new VmxEptEngine(image(src), { ramBytes: RAM }, { auditEveryExit: true, companion, companionSteps: 20 });
     const obs = e.run(events, 100);
@@ -193,7 +196,7 @@ describe('MMIO and open bus', () => {
   });
 });
 
-describe('the lecture\'s trade (DESIGN §9): exits vs walk references', () => {
+describe("the lecture's trade (DESIGN §9): exits vs walk references", () => {
   const workload = (name: string) => image(readFileSync(`examples/bench/${name}.s`, 'utf8'));
   test.each(['fork', 'ptemod'])('%s: far fewer exits than shadow paging, more walk references; 8 per 2-D walk', (name) => {
     const steps = 200_000;

@@ -69,12 +69,6 @@ export function renderAlu(p: AluPiece, { id }: Ctx): Emit {
   }
   lines.push(ins(text));
   if (p.captureFlags) lines.push(ins('pushf'), ins(`pop ${p.out}`, 'the whole eflags word'));
-  lines.push(
-    ins(`${p.jcc} ${id}_taken`),
-    ins(`mov ${p.out}, 0`),
-    ins(`jmp ${id}_end`),
-    label(`${id}_taken`),
-    ins(`mov ${p.out}, 1`),
-  );
+  lines.push(ins(`${p.jcc} ${id}_taken`), ins(`mov ${p.out}, 0`), ins(`jmp ${id}_end`), label(`${id}_taken`), ins(`mov ${p.out}, 1`));
   return { title: `alu: ${text} on ${hex(p.a)}, then ${p.jcc}`, lines };
 }

@@ -48,7 +48,10 @@ export { hex };
  * `.dd lo, hi` of an invalid encoding (not a label or a comment).
  */
 export function isInsnLine(line: string): boolean {
-  const t = line.replace(/;.*$/, '').trim().replace(/^[A-Za-z_][A-Za-z0-9_.]*:\s*/, '');
+  const t = line
+    .replace(/;.*$/, '')
+    .trim()
+    .replace(/^[A-Za-z_][A-Za-z0-9_.]*:\s*/, '');
   return t !== '' && (!t.startsWith('.') || t.startsWith('.dd'));
 }
 

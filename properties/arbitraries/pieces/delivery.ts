@@ -32,10 +32,28 @@ const breakageArb = fc.constantFrom<Breakage>('not-present', 'bad-type', 'bad-se
 export const deliveryArb: fc.Arbitrary<DeliveryPiece> = fc.record({
   kind: fc.constant('delivery' as const),
   fault: fc.oneof(
-    { weight: 4, arbitrary: fc.record({ f: fc.constant('gate' as const), vector: fc.constantFrom(...BREAKABLE_VECTORS), breakage: breakageArb, trigger: fc.constantFrom('int' as const, 'wait' as const) }) },
-    { weight: 5, arbitrary: fc.record({ f: fc.constant('nested' as const), vector: fc.constantFrom<typeof V_UD | typeof V_GP | typeof V_PF | typeof V_NP>(V_UD, V_GP, V_PF, V_NP), breakage: breakageArb }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        f: fc.constant('gate' as const),
+        vector: fc.constantFrom(...BREAKABLE_VECTORS),
+        breakage: breakageArb,
+        trigger: fc.constantFrom('int' as const, 'wait' as const),
+      }),
+    },
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        f: fc.constant('nested' as const),
+        vector: fc.constantFrom<typeof V_UD | typeof V_GP | typeof V_PF | typeof V_NP>(V_UD, V_GP, V_PF, V_NP),
+        breakage: breakageArb,
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ f: fc.constant('idt-limit' as const), vector: fc.constantFrom(...BREAKABLE_VECTORS) }) },
-    { weight: 1, arbitrary: fc.record({ f: fc.constant('fatal' as const), how: fc.constantFrom('df-gate' as const, 'esp0-unmapped' as const) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({ f: fc.constant('fatal' as const), how: fc.constantFrom('df-gate' as const, 'esp0-unmapped' as const) }),
+    },
   ),
 });
 
@@ -45,7 +63,10 @@ function breakGate(v: number, b: Breakage, attr: number): string[] {
     case 'not-present':
       return [ins(`mov eax, ${hex(attr & 0x7f)}`), ins(`mov byte [IDT + 8 * ${hex(v)} + 5], al`, `gate ${hex(v)} not present`)];
     case 'bad-type':
-      return [ins(`mov eax, ${hex((attr & 0xe0) | 0x0c)}`), ins(`mov byte [IDT + 8 * ${hex(v)} + 5], al`, `gate ${hex(v)}: type 0xC is no interrupt or trap gate`)];
+      return [
+        ins(`mov eax, ${hex((attr & 0xe0) | 0x0c)}`),
+        ins(`mov byte [IDT + 8 * ${hex(v)} + 5], al`, `gate ${hex(v)}: type 0xC is no interrupt or trap gate`),
+      ];
     case 'bad-selector':
       return [ins('mov eax, 0x10'), ins(`mov byte [IDT + 8 * ${hex(v)} + 2], al`, `gate ${hex(v)}: selector 0x10, not 0x08`)];
   }
@@ -60,10 +81,14 @@ function restoreGate(v: number, b: Breakage, attr: number): string[] {
 /** An instruction that raises the exception `v` at ring 0. */
 function raise(v: number): string[] {
   switch (v) {
-    case V_UD: return [ins('ud2')];
-    case V_GP: return [ins('mov eax, 0'), ins('mov cr0, eax', '#GP(0): PE = 0')];
-    case V_PF: return [ins('mov eax, [PLAY + 0x8000]', '#PF: playground entry 8 is never present (with paging on)')];
-    default: return [ins('int 0x21'), ins('nop')]; // #NP needs a gate that is not present: see renderDelivery
+    case V_UD:
+      return [ins('ud2')];
+    case V_GP:
+      return [ins('mov eax, 0'), ins('mov cr0, eax', '#GP(0): PE = 0')];
+    case V_PF:
+      return [ins('mov eax, [PLAY + 0x8000]', '#PF: playground entry 8 is never present (with paging on)')];
+    default:
+      return [ins('int 0x21'), ins('nop')]; // #NP needs a gate that is not present: see renderDelivery
   }
 }
 
@@ -72,8 +97,14 @@ export function renderDelivery(p: DeliveryPiece, { id, setup }: Ctx): Emit {
   switch (f.f) {
     case 'gate': {
       const attr = gateOf(f.vector, setup).attr;
-      const trigger = f.trigger === 'int' ? [ins(`int ${hex(f.vector)}`)] : [ins('nop', 'an irq on this vector now faults in delivery'), ins('nop'), ins('nop')];
-      return { title: `gate ${hex(f.vector)} ${f.breakage}, then ${f.trigger === 'int' ? 'int' : 'wait for an irq'}`, lines: [...breakGate(f.vector, f.breakage, attr), ...trigger, ...restoreGate(f.vector, f.breakage, attr)] };
+      const trigger =
+        f.trigger === 'int'
+          ? [ins(`int ${hex(f.vector)}`)]
+          : [ins('nop', 'an irq on this vector now faults in delivery'), ins('nop'), ins('nop')];
+      return {
+        title: `gate ${hex(f.vector)} ${f.breakage}, then ${f.trigger === 'int' ? 'int' : 'wait for an irq'}`,
+        lines: [...breakGate(f.vector, f.breakage, attr), ...trigger, ...restoreGate(f.vector, f.breakage, attr)],
+      };
     }
     case 'nested': {
       const attr = gateOf(f.vector, setup).attr;
@@ -83,19 +114,33 @@ export function renderDelivery(p: DeliveryPiece, { id, setup }: Ctx): Emit {
       const restoreExtra = f.vector === V_NP ? restoreGate(0x21, 'not-present', gateOf(0x21, setup).attr) : [];
       return {
         title: `gate of exception ${f.vector} ${f.breakage}, then raise it`,
-        lines: [...breakGate(f.vector, f.breakage, attr), ...extra, ...raise(f.vector), ...restoreExtra, ...restoreGate(f.vector, f.breakage, attr)],
+        lines: [
+          ...breakGate(f.vector, f.breakage, attr),
+          ...extra,
+          ...raise(f.vector),
+          ...restoreExtra,
+          ...restoreGate(f.vector, f.breakage, attr),
+        ],
       };
     }
     case 'idt-limit':
       return {
         title: `IDT limit below gate ${hex(f.vector)}`,
-        lines: [ins('lidt [idt_small]', '32 gates only'), ins(`int ${hex(f.vector)}`, '#GP(8n+2): beyond the limit'), ins('lidt [idt_desc]')],
+        lines: [
+          ins('lidt [idt_small]', '32 gates only'),
+          ins(`int ${hex(f.vector)}`, '#GP(8n+2): beyond the limit'),
+          ins('lidt [idt_desc]'),
+        ],
       };
     case 'fatal':
       if (f.how === 'df-gate') {
         return {
           title: 'gates of #GP and #DF not present, then #GP: triple fault',
-          lines: [...breakGate(V_GP, 'not-present', gateOf(V_GP, setup).attr), ...breakGate(V_DF, 'not-present', gateOf(V_DF, setup).attr), ...raise(V_GP)],
+          lines: [
+            ...breakGate(V_GP, 'not-present', gateOf(V_GP, setup).attr),
+            ...breakGate(V_DF, 'not-present', gateOf(V_DF, setup).attr),
+            ...raise(V_GP),
+          ],
         };
       }
       return {

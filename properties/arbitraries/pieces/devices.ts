@@ -53,6 +53,9 @@ export function renderMmio(p: MmioPiece, _ctx: Ctx): Emit {
 
 export function renderPort(p: PortPiece, _ctx: Ctx): Emit {
   return p.out
-    ? { title: `out ${hex(p.port)}`, lines: [ins(`mov eax, ${hex(p.value)}`, `'${String.fromCharCode(p.value)}'`), ins(`out ${hex(p.port)}, eax`)] }
+    ? {
+        title: `out ${hex(p.port)}`,
+        lines: [ins(`mov eax, ${hex(p.value)}`, `'${String.fromCharCode(p.value)}'`), ins(`out ${hex(p.port)}, eax`)],
+      }
     : { title: `in ${hex(p.port)}`, lines: [ins(`in eax, ${hex(p.port)}`)] };
 }

@@ -24,7 +24,12 @@ export interface IflagPiece {
 }
 
 const imageArb = fc
-  .tuple(fc.boolean(), fc.integer({ min: 0, max: 3 }), fc.constantFrom(0, 0x1, 0x40, 0x80, 0x800, 0x8c1), fc.constantFrom(0, 0xffff0000, 0x4))
+  .tuple(
+    fc.boolean(),
+    fc.integer({ min: 0, max: 3 }),
+    fc.constantFrom(0, 0x1, 0x40, 0x80, 0x800, 0x8c1),
+    fc.constantFrom(0, 0xffff0000, 0x4),
+  )
   .map(([iff, iopl, status, junk]) => ((iff ? IF : 0) | (iopl << 12) | status | junk) >>> 0);
 
 export const iflagArb: fc.Arbitrary<IflagPiece> = fc.record({
@@ -49,7 +54,10 @@ export function renderIflag(p: IflagPiece, { id }: Ctx): Emit {
   const sh = p.shape;
   switch (sh.s) {
     case 'sti-hlt':
-      return { title: 'sti; hlt — idle until an interrupt (the shadow covers the hlt)', lines: [label(`${id}_sti`), ins('sti'), label(`${id}_hlt`), ins('hlt')] };
+      return {
+        title: 'sti; hlt — idle until an interrupt (the shadow covers the hlt)',
+        lines: [label(`${id}_sti`), ins('sti'), label(`${id}_hlt`), ins('hlt')],
+      };
     case 'cli-window': {
       const work = Array.from({ length: sh.length }, (_, i) => ins(`mov eax, ${i + 1}`));
       return { title: `cli, ${sh.length} instructions, sti`, lines: [ins('cli'), ...work, label(`${id}_sti`), ins('sti'), ins('nop')] };
@@ -71,7 +79,13 @@ export function renderIflag(p: IflagPiece, { id }: Ctx): Emit {
     case 'popf-if':
       return {
         title: `popf ${sh.set ? 'sets' : 'clears'} IF at ring 0`,
-        lines: [ins('pushf'), ins('pop eax'), ins(sh.set ? `or eax, ${hex(IF)}` : `and eax, ${hex(~IF >>> 0)}`), ins('push eax'), ins('popf')],
+        lines: [
+          ins('pushf'),
+          ins('pop eax'),
+          ins(sh.set ? `or eax, ${hex(IF)}` : `and eax, ${hex(~IF >>> 0)}`),
+          ins('push eax'),
+          ins('popf'),
+        ],
       };
     case 'popf-image':
       return {

@@ -11,16 +11,46 @@ import { mmioArb, portArb, renderMmio, renderPort, type MmioPiece, type PortPiec
 import { iflagArb, renderIflag, type IflagPiece } from './iflag.ts';
 import { memArb, renderMem, type MemPiece } from './memory.ts';
 import {
-  cr3Arb, crToggleArb, invlpgArb, pdeEditArb, pteEditArb, renderCr3, renderCrToggle, renderInvlpg, renderPdeEdit, renderPteEdit,
-  type Cr3Piece, type CrTogglePiece, type InvlpgPiece, type PdeEditPiece, type PteEditPiece,
+  cr3Arb,
+  crToggleArb,
+  invlpgArb,
+  pdeEditArb,
+  pteEditArb,
+  renderCr3,
+  renderCrToggle,
+  renderInvlpg,
+  renderPdeEdit,
+  renderPteEdit,
+  type Cr3Piece,
+  type CrTogglePiece,
+  type InvlpgPiece,
+  type PdeEditPiece,
+  type PteEditPiece,
 } from './paging.ts';
 import {
-  callArb, farCallArb, loopArb, pushPopArb, renderCall, renderFarCall, renderLoop, renderPushPop,
-  type CallPiece, type FarCallPiece, type LoopPiece, type PushPopPiece,
+  callArb,
+  farCallArb,
+  loopArb,
+  pushPopArb,
+  renderCall,
+  renderFarCall,
+  renderLoop,
+  renderPushPop,
+  type CallPiece,
+  type FarCallPiece,
+  type LoopPiece,
+  type PushPopPiece,
 } from './stack.ts';
 import {
-  invalidArb, renderInvalid, renderSensitive, renderSoftInt, sensitiveArb, softIntArb,
-  type InvalidPiece, type SensitivePiece, type SoftIntPiece,
+  invalidArb,
+  renderInvalid,
+  renderSensitive,
+  renderSoftInt,
+  sensitiveArb,
+  softIntArb,
+  type InvalidPiece,
+  type SensitivePiece,
+  type SoftIntPiece,
 } from './system.ts';
 import { renderUser, userArb, type UserPiece } from './user.ts';
 
@@ -75,25 +105,44 @@ export const pieceArb: fc.Arbitrary<Piece> = fc.oneof(
 
 export function renderPiece(p: Piece, ctx: Ctx): Emit {
   switch (p.kind) {
-    case 'alu': return renderAlu(p, ctx);
-    case 'mem': return renderMem(p, ctx);
-    case 'push-pop': return renderPushPop(p, ctx);
-    case 'call': return renderCall(p, ctx);
-    case 'loop': return renderLoop(p, ctx);
-    case 'far-call': return renderFarCall(p, ctx);
-    case 'iflag': return renderIflag(p, ctx);
-    case 'pte-edit': return renderPteEdit(p, ctx);
-    case 'pde-edit': return renderPdeEdit(p, ctx);
-    case 'cr3': return renderCr3(p, ctx);
-    case 'cr-toggle': return renderCrToggle(p, ctx);
-    case 'invlpg': return renderInvlpg(p, ctx);
-    case 'user': return renderUser(p, ctx);
-    case 'delivery': return renderDelivery(p, ctx);
-    case 'mmio': return renderMmio(p, ctx);
-    case 'port': return renderPort(p, ctx);
-    case 'sensitive': return renderSensitive(p, ctx);
-    case 'int': return renderSoftInt(p, ctx);
-    case 'invalid': return renderInvalid(p, ctx);
+    case 'alu':
+      return renderAlu(p, ctx);
+    case 'mem':
+      return renderMem(p, ctx);
+    case 'push-pop':
+      return renderPushPop(p, ctx);
+    case 'call':
+      return renderCall(p, ctx);
+    case 'loop':
+      return renderLoop(p, ctx);
+    case 'far-call':
+      return renderFarCall(p, ctx);
+    case 'iflag':
+      return renderIflag(p, ctx);
+    case 'pte-edit':
+      return renderPteEdit(p, ctx);
+    case 'pde-edit':
+      return renderPdeEdit(p, ctx);
+    case 'cr3':
+      return renderCr3(p, ctx);
+    case 'cr-toggle':
+      return renderCrToggle(p, ctx);
+    case 'invlpg':
+      return renderInvlpg(p, ctx);
+    case 'user':
+      return renderUser(p, ctx);
+    case 'delivery':
+      return renderDelivery(p, ctx);
+    case 'mmio':
+      return renderMmio(p, ctx);
+    case 'port':
+      return renderPort(p, ctx);
+    case 'sensitive':
+      return renderSensitive(p, ctx);
+    case 'int':
+      return renderSoftInt(p, ctx);
+    case 'invalid':
+      return renderInvalid(p, ctx);
   }
 }
 

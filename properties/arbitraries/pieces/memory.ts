@@ -39,11 +39,18 @@ export const offArb: fc.Arbitrary<number> = fc.oneof(
 
 export const targetArb: fc.Arbitrary<Target> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ area: fc.constant('data' as const), page: fc.constantFrom<0 | 1>(0, 1), off: offArb }) },
-  { weight: 5, arbitrary: fc.record({ area: fc.constant('play' as const), entry: fc.integer({ min: 0, max: PLAY_ENTRIES }), off: offArb }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({ area: fc.constant('play' as const), entry: fc.integer({ min: 0, max: PLAY_ENTRIES }), off: offArb }),
+  },
   { weight: 2, arbitrary: fc.record({ area: fc.constant('big' as const), frame: fc.constantFrom(...BIG_FRAMES), off: offArb }) },
   {
     weight: 1,
-    arbitrary: fc.record({ area: fc.constant('rec' as const), table: fc.constantFrom<0 | 2 | 1023>(2, 0, 1023), index: fc.integer({ min: 0, max: 1023 }) }),
+    arbitrary: fc.record({
+      area: fc.constant('rec' as const),
+      table: fc.constantFrom<0 | 2 | 1023>(2, 0, 1023),
+      index: fc.integer({ min: 0, max: 1023 }),
+    }),
   },
   { weight: 3, arbitrary: fc.record({ area: fc.constant('ram-end' as const), back: fc.integer({ min: 1, max: 4 }) }) },
   { weight: 1, arbitrary: fc.constant({ area: 'wrap' as const }) },
@@ -66,12 +73,18 @@ export const memArb: fc.Arbitrary<MemPiece> = fc
 /** The operand's linear address as an expression over the prologue's `.equ` names. */
 export function targetText(t: Target): string {
   switch (t.area) {
-    case 'data': return `DATA${t.page} + ${hex(t.off)}`;
-    case 'play': return `PLAY + ${hex(t.entry * 0x1000)} + ${hex(t.off)}`;
-    case 'big': return `BIG + ${t.frame} + ${hex(t.off)}`;
-    case 'rec': return t.table === 1023 ? `REC_PD + 4 * ${t.index}` : `REC + ${hex(t.table * 0x1000)} + 4 * ${t.index}`;
-    case 'ram-end': return `RAM_END - ${t.back}`;
-    case 'wrap': return '0xFFFFFFFE';
+    case 'data':
+      return `DATA${t.page} + ${hex(t.off)}`;
+    case 'play':
+      return `PLAY + ${hex(t.entry * 0x1000)} + ${hex(t.off)}`;
+    case 'big':
+      return `BIG + ${t.frame} + ${hex(t.off)}`;
+    case 'rec':
+      return t.table === 1023 ? `REC_PD + 4 * ${t.index}` : `REC + ${hex(t.table * 0x1000)} + 4 * ${t.index}`;
+    case 'ram-end':
+      return `RAM_END - ${t.back}`;
+    case 'wrap':
+      return '0xFFFFFFFE';
   }
 }
 

@@ -36,9 +36,7 @@ export interface PteEditPiece {
 export interface PdeEditPiece {
   kind: 'pde-edit';
   space: SpaceName;
-  change:
-    | { slot: 'big'; big: BigPage | null }
-    | { slot: 'play'; perm: Perm | null };
+  change: { slot: 'big'; big: BigPage | null } | { slot: 'play'; perm: Perm | null };
   use: Use | null;
 }
 
@@ -87,12 +85,19 @@ export const pdeEditArb: fc.Arbitrary<PdeEditPiece> = fc.record({
 export const cr3Arb: fc.Arbitrary<Cr3Piece> = fc.record({
   kind: fc.constant('cr3' as const),
   to: spaceArb,
-  use: fc.option(fc.record({ entry: fc.integer({ min: 0, max: PLAY_ENTRIES - 1 }), use: fc.record({ store: fc.boolean(), off: offArb, reg: regArb }) }), { freq: 2 }),
+  use: fc.option(
+    fc.record({ entry: fc.integer({ min: 0, max: PLAY_ENTRIES - 1 }), use: fc.record({ store: fc.boolean(), off: offArb, reg: regArb }) }),
+    { freq: 2 },
+  ),
 });
 
 export const crToggleArb: fc.Arbitrary<CrTogglePiece> = fc.record({
   kind: fc.constant('cr-toggle' as const),
-  bit: fc.oneof({ weight: 3, arbitrary: fc.constant('wp' as const) }, { weight: 2, arbitrary: fc.constant('pse' as const) }, { weight: 1, arbitrary: fc.constant('pg' as const) }),
+  bit: fc.oneof(
+    { weight: 3, arbitrary: fc.constant('wp' as const) },
+    { weight: 2, arbitrary: fc.constant('pse' as const) },
+    { weight: 1, arbitrary: fc.constant('pg' as const) },
+  ),
   on: fc.boolean(),
 });
 
@@ -136,7 +141,11 @@ export function renderCr3(p: Cr3Piece, _ctx: Ctx): Emit {
   const u = p.use;
   return {
     title: `mov cr3 → address space ${p.to}`,
-    lines: [ins(`mov eax, PD_${p.to}`), ins('mov cr3, eax'), ...(u ? useLines(u.use, (off) => `PLAY + ${hex(u.entry * 0x1000)} + ${hex(off)}`) : [])],
+    lines: [
+      ins(`mov eax, PD_${p.to}`),
+      ins('mov cr3, eax'),
+      ...(u ? useLines(u.use, (off) => `PLAY + ${hex(u.entry * 0x1000)} + ${hex(off)}`) : []),
+    ],
   };
 }
 

@@ -85,10 +85,13 @@ export function renderCall(p: CallPiece, { id }: Ctx): Emit {
 export function renderLoop(p: LoopPiece, { id }: Ctx): Emit {
   const addr = `PLAY + ${hex(p.entry * 0x1000)} + ${hex(p.off)}`;
   const body =
-    p.body === 'add' ? [ins('add eax, ebx')]
-    : p.body === 'load-play' ? accessLines(false, 4, addr, 'edx', false)
-    : p.body === 'store-play' ? accessLines(true, 4, addr, 'edx', false)
-    : [ins('pushf'), ins('pop edx')];
+    p.body === 'add'
+      ? [ins('add eax, ebx')]
+      : p.body === 'load-play'
+        ? accessLines(false, 4, addr, 'edx', false)
+        : p.body === 'store-play'
+          ? accessLines(true, 4, addr, 'edx', false)
+          : [ins('pushf'), ins('pop edx')];
   const lines = [ins(`mov ecx, ${p.count}`), label(`${id}_loop`), ...body, ins('dec ecx'), ins(`jnz ${id}_loop`)];
   return { title: `loop ×${p.count}: ${p.body}`, lines, extraSteps: (p.count - 1) * (body.length + 2) };
 }

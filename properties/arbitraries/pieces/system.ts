@@ -27,7 +27,7 @@ export const INVALID = {
   'unused imm not zero': [0x00000001, 5],
   'int 256': [0x00000064, 0x100],
   'shift count 32': [0x00000030, 32],
-  'cr5': [0x00050070, 0],
+  cr5: [0x00050070, 0],
   'NOBASE on a register op': [0x00080010, 0],
   'NOBASE with b != 0': [0x00090012, 0x11000],
   'opcode FF': [0x000000ff, 0xffffffff],
@@ -47,7 +47,9 @@ export const sensitiveArb: fc.Arbitrary<SensitivePiece> = fc.record({
 
 export const softIntArb: fc.Arbitrary<SoftIntPiece> = fc.record({
   kind: fc.constant('int' as const),
-  vector: fc.oneof(fc.constantFrom(0x20, 0x81, 0x21, 0x3), fc.integer({ min: 0, max: 255 })).filter((v) => v !== V_RETURN && !FAULT_VECTORS.includes(v)),
+  vector: fc
+    .oneof(fc.constantFrom(0x20, 0x81, 0x21, 0x3), fc.integer({ min: 0, max: 255 }))
+    .filter((v) => v !== V_RETURN && !FAULT_VECTORS.includes(v)),
 });
 
 export const invalidArb: fc.Arbitrary<InvalidPiece> = fc.record({
@@ -74,5 +76,10 @@ export function renderSoftInt(p: SoftIntPiece, _ctx: Ctx): Emit {
 
 export function renderInvalid(p: InvalidPiece, _ctx: Ctx): Emit {
   const [lo, hi] = INVALID[p.name];
-  return { title: `#UD: ${p.name}`, lines: [ins(`.dd 0x${lo.toString(16).padStart(8, '0')}, 0x${hi.toString(16).padStart(8, '0')}`, `#UD (${p.name}); the handler skips it`)] };
+  return {
+    title: `#UD: ${p.name}`,
+    lines: [
+      ins(`.dd 0x${lo.toString(16).padStart(8, '0')}, 0x${hi.toString(16).padStart(8, '0')}`, `#UD (${p.name}); the handler skips it`),
+    ],
+  };
 }

@@ -39,15 +39,29 @@ export const userOpArb: fc.Arbitrary<UserOp> = fc.oneof(
     weight: 4,
     arbitrary: fc.record({
       op: fc.constant('popf' as const),
-      image: fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 3 }), fc.constantFrom(0, 0x1, 0x8c1)).map(([i, l, s]) => ((i ? IF : 0) | (l << 12) | s) >>> 0),
+      image: fc
+        .tuple(fc.boolean(), fc.integer({ min: 0, max: 3 }), fc.constantFrom(0, 0x1, 0x8c1))
+        .map(([i, l, s]) => ((i ? IF : 0) | (l << 12) | s) >>> 0),
     }),
   },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('pushf' as const), reg: regArb }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constantFrom('cli' as const, 'sti' as const, 'hlt' as const, 'ud2' as const, 'nop' as const) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('sensitive' as const), what: fc.constantFrom('sidt' as const, 'str' as const, 'movcs' as const) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constantFrom('cli' as const, 'sti' as const, 'hlt' as const, 'ud2' as const, 'nop' as const) }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('sensitive' as const),
+      what: fc.constantFrom('sidt' as const, 'str' as const, 'movcs' as const),
+    }),
+  },
   {
     weight: 2,
-    arbitrary: fc.record({ op: fc.constant('privileged' as const), what: fc.constantFrom('mov-cr0' as const, 'mov-to-cr3' as const, 'lidt' as const, 'ltr' as const, 'invlpg' as const) }),
+    arbitrary: fc.record({
+      op: fc.constant('privileged' as const),
+      what: fc.constantFrom('mov-cr0' as const, 'mov-to-cr3' as const, 'lidt' as const, 'ltr' as const, 'invlpg' as const),
+    }),
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('io' as const), port: fc.constantFrom(0xe9, 0x60), out: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('int' as const), vector: fc.constantFrom(0x81, 0x40, 0x20) }) },
@@ -89,9 +103,11 @@ function opLines(o: UserOp): string[] {
     case 'nop':
       return [ins(o.op)];
     case 'sensitive':
-      return o.what === 'sidt' ? [ins('sidt [DATA0 + 0x100]', 'not privileged: reveals the IDT base')]
-        : o.what === 'str' ? [ins('str edx', 'not privileged: reveals TR')]
-        : [ins('mov edx, cs', 'not privileged: reveals the ring')];
+      return o.what === 'sidt'
+        ? [ins('sidt [DATA0 + 0x100]', 'not privileged: reveals the IDT base')]
+        : o.what === 'str'
+          ? [ins('str edx', 'not privileged: reveals TR')]
+          : [ins('mov edx, cs', 'not privileged: reveals the ring')];
     case 'privileged':
       return {
         'mov-cr0': [ins('mov eax, cr0', '#GP at cpl > 0')],
@@ -101,7 +117,9 @@ function opLines(o: UserOp): string[] {
         invlpg: [ins('invlpg [PLAY]', '#GP at cpl > 0')],
       }[o.what];
     case 'io':
-      return o.out ? [ins('mov eax, 0x55'), ins(`out ${hex(o.port)}, eax`, '#GP if cpl > IOPL')] : [ins(`in eax, ${hex(o.port)}`, '#GP if cpl > IOPL')];
+      return o.out
+        ? [ins('mov eax, 0x55'), ins(`out ${hex(o.port)}, eax`, '#GP if cpl > IOPL')]
+        : [ins(`in eax, ${hex(o.port)}`, '#GP if cpl > IOPL')];
     case 'int':
       return [ins(`int ${hex(o.vector)}`, o.vector === 0x81 ? 'DPL 3: a system call that returns' : 'DPL 0: #GP(8n+2) from an outer ring')];
     case 'mem': {
@@ -123,7 +141,7 @@ export function renderUser(p: UserPiece, { id }: Ctx): Emit {
   const ss = p.badFrame === 'ss' ? `USER_SS${r} ^ 1` : `USER_SS${r}`;
   const eflags = (0x2 | (p.if ? IF : 0) | (p.iopl << 12)) >>> 0;
   return {
-    title: `ring ${r} (IOPL ${p.iopl}, IF ${p.if ? 1 : 0}): ${p.ops.length === 0 ? 'nothing' : p.ops.map((o) => o.op === 'sensitive' || o.op === 'privileged' ? o.what : o.op).join(', ')}`,
+    title: `ring ${r} (IOPL ${p.iopl}, IF ${p.if ? 1 : 0}): ${p.ops.length === 0 ? 'nothing' : p.ops.map((o) => (o.op === 'sensitive' || o.op === 'privileged' ? o.what : o.op)).join(', ')}`,
     lines: [
       ins(`push ${ss}`),
       ins('push USTACK_TOP'),

@@ -4,23 +4,26 @@
 
 export const VMM_BUGS = {
   'no-write-protect': 'guest page tables are not write-protected: a guest edit of a live table leaves stale sptes (memory tracing missing)',
-  'rmap-missed-on-swap-out': 'swap-out frees the frame without zapping the sptes the rmap lists: the guest keeps using a frame it no longer owns',
-  'pde-perms-ignored': 'the walker composes permissions from the PTE alone, ignoring the PDE\'s US and RW',
+  'rmap-missed-on-swap-out':
+    'swap-out frees the frame without zapping the sptes the rmap lists: the guest keeps using a frame it no longer owns',
+  'pde-perms-ignored': "the walker composes permissions from the PTE alone, ignoring the PDE's US and RW",
   'cr0-wp-ignored': 'the walker lets supervisor writes through read-only pages even with CR0.WP set',
   'ad-not-set': 'the walker never sets guest A or D bits',
   'dirty-on-read': 'the walker sets D on reads too',
-  'host-cr-leak': 'guest reads of CR0 show the host\'s PG (a paging-off guest sees PG = 1)',
+  'host-cr-leak': "guest reads of CR0 show the host's PG (a paging-off guest sees PG = 1)",
   'popf-no-shadow-if': 'the VMM forces the real IF on at every entry, so a guest cli or popf that clears IF is lost',
   'no-tlb-flush-on-zap': 'zapping an spte or removing its write permission does not flush the host TLB',
   'cache-key-without-role': 'shadow pages are looked up by gfn alone, so pages of different roles are shared (CVE-2021-38198)',
   'stale-root-after-eviction': 'shadow eviction may free the active root while the CPU still runs on it (use-after-free class)',
-  'pf-wrong-error-code': 'a true #PF is reflected with the hardware error code of the shadow walk instead of the guest walk\'s (CVE-2009-2267 class)',
+  'pf-wrong-error-code':
+    "a true #PF is reflected with the hardware error code of the shadow walk instead of the guest walk's (CVE-2009-2267 class)",
   'cr2-not-set': 'a reflected #PF leaves the guest CR2 unchanged',
   'pending-irq-lost': 'an interrupt raised while the guest cannot take it is dropped instead of waiting for an interrupt window',
   'injection-in-sti-shadow': 'the VMM injects an interrupt in the STI shadow (it checks IF only)',
   'mmio-emulated-twice': 'an MMIO write is emulated twice',
   'shadow-from-guest-ram': 'shadow pages are allocated from frames that back guest RAM',
-  'large-page-split-wrong': 'a 4 MiB guest page is split from the faulting page instead of the large page\'s first frame: its 4 KiB pieces map off by the fault\'s offset',
+  'large-page-split-wrong':
+    "a 4 MiB guest page is split from the faulting page instead of the large page's first frame: its 4 KiB pieces map off by the fault's offset",
   'gpte-outside-ram-mapped': 'a gpte naming a frame beyond guest RAM is mapped to the host frame of that number',
   'us-not-enforced': 'the walker treats every page as user-accessible',
 } as const;

@@ -227,7 +227,6 @@ export class Emulator {
     return 'retired';
   }
 
-
   /**
    * Deliver an event through the guest IDT in software (DESIGN §3.7, §3.10.3–5), with
    * the escalation to #DF and shutdown — for a delivery the hardware could not finish
@@ -235,7 +234,15 @@ export class Emulator {
    * (MMIO, open bus) or is a traced table. `savedEip` is what the frame holds,
    * `faultEip` what a fault raised while delivering saves (§3.10.4).
    */
-  deliver(g: EmuGuest, paging: GuestPaging, vector: number, kind: EventKind, errorCode: number | null, savedEip: number, faultEip: number): 'delivered' | 'shutdown' {
+  deliver(
+    g: EmuGuest,
+    paging: GuestPaging,
+    vector: number,
+    kind: EventKind,
+    errorCode: number | null,
+    savedEip: number,
+    faultEip: number,
+  ): 'delivered' | 'shutdown' {
     let v = vector;
     let k = kind;
     let err = errorCode;
@@ -370,7 +377,7 @@ export class Emulator {
 /** DESIGN §3.4 popf rules at `cpl`: arithmetic flags always, IF if cpl ≤ IOPL, IOPL at cpl 0. */
 export function popfValue(eflags: number, cpl: number, v: number): number {
   let f = (eflags & ~EFLAGS_STATUS) | (v & EFLAGS_STATUS);
-  if (cpl <= ((eflags & EFLAGS_IOPL) >>> EFLAGS_IOPL_SHIFT)) f = (f & ~EFLAGS_IF) | (v & EFLAGS_IF);
+  if (cpl <= (eflags & EFLAGS_IOPL) >>> EFLAGS_IOPL_SHIFT) f = (f & ~EFLAGS_IF) | (v & EFLAGS_IF);
   if (cpl === 0) f = (f & ~EFLAGS_IOPL) | (v & EFLAGS_IOPL);
   return f | EFLAGS_FIXED;
 }

@@ -179,12 +179,14 @@ export function auditP2m({ host, p2m }: { host: HostMemory; p2m: P2m }): string[
     const hfn = p2m.resident(gfn);
     if (hfn < 0) continue;
     if (hfn >= host.guestFrames) out.push(`p2m: gfn ${gfn} maps host frame ${hfn} outside the guest range`);
-    else if (host.owner[hfn] !== p2m.vmId || host.ownerGfn[hfn] !== gfn) out.push(`p2m: gfn ${gfn} maps host frame ${hfn} owned by ${host.owner[hfn]} for gfn ${host.ownerGfn[hfn]}`);
+    else if (host.owner[hfn] !== p2m.vmId || host.ownerGfn[hfn] !== gfn)
+      out.push(`p2m: gfn ${gfn} maps host frame ${hfn} owned by ${host.owner[hfn]} for gfn ${host.ownerGfn[hfn]}`);
   }
   for (let hfn = 0; hfn < host.guestFrames; hfn++) {
     if (host.owner[hfn] !== p2m.vmId) continue;
     const gfn = host.ownerGfn[hfn]!;
-    if (gfn < 0 || gfn >= p2m.frames || p2m.resident(gfn) !== hfn) out.push(`p2m: host frame ${hfn} is owned for gfn ${gfn}, which the p2m does not map there (a leak)`);
+    if (gfn < 0 || gfn >= p2m.frames || p2m.resident(gfn) !== hfn)
+      out.push(`p2m: host frame ${hfn} is owned for gfn ${gfn}, which the p2m does not map there (a leak)`);
   }
   return out;
 }

@@ -87,7 +87,8 @@ export abstract class VmxVcpu<V extends EntryVm = EntryVm> {
     const handled = this.handleExit(exit);
     const softwareStep = handled === 'retired' || handled === 'delivered';
     if (exit.steps === 0 && handled === 'none') {
-      if (++this.stalls > STALL_LIMIT) throw new Error(`popek: ${this.name} made no progress at eip 0x${(g.eip >>> 0).toString(16)} (exit ${exit.reason})`);
+      if (++this.stalls > STALL_LIMIT)
+        throw new Error(`popek: ${this.name} made no progress at eip 0x${(g.eip >>> 0).toString(16)} (exit ${exit.reason})`);
     } else {
       this.stalls = 0;
       this.progressed();

@@ -117,7 +117,7 @@ export class GuestWalker {
     if (g.pse && (gpde & PDE_PS) !== 0) {
       if ((gpde & PDE_4M_RSVD) !== 0) return this.fail(r, 'reserved', access);
       r.large = true;
-      r.access = this.bugs.usNotEnforced ? gpde & PTE_RW | PTE_US : gpde & (PTE_US | PTE_RW);
+      r.access = this.bugs.usNotEnforced ? (gpde & PTE_RW) | PTE_US : gpde & (PTE_US | PTE_RW);
       if (!this.allowed(g, r.access, access)) return this.fail(r, 'protection', access);
       if (setAd) this.setBits(gpdeGpa, this.adBits(access));
       r.gpte[0] = this.readGpte(gpdeGpa);

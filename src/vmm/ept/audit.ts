@@ -32,7 +32,12 @@ export function auditEpt(s: EptAuditSubject): string[] {
 function auditFrames({ host, ept }: EptAuditSubject): string[] {
   const out: string[] = [];
   const ram = host.mem.ram;
-  for (const [what, hfn] of [['root', ept.rootHfn], ['zero frame', ept.zeroHfn], ['all-ones frame', ept.onesHfn], ...[...ept.tables].map(([d, t]) => [`table ${d}`, t] as const)] as const) {
+  for (const [what, hfn] of [
+    ['root', ept.rootHfn],
+    ['zero frame', ept.zeroHfn],
+    ['all-ones frame', ept.onesHfn],
+    ...[...ept.tables].map(([d, t]) => [`table ${d}`, t] as const),
+  ] as const) {
     if (!host.isPoolFrame(hfn)) out.push(`E1: EPT ${what} in host frame ${hfn}, outside the VMM pool`);
   }
   for (let i = 0; i < PAGE_SIZE; i++) {
@@ -82,7 +87,8 @@ function auditLeaves({ host, p2m, ept }: EptAuditSubject): string[] {
         else if (host.owner[hfn] !== p2m.vmId) out.push(`isolation: ${at} reaches host frame ${hfn} owned by ${host.owner[hfn]}`);
       } else if (isMmioGpa(gpa)) {
         if (e !== EPT_MMIO) out.push(`E2: ${at}: the MMIO window must carry the misconfiguration marker`);
-      } else if (hfn !== ept.onesHfn || perms !== EPT_OPEN_BUS) out.push(`isolation: ${at}: open bus must map the all-ones frame read/execute only`);
+      } else if (hfn !== ept.onesHfn || perms !== EPT_OPEN_BUS)
+        out.push(`isolation: ${at}: open bus must map the all-ones frame read/execute only`);
     }
   }
   return out;
@@ -94,7 +100,8 @@ function auditTlb({ tlb, mmu }: EptAuditSubject): string[] {
   const out: string[] = [];
   tlb.forEachValid((vpn, t) => {
     const hpa = mmu.probe(vpn << 12, ACC_READ);
-    if (hpa < 0 || hpa >>> 12 !== (t & TLB_FRAME) >>> 12) out.push(`E3: TLB entry for gva ${hex(vpn << 12)} = ${hex(t)} but the 2-D walk gives ${hpa < 0 ? 'no translation' : hex(hpa)}`);
+    if (hpa < 0 || hpa >>> 12 !== (t & TLB_FRAME) >>> 12)
+      out.push(`E3: TLB entry for gva ${hex(vpn << 12)} = ${hex(t)} but the 2-D walk gives ${hpa < 0 ? 'no translation' : hex(hpa)}`);
     return out.length > 8;
   });
   return out;

@@ -88,7 +88,8 @@ export class EptVcpu extends VmxVcpu<EptVm> {
     if (vm.bugs.violationAsPf) {
       // The bug: the VMM treats its own fault as the guest's.
       const g = vm.vmcs.guest;
-      const err = ((q & EPT_QUAL_WRITE) !== 0 ? PFEC_W : 0) | (g.cpl === 3 ? PFEC_U : 0) | (((q >>> EPT_QUAL_PERM_SHIFT) & 7) !== 0 ? PFEC_P : 0);
+      const err =
+        ((q & EPT_QUAL_WRITE) !== 0 ? PFEC_W : 0) | (g.cpl === 3 ? PFEC_U : 0) | (((q >>> EPT_QUAL_PERM_SHIFT) & 7) !== 0 ? PFEC_P : 0);
       return reflect(vm, { vector: VEC_PF, errorCode: err, cr2: exit.guestLinear ?? 0 }, exit.idtVectoring);
     }
     const access = q & 7; // EPT_R / EPT_W / EPT_X in the qualification's low bits
@@ -140,7 +141,8 @@ export class EptVcpu extends VmxVcpu<EptVm> {
    */
   private emulate(exit: ExitInfo): Handled {
     const r = this.tryEmulate(exit);
-    if (r === 'unsupported') throw new Error(`popek: vmx-ept cannot emulate the instruction at 0x${(this.vm.vmcs.guest.eip >>> 0).toString(16)}`);
+    if (r === 'unsupported')
+      throw new Error(`popek: vmx-ept cannot emulate the instruction at 0x${(this.vm.vmcs.guest.eip >>> 0).toString(16)}`);
     return r;
   }
 

@@ -79,7 +79,6 @@ export class EptVm extends PendingVectors {
     return p;
   }
 
-
   /**
    * An EPT violation at RAM gpa `gpa` for an access needing `access` (EPT_R/W/X): make
    * the gfn reachable (README, "EPT violation"). The caller re-enters; nothing here is
@@ -100,7 +99,7 @@ export class EptVm extends PendingVectors {
       this.stats.zeroMaps++;
       return;
     } else if (hfn < 0) {
-      const wasZero = (this.ept.leaf(gpa) >>> 12) === this.ept.zeroHfn;
+      const wasZero = this.ept.leaf(gpa) >>> 12 === this.ept.zeroHfn;
       hfn = p2m.ensure(gfn);
       if (wasZero) this.stats.cowBreaks++;
       else this.stats.lazyAllocations++;

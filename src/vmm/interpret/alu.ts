@@ -10,7 +10,11 @@ const SIGN = 0x80000000;
 
 function setFlags(cb: ControlBlock, r: number, cf: boolean, of: boolean): void {
   cb.eflags =
-    (cb.eflags & ~(EFLAGS_CF | EFLAGS_ZF | EFLAGS_SF | EFLAGS_OF)) | (cf ? EFLAGS_CF : 0) | (r === 0 ? EFLAGS_ZF : 0) | ((r & SIGN) !== 0 ? EFLAGS_SF : 0) | (of ? EFLAGS_OF : 0);
+    (cb.eflags & ~(EFLAGS_CF | EFLAGS_ZF | EFLAGS_SF | EFLAGS_OF)) |
+    (cf ? EFLAGS_CF : 0) |
+    (r === 0 ? EFLAGS_ZF : 0) |
+    ((r & SIGN) !== 0 ? EFLAGS_SF : 0) |
+    (of ? EFLAGS_OF : 0);
 }
 
 /** Like setFlags but keeping CF (inc, dec). */
@@ -24,14 +28,14 @@ export function alu(cb: ControlBlock, fn: AluFn, x: number, y: number): number {
     case 'add': {
       const r = (x + y) >>> 0;
       // OF: both operands have one sign and the result the other.
-      setFlags(cb, r, x + y > 0xffffffff, ((~(x ^ y) & (x ^ r)) & SIGN) !== 0);
+      setFlags(cb, r, x + y > 0xffffffff, (~(x ^ y) & (x ^ r) & SIGN) !== 0);
       return r;
     }
     case 'sub':
     case 'cmp': {
       const r = (x - y) >>> 0;
       // CF is the borrow; OF: operands of different signs and the result takes y's sign.
-      setFlags(cb, r, x < y, (((x ^ y) & (x ^ r)) & SIGN) !== 0);
+      setFlags(cb, r, x < y, ((x ^ y) & (x ^ r) & SIGN) !== 0);
       return fn === 'sub' ? r : -1;
     }
     case 'and':

@@ -3,7 +3,7 @@
 
 export const INTERPRET_BUGS = {
   'interpret-no-ad':
-    'the interpreter\'s software page walker never sets guest A/D bits (DESIGN §3.5.5): an OS relying on them for page aging or dirty tracking loses data',
+    "the interpreter's software page walker never sets guest A/D bits (DESIGN §3.5.5): an OS relying on them for page aging or dirty tracking loses data",
 } as const;
 
 export type InterpretBug = keyof typeof INTERPRET_BUGS;

@@ -161,7 +161,12 @@ function none(A: number, B: number, imm: number, k: 'nop' | 'hlt' | 'ret' | 'pus
   return A === 0 && B === 0 && imm === 0 ? { op: k } : undefined;
 }
 
-function regA(A: number, B: number, imm: number, k: 'jmp-reg' | 'call-reg' | 'push' | 'pop' | 'ltr' | 'str' | 'mov-from-cs'): Insn | undefined {
+function regA(
+  A: number,
+  B: number,
+  imm: number,
+  k: 'jmp-reg' | 'call-reg' | 'push' | 'pop' | 'ltr' | 'str' | 'mov-from-cs',
+): Insn | undefined {
   return B === 0 && imm === 0 ? { op: k, a: A } : undefined;
 }
 

@@ -54,8 +54,7 @@ function escalate(first: EventClass, second: DeliveryFaultClass): Escalation {
 }
 
 /** Exceptions the CPU raises with an error code (§3.10.5). */
-export const hasErrorCode = (vector: number): boolean =>
-  vector === VEC_DF || vector === VEC_NP || vector === VEC_GP || vector === VEC_PF;
+export const hasErrorCode = (vector: number): boolean => vector === VEC_DF || vector === VEC_NP || vector === VEC_GP || vector === VEC_PF;
 
 const GATE_INTERRUPT = 0x0e;
 const GATE_TRAP = 0x0f;

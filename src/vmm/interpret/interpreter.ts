@@ -18,7 +18,6 @@ import { LinearAccess } from './linear-access.ts';
 import { GuestPorts } from './ports.ts';
 import { GuestWalker } from './walker.ts';
 
-
 export class Interpreter {
   readonly cb: ControlBlock;
   readonly mem: GuestMemory;

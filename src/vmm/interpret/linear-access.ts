@@ -7,11 +7,10 @@
 // the first page (`split` of them) and `pa1` for the rest.
 
 import { FAULT } from './control-block.ts';
-import {  } from '../../hw/arch.ts';
+import {} from '../../hw/arch.ts';
 import { GuestMemory } from './guest-memory.ts';
 import { ACC_READ, ACC_USER, ACC_WRITE, PAGE_SIZE } from '../../hw/arch.ts';
 import type { GuestWalker } from './walker.ts';
-
 
 const userBit = (user: boolean): number => (user ? ACC_USER : 0);
 

@@ -64,18 +64,24 @@ export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
         else if ((gpde & PTE_A) === 0) out.push(`S2: spde ${i} of root gfn ${sp.gfn} present, gpde A clear`);
         const large = (sp.role & ROLE_PSE) !== 0 && (gpde & PDE_PS) !== 0;
         const wantGfn = large ? largeGpdeToGfn(gpde) : gpteToGfn(gpde);
-        const wantRole = (large ? ROLE_DIRECT : 0) | (gpde & PTE_US ? ROLE_US : 0) | (gpde & PTE_RW ? ROLE_RW : 0) | (sp.role & (ROLE_WP | ROLE_PSE));
-        if (child.gfn !== wantGfn || child.role !== wantRole) out.push(`S2: spde ${i} of root gfn ${sp.gfn} → shadow (gfn ${child.gfn}, role ${child.role}), gpde ${hex(gpde)} wants (gfn ${wantGfn}, role ${wantRole})`);
+        const wantRole =
+          (large ? ROLE_DIRECT : 0) | (gpde & PTE_US ? ROLE_US : 0) | (gpde & PTE_RW ? ROLE_RW : 0) | (sp.role & (ROLE_WP | ROLE_PSE));
+        if (child.gfn !== wantGfn || child.role !== wantRole)
+          out.push(
+            `S2: spde ${i} of root gfn ${sp.gfn} → shadow (gfn ${child.gfn}, role ${child.role}), gpde ${hex(gpde)} wants (gfn ${wantGfn}, role ${wantRole})`,
+          );
       } else {
         const gfn = sp.gfns[i]!;
         (seen.get(gfn) ?? seen.set(gfn, []).get(gfn)!).push(addr);
         const hfn = e >>> 12;
         if (gfn < 0 || gfn >= p2m.frames) {
           // Open bus may only be the shared all-ones frame, read-only (mmu.ts `onesHfn`).
-          if (hfn !== shadow.onesHfn || (e & PTE_RW) !== 0) out.push(`S2: spte ${hex(addr)} maps gfn ${gfn} outside guest RAM (host frame ${hfn})`);
+          if (hfn !== shadow.onesHfn || (e & PTE_RW) !== 0)
+            out.push(`S2: spte ${hex(addr)} maps gfn ${gfn} outside guest RAM (host frame ${hfn})`);
           continue;
         }
-        if (p2m.resident(gfn) !== hfn) out.push(`S2: spte ${hex(addr)} maps gfn ${gfn} to host frame ${hfn}, p2m says ${p2m.resident(gfn)}`);
+        if (p2m.resident(gfn) !== hfn)
+          out.push(`S2: spte ${hex(addr)} maps gfn ${gfn} to host frame ${hfn}, p2m says ${p2m.resident(gfn)}`);
         if (host.owner[hfn] !== p2m.vmId) out.push(`isolation: spte ${hex(addr)} reaches host frame ${hfn} owned by ${host.owner[hfn]}`);
         if ((e & PTE_RW) !== 0 && traced.has(gfn)) out.push(`S3: spte ${hex(addr)} maps traced gfn ${gfn} writable`);
         out.push(...auditLeaf(sp, i, e, gfn, rd, shadow));
@@ -83,14 +89,26 @@ export function auditShadow({ host, p2m, shadow }: AuditSubject): string[] {
     }
   }
   for (const sp of shadow.pages.values()) {
-    const want = (parentsFound.get(sp) ?? []).slice().sort((a, b) => a - b).join();
-    const have = sp.parents.slice().sort((a, b) => a - b).join();
+    const want = (parentsFound.get(sp) ?? [])
+      .slice()
+      .sort((a, b) => a - b)
+      .join();
+    const have = sp.parents
+      .slice()
+      .sort((a, b) => a - b)
+      .join();
     if (want !== have) out.push(`S5: shadow page gfn ${sp.gfn} parents [${have}] but spdes [${want}] point at it`);
   }
   // S4: rmap is exactly the inverse of the present leaf sptes.
   for (const [gfn, addrs] of shadow.rmap) {
-    const want = (seen.get(gfn) ?? []).slice().sort((a, b) => a - b).join();
-    const have = addrs.slice().sort((a, b) => a - b).join();
+    const want = (seen.get(gfn) ?? [])
+      .slice()
+      .sort((a, b) => a - b)
+      .join();
+    const have = addrs
+      .slice()
+      .sort((a, b) => a - b)
+      .join();
     if (want !== have) out.push(`S4: rmap(${gfn}) = [${have}] but the sptes mapping it are [${want}]`);
     else if (addrs.length === 0) out.push(`S4: rmap(${gfn}) is an empty list (a leak)`);
   }
@@ -114,14 +132,18 @@ function auditIndexes(shadow: ShadowMmu, traced: Map<number, ShadowPage[]>): str
   const out: string[] = [];
   for (const [gfn, want] of traced) {
     const have = shadow.byGfn.get(gfn) ?? [];
-    if (have.length !== want.length || want.some((sp) => !have.includes(sp))) out.push(`S1: byGfn(${gfn}) names ${have.length} shadow pages, ${want.length} shadow it`);
+    if (have.length !== want.length || want.some((sp) => !have.includes(sp)))
+      out.push(`S1: byGfn(${gfn}) names ${have.length} shadow pages, ${want.length} shadow it`);
   }
   for (const gfn of shadow.byGfn.keys()) if (!traced.has(gfn)) out.push(`S1: byGfn(${gfn}) is stale: no shadow page of that table is live`);
   const { maxPages, maxRoots } = shadow.opts;
   if (shadow.pages.size > maxPages) out.push(`S7: ${shadow.pages.size} shadow pages, the bound is ${maxPages}`);
   if (shadow.roots.length > maxRoots) out.push(`S7: ${shadow.roots.length} cached roots, the bound is ${maxRoots}`);
-  for (const r of shadow.roots) if (r.level !== 2 || shadow.byHfn.get(r.hfn) !== r) out.push(`S7: cached root (gfn ${r.gfn}) is not a live level-2 shadow page`);
-  for (const sp of shadow.pages.values()) if (sp.level === 2 && !shadow.roots.includes(sp)) out.push(`S7: root (gfn ${sp.gfn}) is live but not in the root cache (never evicted by its LRU)`);
+  for (const r of shadow.roots)
+    if (r.level !== 2 || shadow.byHfn.get(r.hfn) !== r) out.push(`S7: cached root (gfn ${r.gfn}) is not a live level-2 shadow page`);
+  for (const sp of shadow.pages.values())
+    if (sp.level === 2 && !shadow.roots.includes(sp))
+      out.push(`S7: root (gfn ${sp.gfn}) is live but not in the root cache (never evicted by its LRU)`);
   if (shadow.active && !shadow.roots.includes(shadow.active)) out.push('S7: the active root is not in the root cache');
   return out;
 }

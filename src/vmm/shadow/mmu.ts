@@ -220,7 +220,7 @@ export class ShadowMmu {
         }
       }
       child = this.getPage(gfn, role);
-      this.ram32[spdeAddr >>> 2] = child.hfn * PAGE_SIZE | PTE_P | PTE_RW | PTE_US | PTE_A;
+      this.ram32[spdeAddr >>> 2] = (child.hfn * PAGE_SIZE) | PTE_P | PTE_RW | PTE_US | PTE_A;
       child.parents.push(spdeAddr);
       // A split 4 MiB page shared by several gpdes may be writable only while every one
       // of them has D set (S2): a new parent without D takes write permission away.
@@ -265,7 +265,7 @@ export class ShadowMmu {
   private setLeaf(sp: ShadowPage, i: number, gfn: number, hfn: number, perms: number): void {
     const addr = sp.hfn * PAGE_SIZE + i * 4;
     const old = this.ram32[addr >>> 2]!;
-    const spte = hfn * PAGE_SIZE | PTE_P | PTE_A | perms | ((perms & PTE_RW) !== 0 ? PTE_D : 0);
+    const spte = (hfn * PAGE_SIZE) | PTE_P | PTE_A | perms | ((perms & PTE_RW) !== 0 ? PTE_D : 0);
     if ((old & PTE_P) !== 0) {
       const lost = (old & ~spte & (PTE_RW | PTE_US)) !== 0 || (old ^ spte) >>> 12 !== 0;
       if (sp.gfns[i] !== gfn) {

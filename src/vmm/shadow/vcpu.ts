@@ -93,18 +93,20 @@ export class Vcpu extends VmxVcpu<Vm> {
   // Exit dispatch (DESIGN §1: exhaustive over the reasons)
 
   protected handleExit(exit: ExitInfo): Handled {
-    return match(exit.reason)
-      .with('exception', () => this.exception(exit))
-      .with('cr-access', () => this.crAccess(exit))
-      .with('io', () => portIo(this.vm, exit))
-      .with('interrupt-window', 'preemption-timer', () => 'none' as const)
-      .with('triple-fault', () => tripleFault(this.vm))
-      // hlt halts the guest in hardware; invlpg has no architectural effect (DESIGN §3.6)
-      // and the shadows are always coherent; sidt/str read the guest's own IDTR/TR.
-      .with('hlt', 'invlpg', 'external-interrupt', 'idtr-access', 'tr-access', 'ept-violation', 'ept-misconfig', (r) => {
-        throw new Error(`popek: vmx-shadow got exit '${r}', which its controls never enable`);
-      })
-      .exhaustive();
+    return (
+      match(exit.reason)
+        .with('exception', () => this.exception(exit))
+        .with('cr-access', () => this.crAccess(exit))
+        .with('io', () => portIo(this.vm, exit))
+        .with('interrupt-window', 'preemption-timer', () => 'none' as const)
+        .with('triple-fault', () => tripleFault(this.vm))
+        // hlt halts the guest in hardware; invlpg has no architectural effect (DESIGN §3.6)
+        // and the shadows are always coherent; sidt/str read the guest's own IDTR/TR.
+        .with('hlt', 'invlpg', 'external-interrupt', 'idtr-access', 'tr-access', 'ept-violation', 'ept-misconfig', (r) => {
+          throw new Error(`popek: vmx-shadow got exit '${r}', which its controls never enable`);
+        })
+        .exhaustive()
+    );
   }
 
   // ---- #PF: hidden vs true (README: hidden fault) ----------------------------------
@@ -145,7 +147,8 @@ export class Vcpu extends VmxVcpu<Vm> {
     if (r === 'retired') return 'retired';
     // Forced, an instruction without a memory operand (its fetch faulted) runs natively.
     if (r === 'unsupported' && forced) return 'none';
-    if (r === 'unsupported') throw new Error(`popek: vmx-shadow cannot emulate the instruction at 0x${(vm.vmcs.guest.eip >>> 0).toString(16)}`);
+    if (r === 'unsupported')
+      throw new Error(`popek: vmx-shadow cannot emulate the instruction at 0x${(vm.vmcs.guest.eip >>> 0).toString(16)}`);
     return reflect(vm, r, null);
   }
 

@@ -82,7 +82,6 @@ export class Vm extends PendingVectors {
     return p;
   }
 
-
   /** Host-only events (DESIGN §3.8, core/host-events.ts): shadow pages are what eviction sheds. */
   hostEvent(e: HostOnlyEvent): void {
     hostEvent(this.host, this.p2m, e, {
@@ -94,6 +93,11 @@ export class Vm extends PendingVectors {
 
   /** DESIGN §6.13: every invariant, from scratch. */
   audit(): string[] {
-    return audit({ host: this.host.memory, p2m: this.p2m, shadow: this.shadow, tlb: this.host.tlbOwner === this ? this.host.cpu.tlb : null });
+    return audit({
+      host: this.host.memory,
+      p2m: this.p2m,
+      shadow: this.shadow,
+      tlb: this.host.tlbOwner === this ? this.host.cpu.tlb : null,
+    });
   }
 }

@@ -20,9 +20,9 @@ describe('the leaf spte (README: hidden fault step 6)', () => {
     shadow.loadRoot(g);
     expect(fault(0x1000, false, true)).toEqual({ fill: 'mapped' });
     const hfn = p2m.resident(0x11);
-    expect(shadowEntries(f, 0x1000).spte).toBe(hfn * PAGE | PTE_P | PTE_A | PTE_US);
+    expect(shadowEntries(f, 0x1000).spte).toBe((hfn * PAGE) | PTE_P | PTE_A | PTE_US);
     expect(fault(0x1000, true, true)).toEqual({ fill: 'mapped' });
-    expect(shadowEntries(f, 0x1000).spte).toBe(hfn * PAGE | PTE_P | PTE_A | PTE_US | RW_D);
+    expect(shadowEntries(f, 0x1000).spte).toBe((hfn * PAGE) | PTE_P | PTE_A | PTE_US | RW_D);
     expect(flushes()).toBe(1); // the new root only: gaining RW loses nothing (§6.11)
     expect(shadow.stats.fills).toBe(2);
   });
@@ -35,9 +35,9 @@ describe('the leaf spte (README: hidden fault step 6)', () => {
     p2m.write32(PT + 4 * 3, 0x13000 | PTE_P | PTE_RW | PTE_US | PTE_D); // D already set
     shadow.loadRoot(g);
     expect(fault(0x9000, true, false)).toEqual({ fill: 'mapped' });
-    expect(shadowEntries(f, 0x9000).spte).toBe(p2m.resident(0x19) * PAGE | PTE_P | PTE_A | RW_D);
+    expect(shadowEntries(f, 0x9000).spte).toBe((p2m.resident(0x19) * PAGE) | PTE_P | PTE_A | RW_D);
     expect(fault(0x803000, false, true)).toEqual({ fill: 'mapped' });
-    expect(shadowEntries(f, 0x803000).spte).toBe(p2m.resident(0x13) * PAGE | PTE_P | PTE_A | PTE_US);
+    expect(shadowEntries(f, 0x803000).spte).toBe((p2m.resident(0x13) * PAGE) | PTE_P | PTE_A | PTE_US);
     expect(fault(0x803000, true, true)).toEqual({ err: 0b111 }); // a true fault: P|W|U, no fill
     expect(audit(subject)).toEqual([]);
   });
@@ -49,9 +49,9 @@ describe('the leaf spte (README: hidden fault step 6)', () => {
     p2m.write32(PT + 4 * 10, (RAM + PAGE) | PTE_P | PTE_RW | PTE_D); // supervisor
     shadow.loadRoot(g);
     expect(fault(0x9000, false, true)).toEqual({ fill: 'mapped' });
-    expect(shadowEntries(f, 0x9000).spte).toBe(shadow.onesHfn * PAGE | PTE_P | PTE_A | PTE_US);
+    expect(shadowEntries(f, 0x9000).spte).toBe((shadow.onesHfn * PAGE) | PTE_P | PTE_A | PTE_US);
     expect(fault(0xa000, false, false)).toEqual({ fill: 'mapped' });
-    expect(shadowEntries(f, 0xa000).spte).toBe(shadow.onesHfn * PAGE | PTE_P | PTE_A);
+    expect(shadowEntries(f, 0xa000).spte).toBe((shadow.onesHfn * PAGE) | PTE_P | PTE_A);
     expect(fault(0x9000, true, true)).toEqual({ fill: 'emulate' });
     expect(host.isPoolFrame(shadow.onesHfn)).toBe(true);
     const bytes = host.mem.ram.subarray(shadow.onesHfn * PAGE, (shadow.onesHfn + 1) * PAGE);
@@ -68,16 +68,16 @@ describe('CR0.WP = 0 (DESIGN §3.5.4: a supervisor write to a read-only page suc
     shadow.loadRoot(g0);
     const hfn = () => p2m.resident(0x19);
     expect(fault(0x9000, false, false, g0)).toEqual({ fill: 'mapped' }); // supervisor read, D clear
-    expect(shadowEntries(f, 0x9000).spte).toBe(hfn() * PAGE | PTE_P | PTE_A | PTE_US);
+    expect(shadowEntries(f, 0x9000).spte).toBe((hfn() * PAGE) | PTE_P | PTE_A | PTE_US);
     expect(fault(0x9000, true, false, g0)).toEqual({ fill: 'mapped' }); // supervisor write: sets D
     expect(p2m.read32(PT + 4 * 9) & PTE_D).toBe(PTE_D);
-    expect(shadowEntries(f, 0x9000).spte).toBe(hfn() * PAGE | PTE_P | PTE_A | RW_D); // US lost: flush 2
+    expect(shadowEntries(f, 0x9000).spte).toBe((hfn() * PAGE) | PTE_P | PTE_A | RW_D); // US lost: flush 2
     expect(flushes()).toBe(2);
     expect(fault(0x9000, false, true, g0)).toEqual({ fill: 'mapped' }); // user read: RW lost, flush 3
-    expect(shadowEntries(f, 0x9000).spte).toBe(hfn() * PAGE | PTE_P | PTE_A | PTE_US);
+    expect(shadowEntries(f, 0x9000).spte).toBe((hfn() * PAGE) | PTE_P | PTE_A | PTE_US);
     expect(flushes()).toBe(3);
     expect(fault(0x9000, false, false, g0)).toEqual({ fill: 'mapped' }); // supervisor read (D set): still read-only
-    expect(shadowEntries(f, 0x9000).spte).toBe(hfn() * PAGE | PTE_P | PTE_A | PTE_US);
+    expect(shadowEntries(f, 0x9000).spte).toBe((hfn() * PAGE) | PTE_P | PTE_A | PTE_US);
     expect(fault(0x9000, true, true, g0)).toEqual({ err: 0b111 }); // a user write still faults
     expect(flushes()).toBe(3); // an identical refill flushes nothing
     expect(audit(subject)).toEqual([]);
@@ -207,7 +207,7 @@ describe('a refilled spte (README step 6: flush the TLB if it lost a permission;
     // The guest retargets PTE 1 (an untraced store, as under a lost trace); the next fill rewrites the leaf.
     p2m.write32(PT + 4, 0x21000 | PTE_P | PTE_RW | PTE_US | PTE_D);
     expect(fault(0x1000, true, false)).toEqual({ fill: 'mapped' });
-    expect(shadowEntries(f, 0x1000).spte).toBe(p2m.resident(0x21) * PAGE | PTE_P | PTE_A | PTE_US | RW_D);
+    expect(shadowEntries(f, 0x1000).spte).toBe((p2m.resident(0x21) * PAGE) | PTE_P | PTE_A | PTE_US | RW_D);
     expect(shadowEntries(f, 0x1000).spte >>> 12).not.toBe(leaf.spte >>> 12);
     const addr = (leaf.spde & ~0xfff) + 4;
     expect(shadow.rmapOf(0x11)).toEqual([]);

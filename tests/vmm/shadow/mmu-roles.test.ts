@@ -7,15 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { PTE_A, PTE_P, PDE_PS, PTE_RW, PTE_US } from '../../../src/hw/arch.ts';
 import type { GuestPaging } from '../../../src/vmm/core/walker.ts';
 import { audit } from '../../../src/vmm/shadow/audit.ts';
-import {
-  ROLE_DIRECT,
-  ROLE_L2,
-  ROLE_PHYS,
-  ROLE_PSE,
-  ROLE_RW,
-  ROLE_US,
-  ROLE_WP,
-} from '../../../src/vmm/shadow/mmu.ts';
+import { ROLE_DIRECT, ROLE_L2, ROLE_PHYS, ROLE_PSE, ROLE_RW, ROLE_US, ROLE_WP } from '../../../src/vmm/shadow/mmu.ts';
 import { PD, PT, shadowEntries, shadowFixture } from '../shadow-fixture.ts';
 
 const PAGE = 4096;
@@ -137,7 +129,7 @@ describe('level-1 pages: (table gfn, access of the gpde + WP + PSE), split pages
     expect(shared.parents).toEqual([root.hfn * PAGE + 0, root.hfn * PAGE + 4 * 5]);
     expect(shadowEntries(f, 0x1000).spde).toBe(shadowEntries(f, (5 << 22) + 0x1000).spde);
     // Shadow PDEs are fully permissive; the access lives in the child's role (mmu.ts).
-    expect(shadowEntries(f, (4 << 22) + 0x1000).spde).toBe(l1[3]!.hfn * PAGE | PTE_P | PTE_RW | PTE_US | PTE_A);
+    expect(shadowEntries(f, (4 << 22) + 0x1000).spde).toBe((l1[3]!.hfn * PAGE) | PTE_P | PTE_RW | PTE_US | PTE_A);
     expect(shadow.byGfn.get(PT >>> 12)).toEqual(l1);
     expect(audit(subject)).toEqual([]);
   });

@@ -16,8 +16,7 @@ function setup(opts: FixtureOptions = {}) {
   const f = shadowFixture(opts);
   const { p2m } = f;
   p2m.write32(T7, 0x20000 | PTE_P | PTE_RW | PTE_US);
-  const pageOf = (gfn: number, level = 1): ShadowPage =>
-    [...f.shadow.pages.values()].find((sp) => sp.gfn === gfn && sp.level === level)!;
+  const pageOf = (gfn: number, level = 1): ShadowPage => [...f.shadow.pages.values()].find((sp) => sp.gfn === gfn && sp.level === level)!;
   const present = (gva: number) => (shadowEntries(f, gva).spte & PTE_P) !== 0;
   return { ...f, pageOf, present };
 }
@@ -43,7 +42,6 @@ describe('traced write: zap exactly the entries the written bytes cover (README:
     expect(flushes()).toBe(before + 3);
     expect(audit(subject)).toEqual([]);
   });
-
 
   test('a store at the end of a table stops at its last gpte (index 1023), not in the next shadow page', () => {
     const { shadow, g, p2m, fault, present, pageOf } = setup();
@@ -408,7 +406,7 @@ describe('catalog bugs that live in the shadow MMU (src/vmm/core/bugs.ts)', () =
     expect(hfns[frames]).toBe(p2m.resident(frames - 1));
   });
 
-  test('large-page-split-wrong: the split starts at the faulting page, so its pieces map off by the fault\'s offset', () => {
+  test("large-page-split-wrong: the split starts at the faulting page, so its pieces map off by the fault's offset", () => {
     const { shadow, g, p2m, fault, subject } = setup({ bugs: ['large-page-split-wrong'] });
     shadow.loadRoot(g);
     fault(0x412000, false, false); // gpa 0x12000; the split page becomes gfn 0x12 + index
@@ -422,12 +420,12 @@ describe('catalog bugs that live in the shadow MMU (src/vmm/core/bugs.ts)', () =
     const { shadow, g, p2m, fault, host, subject } = setup({ bugs: ['gpte-outside-ram-mapped'] });
     const past = RAM / PAGE + 3; // a host frame (guest frames + pool), not this guest's RAM
     expect(past).toBeLessThan(host.mem.frames);
-    p2m.write32(PT + 4 * 9, past * PAGE | PTE_P | PTE_RW | PTE_US | PTE_D);
+    p2m.write32(PT + 4 * 9, (past * PAGE) | PTE_P | PTE_RW | PTE_US | PTE_D);
     shadow.loadRoot(g);
     expect(fault(0x9000, true, false)).toEqual({ fill: 'mapped' });
     expect(shadowEntries(subject, 0x9000).spte >>> 12).toBe(past);
     // Beyond every host frame there is nothing to map: open bus as without the bug.
-    p2m.write32(PT + 4 * 10, host.mem.frames * PAGE | PTE_P | PTE_RW | PTE_US | PTE_D);
+    p2m.write32(PT + 4 * 10, (host.mem.frames * PAGE) | PTE_P | PTE_RW | PTE_US | PTE_D);
     expect(fault(0xa000, true, false)).toEqual({ fill: 'emulate' });
     expect(fault(0xa000, false, false)).toEqual({ fill: 'mapped' });
     expect(shadowEntries(subject, 0xa000).spte >>> 12).toBe(shadow.onesHfn);
