@@ -68,13 +68,16 @@ function expectedOf(c: InsnCase): Expected {
   return e;
 }
 
-type Make = EngineFactory;
-
 /**
  * The engine `make` builds (`name` in reports), with catalog `bugs` switched on, ends where
  * the spec ends. A failure shows the first diverging step. `seen` gets each engine after its run.
  */
-function matchesSpec(name: string, make: Make = engineFactory(name), bugs: readonly string[] = [], seen?: (engine: Engine) => void) {
+function matchesSpec(
+  name: string,
+  make: EngineFactory = engineFactory(name),
+  bugs: readonly string[] = [],
+  seen?: (engine: Engine) => void,
+) {
   return fc.property(insnCaseArb, (c) => {
     const e = expectedOf(c);
     const config = { ramBytes: c.ramBytes, bugs };
@@ -105,7 +108,7 @@ for (const [name, runs] of Object.entries(RUNS)) {
 // every access that takes a hidden fault or an EPT violation is performed by the VMM's
 // emulator, deliveries included. So each instruction the emulator knows meets it here, in
 // contrasting states, against the spec — not only the few that reach MMIO or a traced table.
-const FORCED: [name: string, make: Make, runs: number][] = [
+const FORCED: [name: string, make: EngineFactory, runs: number][] = [
   ['vmx-shadow', (i, c) => new VmxShadowEngine(i, c, { forceEmulation: true }), 1000],
   ['vmx-ept', (i, c) => new VmxEptEngine(i, c, { forceEmulation: true }), 1000],
 ];

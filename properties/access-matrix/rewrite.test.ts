@@ -14,8 +14,7 @@ import { LEGAL_COUNT, has, legalCombos } from './matrix.ts';
 import { describeFailure, runMatrix } from './run.ts';
 import { sampleOf } from '../budget.ts';
 
-type Make = EngineFactory;
-const engines: [string, Make][] = [
+const engines: [string, EngineFactory][] = [
   ['spec', (i, c) => new SpecMachine(i, c)],
   ['native', (i, c) => new NativeEngine(i, c)],
   ['vmx-shadow', (i, c) => new VmxShadowEngine(i, c)],

@@ -9,8 +9,6 @@ import { MAX_STEPS, type Outcome, RAM_BYTES, type Variant, expectedOutcome, outc
 
 import type { EngineFactory } from '../../src/engines/engine.ts';
 
-export type MakeEngine = EngineFactory;
-
 export interface MatrixFailure {
   combo: Combo;
   /** The combination as the names table prints it, e.g. `pde.p pde.us pte.p cr0.wp user write`. */
@@ -29,13 +27,13 @@ export interface MatrixOptions {
 }
 
 /** Run every combination on a fresh engine; return the ones whose outcome differs from the oracle's. */
-export function runMatrix(makeEngine: MakeEngine, opts: MatrixOptions = {}): MatrixFailure[] {
+export function runMatrix(makeEngine: EngineFactory, opts: MatrixOptions = {}): MatrixFailure[] {
   return compareWithOracle(runCombos(makeEngine, opts.combos, opts.variant), opts.oracle);
 }
 
 /** Each combination's outcome on a fresh engine (split from the comparison so several oracles can judge one run). */
 export function runCombos(
-  makeEngine: MakeEngine,
+  makeEngine: EngineFactory,
   combos: readonly Combo[] = sampleOf(legalCombos()),
   variant: Variant = 'plain',
 ): Map<Combo, Outcome> {

@@ -7,9 +7,10 @@ import { SpecMachine } from '../../spec/machine.ts';
 import { type Combo, CR0_WP, LEGAL_COUNT, PG, comboName, has, legalCombos, mapsLargePage } from './matrix.ts';
 import { type Oracle, oracle } from './oracle.ts';
 import type { Outcome } from './program.ts';
-import { type MakeEngine, type MatrixFailure, compareWithOracle, describeFailure, runCombos } from './run.ts';
+import type { EngineFactory } from '../../src/engines/engine.ts';
+import { type MatrixFailure, compareWithOracle, describeFailure, runCombos } from './run.ts';
 
-const makeSpec: MakeEngine = (image, config) => new SpecMachine(image, config);
+const makeSpec: EngineFactory = (image, config) => new SpecMachine(image, config);
 
 let outcomes: Map<Combo, Outcome>;
 beforeAll(() => {

@@ -10,8 +10,6 @@ import { diffState, firstRamDifference, ramDiff, type FieldDiff } from './compar
 
 import type { EngineFactory } from '../../src/engines/engine.ts';
 
-export type { EngineFactory };
-
 export interface LockstepCase {
   image: Image;
   config: MachineConfig;
