@@ -99,6 +99,12 @@ describe('docs/vx32.md documents the instruction set', () => {
     const undefinedOps = Array.from({ length: 256 }, (_, op) => op).filter((op) => OPCODES[op] === undefined);
     expect([...listed].sort((x, y) => x - y)).toEqual(undefinedOps);
   });
+
+  test('the assembly examples of the manual assemble', () => {
+    const blocks = [...manual.matchAll(/^```asm\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(2);
+    for (const block of blocks) expect(() => assemble(block, 'docs/vx32.md')).not.toThrow();
+  });
 });
 
 // Written as escaped patterns so that this file does not match itself.
