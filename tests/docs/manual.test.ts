@@ -100,6 +100,36 @@ describe('docs/vx32.md documents the instruction set', () => {
     expect([...listed].sort((x, y) => x - y)).toEqual(undefinedOps);
   });
 
+  test('every section the manual refers to (§N, §N.M, #anchor) exists', () => {
+    // Section numbers of the headings: `## 6. Paging` is 6, `### 6.4 Permissions` is 6.4.
+    const sections = new Set(lines.flatMap((l) => /^#{2,3} (\d+(?:\.\d+)?)\.? /.exec(l)?.slice(1, 2) ?? []));
+    expect(sections.has('6.4')).toBe(true);
+    const appendix = lines.findIndex((l) => l.startsWith('## Appendix A'));
+    expect(appendix).toBeGreaterThan(0);
+    // Before the appendix every § is the manual's own; in the appendix's rows, only the right-hand column is.
+    const ownText = [...lines.slice(0, appendix), ...lines.slice(appendix).map((l) => (l.startsWith('|') ? (l.split('|')[2] ?? '') : ''))];
+    const refs = ownText.flatMap((l) => [...l.matchAll(/§(\d+(?:\.\d+)?)/g)].map((m) => m[1]!));
+    expect(refs.length).toBeGreaterThan(50);
+    expect(refs.filter((r) => !sections.has(r))).toEqual([]);
+    // GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens.
+    const anchors = new Set(
+      lines.flatMap((l) => {
+        const h = /^#{1,6} (.*)$/.exec(l);
+        return h === null
+          ? []
+          : [
+              h[1]!
+                .toLowerCase()
+                .replace(/[^\p{L}\p{N} _-]/gu, '')
+                .replace(/ /g, '-'),
+            ];
+      }),
+    );
+    const links = [...manual.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1]!);
+    expect(links.length).toBeGreaterThan(5);
+    expect(links.filter((a) => !anchors.has(a))).toEqual([]);
+  });
+
   test('the assembly examples of the manual assemble', () => {
     const blocks = [...manual.matchAll(/^```asm\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
     expect(blocks.length).toBeGreaterThanOrEqual(2);
