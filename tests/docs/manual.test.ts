@@ -10,6 +10,7 @@ import { describe, expect, test } from 'vitest';
 import { assemble } from '../../spec/asm/assemble.ts';
 import { MNEMONICS } from '../../spec/asm/mnemonics.ts';
 import { OPCODES } from '../../spec/isa.ts';
+import { runSpec } from '../../spec/machine.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const manual = readFileSync(join(root, 'docs/vx32.md'), 'utf8');
@@ -135,6 +136,16 @@ describe('docs/vx32.md documents the instruction set', () => {
     expect(blocks.length).toBeGreaterThanOrEqual(2);
     for (const block of blocks) expect(() => assemble(block, 'docs/vx32.md')).not.toThrow();
   });
+});
+
+test("the manual's popf example shows what §5.7 says", () => {
+  const block = [...manual.matchAll(/^```asm\n([\s\S]*?)^```$/gm)].map((m) => m[1]!).find((b) => b.includes('tries to clear IF with popf'));
+  expect(block).toBeDefined();
+  const o = runSpec(assemble(block!, 'docs/vx32.md').image, { ramBytes: 1 << 20 }, [], 50);
+  // By hand (§5.7): at cpl 1 with IOPL 0, popf keeps IF = 1 without a fault; pushf then shows 0x202.
+  expect(o.trace).toEqual([]);
+  expect(o.cpl).toBe(1);
+  expect(o.regs.eax).toBe(0x202);
 });
 
 // Written as escaped patterns so that this file does not match itself.
