@@ -148,6 +148,19 @@ test("the manual's popf example shows what §5.7 says", () => {
   expect(o.regs.eax).toBe(0x202);
 });
 
+test("the manual's #PF example raises the error code §6.6 gives", () => {
+  const block = [...manual.matchAll(/^```asm\n([\s\S]*?)^```$/gm)].map((m) => m[1]!).find((b) => b.includes('PG | WP | PE'));
+  expect(block).toBeDefined();
+  const { image, symbols } = assemble(block!, 'docs/vx32.md');
+  const o = runSpec(image, { ramBytes: 1 << 20 }, [], 2000);
+  // By hand (§6.4, §6.6): a supervisor write to a present read-only page with WP = 1 is a
+  // protection fault, P = 1 and W = 1, U = 0; CR2 is the address written; the saved eip is the store's.
+  // icount: 4 instructions, 256 turns of the 5-instruction fill loop, 8 more before the store.
+  expect(o.trace).toEqual([{ icount: 1292, kind: 'exception', vector: 14, errorCode: 0x3, cr2: 0x5004, eip: symbols.get('fault') }]);
+  expect(o.cr2).toBe(0x5004);
+  expect(o.status).toBe('halted');
+});
+
 // Written as escaped patterns so that this file does not match itself.
 const OUTSIDE = [/\.\.\/shared/, /\/work\/shared/];
 /** Not part of the repository: installed, generated or git's own. */
