@@ -79,9 +79,14 @@ describe('lockstep', () => {
       new Perturbed(i, c, 3, () => {
         throw new Error('host crashed');
       });
-    const r = lockstep(make, { image: program, config, events: [], maxSteps: 1000 });
-    expect(r.divergence?.outcome.engine).toBe('threw');
-    expect(r.divergence?.error).toMatch(/host crashed/);
+    for (const compare of ['fast', 'full'] as const) {
+      const r = lockstep(make, { image: program, config, events: [], maxSteps: 1000 }, { compare });
+      expect(r.divergence?.step).toBe(2);
+      expect(r.divergence?.outcome.engine).toBe('threw');
+      expect(r.divergence?.error).toBe('host crashed');
+      // The exact first line other tools look for (issue 14: "engine crashed: <message>").
+      expect(formatDivergence(r.divergence!, 'perturbed').split('\n')[0]).toBe('engine crashed: host crashed');
+    }
   });
 
   test('events fire on both sides at the same boundary', () => {

@@ -35,10 +35,11 @@ function rows(o: Observation): [string, string][] {
 export function formatDivergence(d: Divergence, engineName: string, color = false): string {
   const mark = (s: string) => (color ? `\x1b[1;31m${s}\x1b[0m` : s);
   const lines: string[] = [];
+  // An engine that threw during the run: this first line is the finding, word for word.
+  if (d.error !== undefined) lines.push(`engine crashed: ${d.error}`);
   lines.push(`first divergence at step ${d.step}: ${d.insn}   (eip ${hex(d.eip)})`);
   if (d.fired.length > 0) lines.push(`  events fired before this step: ${d.fired.map((e) => JSON.stringify(e)).join(', ')}`);
   lines.push(`  step outcome: spec ${d.outcome.spec}, ${engineName} ${d.outcome.engine}`);
-  if (d.error) lines.push(`  ${engineName} threw: ${d.error}`);
   const differing = new Set(d.fields.map((f) => f.path.replace(/\[.*$/, '')));
   const a = rows(d.spec);
   const b = rows(d.engine);

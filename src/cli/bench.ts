@@ -16,7 +16,7 @@ import { UsageError, parseCount } from './usage.ts';
 import { CPU_PROFILES, modelledCycles, type CpuProfile } from './cost-model.ts';
 
 export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--cpu PROFILE] [--json]
-       popek bench --lockstep [--engine E] [--runs N]
+       popek bench --lockstep [--engine E] [--runs N] [--baseline]
 
 Runs each workload of examples/bench on each engine and prints guest instructions per
 second (wall clock), exits, modelled cycles (DESIGN §9: counters × the costs of a CPU)
@@ -28,6 +28,8 @@ and the overhead over native, then each engine's counters.
   --lockstep     instead: lockstep property throughput on one core — generated cases of
                  popek check, the engine (default native) against the spec, runs per second
   --runs N       with --lockstep: how many cases (default: 500)
+  --baseline     with --lockstep: also time the full per-step comparison on the same
+                 cases and print the ratio
   --json         one JSON object`;
 
 const WORKLOADS_DIR = fileURLToPath(new URL('../../examples/bench/', import.meta.url));
@@ -67,18 +69,48 @@ export function benchOne(engine: string, workload: string, steps: number, cpu: C
   };
 }
 
-/** Lockstep throughput: the cases `popek check` generates, at its default seed, on this thread. */
-export function benchLockstep(engine: string, runs: number) {
+export interface LockstepBench {
+  engine: string;
+  runs: number;
+  stepsPerRun: number;
+  /** The fast comparison (fingerprints per step, observations at checkpoints). */
+  seconds: number;
+  runsPerSecond: number;
+  /** The full per-step comparison, on the same cases in the same process (with --baseline). */
+  baseline?: { seconds: number; runsPerSecond: number };
+  /** runsPerSecond over the baseline's. */
+  speedup?: number;
+}
+
+/**
+ * Lockstep throughput: the cases `popek check` generates, at its default seed, on this
+ * thread (generated and assembled before the clock starts). Each path runs the cases
+ * once to warm up, then once timed; with `baseline` the full comparison is timed on the
+ * same cases right after the fast one, so the ratio comes from one run.
+ */
+export function benchLockstep(engine: string, runs: number, baseline = false): LockstepBench {
   const cases = fc.sample(caseArb, { seed: DEFAULT_SEED, numRuns: runs });
   const make = engineFactory(engine);
   const images = cases.map((c) => assemble(c.source, 'generated.s').image);
-  let steps = 0;
-  const t0 = performance.now();
-  cases.forEach((c, i) => {
-    steps += lockstep(make, { image: images[i]!, config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps }).steps;
-  });
-  const seconds = (performance.now() - t0) / 1000;
-  return { engine, runs, seconds, runsPerSecond: runs / seconds, stepsPerRun: steps / runs };
+  const pass = (compare: 'fast' | 'full'): { seconds: number; steps: number } => {
+    let steps = 0;
+    const t0 = performance.now();
+    cases.forEach((c, i) => {
+      const run = { image: images[i]!, config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps };
+      steps += lockstep(make, run, { compare }).steps;
+    });
+    return { seconds: (performance.now() - t0) / 1000, steps };
+  };
+  pass('fast');
+  const fast = pass('fast');
+  const r: LockstepBench = { engine, runs, stepsPerRun: fast.steps / runs, seconds: fast.seconds, runsPerSecond: runs / fast.seconds };
+  if (baseline) {
+    pass('full');
+    const full = pass('full');
+    r.baseline = { seconds: full.seconds, runsPerSecond: runs / full.seconds };
+    r.speedup = r.runsPerSecond / r.baseline.runsPerSecond;
+  }
+  return r;
 }
 
 export function benchCommand(args: string[], out: (s: string) => void): number {
@@ -92,6 +124,7 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
       json: { type: 'boolean', default: false },
       lockstep: { type: 'boolean', default: false },
       runs: { type: 'string', default: '500' },
+      baseline: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -103,12 +136,17 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
   if (values.lockstep) {
     const engine = values.engine?.[0] ?? 'native';
     engineFactory(engine);
-    const r = benchLockstep(engine, parseCount(values.runs, '--runs', 1));
-    out(
-      values.json
-        ? JSON.stringify(r) + '\n'
-        : `lockstep ${engine} vs spec: ${r.runs} generated cases, ${r.stepsPerRun.toFixed(0)} steps per run on average, ${r.seconds.toFixed(2)} s: ${r.runsPerSecond.toFixed(0)} runs/s on one core\n`,
-    );
+    const r = benchLockstep(engine, parseCount(values.runs, '--runs', 1), values.baseline);
+    const line = (what: string, seconds: number, rps: number) =>
+      `lockstep ${engine} vs spec, ${what}: ${r.runs} generated cases, ${r.stepsPerRun.toFixed(0)} steps per run on average, ${seconds.toFixed(2)} s: ${rps.toFixed(0)} runs/s on one core\n`;
+    if (values.json) out(JSON.stringify(r) + '\n');
+    else {
+      out(line('fast comparison', r.seconds, r.runsPerSecond));
+      if (r.baseline) {
+        out(line('full comparison (baseline)', r.baseline.seconds, r.baseline.runsPerSecond));
+        out(`speed-up: ${r.speedup!.toFixed(2)}x\n`);
+      }
+    }
     return 0;
   }
   const engines = values.engine ?? ENGINE_NAMES;

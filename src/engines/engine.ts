@@ -38,6 +38,29 @@ import type { Engine, Image, MachineConfig } from '../../spec/observation.ts';
  */
 export type EngineFactory = (image: Image, config: MachineConfig) => Engine;
 
+/**
+ * An optional capability (DESIGN §2): the guest-visible state in a fixed, allocation-free
+ * form, which the lockstep differ compares after every step so that it builds full
+ * observations only at events, deliveries and the end. `fingerprint` writes 25 int32
+ * slots of `into`, each exactly as `observe()` would report it: status (0 running,
+ * 1 halted, 2 shutdown), icount, the eight registers in DESIGN §2 order, eip, eflags, cpl,
+ * cr0, cr2, cr3, cr4, idtr base, idtr limit, tr, the console's length, the device counter,
+ * the device log's length, the trace's length, the number of pending vectors.
+ */
+export interface Fingerprinting {
+  fingerprint(into: Int32Array): void;
+}
+
+/**
+ * An optional capability: the caller that built the engine says it is done with it, so
+ * the engine may hand its large buffers (the host TLB's 5 MiB) to the next engine built
+ * on this thread instead of leaving them to the garbage collector. The lockstep differ
+ * calls it after each run; the engine must not be run afterwards (it may still be observed).
+ */
+export interface Disposing {
+  dispose(): void;
+}
+
 /** What the suite may expect of an engine. */
 export type Expectation = 'reference' | 'equivalent' | 'refuted';
 

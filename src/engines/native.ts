@@ -3,6 +3,7 @@
 // Expected to be equivalent to `spec`; its interest is speed and being an independent
 // second reading of DESIGN §3 (it shares no code with spec/).
 
+import type { Disposing, Fingerprinting } from './engine.ts';
 import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
 import { Cpu, HwBugs, PhysMem } from '../hw/index.ts';
 import { Schedule } from '../vmm/core/schedule.ts';
@@ -13,7 +14,7 @@ const REG_NAMES = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'] as co
 /** Indexed by the step outcomes of popek/hw: S_RETIRED, S_DELIVERED, S_HALTED, S_SHUTDOWN. */
 const OUTCOMES: readonly StepOutcome[] = ['retired', 'delivered', 'halted', 'shutdown'];
 
-export class NativeEngine implements Engine {
+export class NativeEngine implements Engine, Fingerprinting, Disposing {
   readonly name = 'native';
   readonly cpu: Cpu;
   readonly mem: PhysMem;
@@ -98,6 +99,34 @@ export class NativeEngine implements Engine {
       trace: cpu.trace.map((t) => ({ ...t })),
       pending,
     };
+  }
+
+  /** The fast lockstep's per-step comparison (engine.ts `Fingerprinting`): what `observe` reports, without building it. */
+  fingerprint(into: Int32Array): void {
+    const cpu = this.cpu;
+    into[0] = cpu.shutdown ? 2 : cpu.halted ? 1 : 0;
+    into[1] = cpu.icount;
+    for (let i = 0; i < 8; i++) into[2 + i] = cpu.regs[i]!;
+    into[10] = cpu.eip;
+    into[11] = cpu.eflags;
+    into[12] = cpu.cpl;
+    into[13] = cpu.cr0;
+    into[14] = cpu.cr2;
+    into[15] = cpu.cr3;
+    into[16] = cpu.cr4;
+    into[17] = cpu.idtrBase;
+    into[18] = cpu.idtrLimit;
+    into[19] = cpu.tr;
+    into[20] = cpu.console.length;
+    into[21] = this.mem.device.counter;
+    into[22] = this.mem.device.log.length;
+    into[23] = cpu.trace.length;
+    into[24] = cpu.pendingCount;
+  }
+
+  /** Done with (engine.ts `Disposing`): the TLB's arrays go to the next engine on this thread. */
+  dispose(): void {
+    this.cpu.release();
   }
 
   icount(): number {

@@ -4,6 +4,8 @@
 // observation reads the VMCS. They differ in how guest memory is paged (shadow tables vs
 // EPT), so in their VM, vCPU hooks, host events, control-register views and counters.
 
+import type { Disposing, Fingerprinting } from './engine.ts';
+import type { Host } from '../vmm/core/host.ts';
 import type { Engine, HostEvent, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
 import { PAGE_SIZE } from '../hw/arch.ts';
 import { runVcpu, type Enterable, type VmxGuest } from '../vmm/core/vmx-steps.ts';
@@ -38,10 +40,11 @@ export function companionRunner(vcpu: EngineVcpu, quantum: number): () => void {
   };
 }
 
-export abstract class VmxEngine implements Engine {
+export abstract class VmxEngine implements Engine, Fingerprinting, Disposing {
   abstract readonly name: string;
   abstract readonly vm: EngineVm;
   abstract readonly vcpu: EngineVcpu;
+  abstract readonly host: Host;
   private readonly ramCopy: Uint8Array;
 
   protected constructor(
@@ -98,6 +101,37 @@ export abstract class VmxEngine implements Engine {
       tr: g.tr >>> 0,
       trace: g.trace.map((t) => ({ ...t })),
     });
+  }
+
+  /** The fast lockstep's per-step comparison (engine.ts `Fingerprinting`): what `observe` reports, without building it. */
+  fingerprint(into: Int32Array): void {
+    const g = this.vm.vmcs.guest;
+    const { cr0, cr3, cr4 } = this.guestControl();
+    into[0] = this.vm.shutdown ? 2 : g.halted ? 1 : 0;
+    into[1] = g.icount;
+    for (let i = 0; i < 8; i++) into[2 + i] = g.regs[i]!;
+    into[10] = g.eip;
+    into[11] = g.eflags;
+    into[12] = g.cpl;
+    into[13] = cr0;
+    into[14] = g.cr2;
+    into[15] = cr3;
+    into[16] = cr4;
+    into[17] = g.idtrBase;
+    into[18] = g.idtrLimit;
+    into[19] = g.tr;
+    into[20] = this.vm.console.length;
+    into[21] = this.vm.device.counter;
+    into[22] = this.vm.device.log.length;
+    into[23] = g.trace.length;
+    let pending = 0;
+    for (let v = 0; v < 256; v++) pending += this.vm.pending[v] !== 0 ? 1 : 0;
+    into[24] = pending;
+  }
+
+  /** Done with (engine.ts `Disposing`): the host TLB's arrays go to the next engine on this thread. */
+  dispose(): void {
+    this.host.cpu.release();
   }
 
   icount(): number {

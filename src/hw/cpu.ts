@@ -82,7 +82,8 @@ export class Cpu {
   // Direct references for the hot paths.
   private readonly ram: Uint8Array;
   private readonly ram32: Int32Array;
-  private readonly tlbE: Int32Array;
+  /** The TLB's entries (replaced once, by `release`). */
+  private tlbE: Int32Array;
   private readonly isTable: Uint8Array;
 
   // Architectural state (DESIGN §3.1). 32-bit values are kept as int32.
@@ -149,6 +150,15 @@ export class Cpu {
     this.ram32 = mem.ram32;
     this.tlbE = this.tlb.entries;
     this.isTable = this.tlb.isTable;
+  }
+
+  /**
+   * The machine is done with: its TLB's arrays go to the next CPU built on this thread
+   * (tlb.ts). Afterwards the TLB never hits, so the CPU still runs correctly, only slowly.
+   */
+  release(): void {
+    this.tlb.release();
+    this.tlbE = this.tlb.entries;
   }
 
   // ---------------------------------------------------------------------------------

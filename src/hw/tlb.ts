@@ -44,15 +44,25 @@ const VPNS = 1 << 20;
 const FILLED_CAP = 8192;
 const MARKED_CAP = 1024;
 
+/**
+ * The 5 MiB of `entries` and `logged`, all zero, handed back by released TLBs for the
+ * next one on this thread: allocating and zeroing them was most of the cost of building
+ * a machine per lockstep run (issue 15, measured with `node --cpu-prof`).
+ */
+const spares: { entries: Int32Array; logged: Uint8Array }[] = [];
+const MAX_SPARES = 4;
+const NO_ENTRIES = new Int32Array(0);
+const NO_LOG = new Uint8Array(0);
+
 export class Tlb {
-  /** Indexed by gva >>> 12. Read directly by the CPU's fast paths. */
-  readonly entries = new Int32Array(VPNS);
+  /** Indexed by gva >>> 12. Read directly by the CPU's fast paths (empty once released). */
+  entries: Int32Array;
   /** Per RAM frame: 1 if a cached translation was walked through it (see invariants). */
   readonly isTable: Uint8Array;
 
   private readonly filled = new Int32Array(FILLED_CAP);
   /** 1 for the vpns in `filled` (or lost to its overflow) since the last flush. */
-  private readonly logged = new Uint8Array(VPNS);
+  private logged: Uint8Array;
   private filledCount = 0;
   private filledOverflow = false;
   private readonly marked = new Int32Array(MARKED_CAP);
@@ -66,6 +76,23 @@ export class Tlb {
 
   constructor(frames: number) {
     this.isTable = new Uint8Array(frames);
+    const spare = spares.pop();
+    this.entries = spare?.entries ?? new Int32Array(VPNS);
+    this.logged = spare?.logged ?? new Uint8Array(VPNS);
+  }
+
+  /**
+   * The machine is done with: clear the arrays and hand them to the next TLB. From then
+   * on this TLB caches nothing (a fill writes past the end of an empty array, which is a
+   * no-op), so every access walks — still correct, only slow; its owner must swap in the
+   * new, empty `entries` (Cpu.release does).
+   */
+  release(): void {
+    if (this.entries === NO_ENTRIES) return;
+    this.clear();
+    if (spares.length < MAX_SPARES) spares.push({ entries: this.entries, logged: this.logged });
+    this.entries = NO_ENTRIES;
+    this.logged = NO_LOG;
   }
 
   fill(vpn: number, entry: number): void {
@@ -94,6 +121,11 @@ export class Tlb {
   }
 
   flush(): void {
+    this.clear();
+    this.flushes++;
+  }
+
+  private clear(): void {
     if (this.filledOverflow) {
       this.entries.fill(0);
       this.logged.fill(0);
@@ -109,7 +141,6 @@ export class Tlb {
     else for (let i = 0; i < this.markedCount; i++) this.isTable[this.marked[i]!] = 0;
     this.markedCount = 0;
     this.markedOverflow = false;
-    this.flushes++;
   }
 
   /**
