@@ -170,6 +170,10 @@ export function labelsOf(c: GuestCase): string[] {
     any((p) => p.kind === 'invalid' || (p.kind === 'user' && p.ops.some((o) => o.op === 'ud2'))),
   );
   add(
+    'self-modifying-code',
+    any((p) => p.kind === 'smc'),
+  );
+  add(
     'delivery-fault-piece',
     any((p) => p.kind === 'delivery'),
   );

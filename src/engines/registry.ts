@@ -6,6 +6,8 @@ import { HW_BUGS } from '../hw/bugs.ts';
 import { VMM_BUGS } from '../vmm/core/bugs.ts';
 import { EPT_BUGS } from '../vmm/ept/bugs.ts';
 import { INTERPRET_BUGS } from '../vmm/interpret/bugs.ts';
+import { BT_BUGS } from '../vmm/bt/bugs.ts';
+import { BtEngine } from './bt.ts';
 import type { EngineEntry, EngineFactory } from './engine.ts';
 import { InterpretEngine } from './interpret.ts';
 import { NativeEngine } from './native.ts';
@@ -43,6 +45,12 @@ export const ENGINES: Readonly<Record<string, EngineEntry>> = {
     expected: 'equivalent',
     summary: 'VMX-lite non-root mode with nested paging (EPT)',
     bugs: EPT_BUGS,
+  },
+  bt: {
+    make: (image, config) => new BtEngine(image, config),
+    expected: 'equivalent',
+    summary: 'software VMM: guest code run from a translation cache, sensitive instructions as callouts, shadow paging',
+    bugs: BT_BUGS,
   },
   'trap-emulate': {
     make: (image, config) => new TrapEmulateEngine(image, config),

@@ -152,6 +152,7 @@ export const VMM_FOLDERS: Readonly<Record<string, readonly string[]>> = {
   shadow: ['core'],
   ept: ['core'],
   'trap-emulate': ['shadow', 'core'],
+  bt: ['shadow', 'core'],
   interpret: [],
 };
 

@@ -52,6 +52,7 @@ import {
   type SensitivePiece,
   type SoftIntPiece,
 } from './system.ts';
+import { renderSmc, smcArb, type SmcPiece } from './smc.ts';
 import { renderUser, userArb, type UserPiece } from './user.ts';
 
 export type Piece =
@@ -73,7 +74,8 @@ export type Piece =
   | PortPiece
   | SensitivePiece
   | SoftIntPiece
-  | InvalidPiece;
+  | InvalidPiece
+  | SmcPiece;
 
 export type PieceKind = Piece['kind'];
 
@@ -101,6 +103,7 @@ export const pieceArb: fc.Arbitrary<Piece> = fc.oneof(
   w(2, farCallArb),
   w(7, userArb),
   w(3, deliveryArb),
+  w(2, smcArb),
 );
 
 export function renderPiece(p: Piece, ctx: Ctx): Emit {
@@ -143,6 +146,8 @@ export function renderPiece(p: Piece, ctx: Ctx): Emit {
       return renderSoftInt(p, ctx);
     case 'invalid':
       return renderInvalid(p, ctx);
+    case 'smc':
+      return renderSmc(p, ctx);
   }
 }
 

@@ -19,6 +19,8 @@ import { audit } from './audit.ts';
 export interface VmOptions {
   ramBytes: number;
   shadow: ShadowOptions;
+  /** Told of every store the emulator performs, after memory tracing (the bt VMM's translated-code tracing). */
+  onStore?: (gpa: number, len: number) => void;
 }
 
 export class Vm extends PendingVectors {
@@ -53,7 +55,10 @@ export class Vm extends PendingVectors {
     // DESIGN §6.8: before a frame moves, every spte mapping it goes, found through the rmap.
     p2m.unmap = bugs.rmapMissedOnSwapOut ? () => {} : (gfn) => this.shadow.zapGfn(gfn);
     this.walker = new GuestWalker(p2m, bugs);
-    this.emulator = new Emulator(p2m, this.walker, this.shadow, this.device, bugs);
+    const onStore = opts.onStore;
+    const shadow = this.shadow;
+    const tracer = onStore ? { tracedWrite: (gpa: number, len: number) => (shadow.tracedWrite(gpa, len), onStore(gpa, len)) } : shadow;
+    this.emulator = new Emulator(p2m, this.walker, tracer, this.device, bugs);
   }
 
   /**
