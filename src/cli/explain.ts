@@ -83,7 +83,7 @@ function runPage(
   const bugs = bugsOf(values.engine, values.bug);
   const { image, source } = assembleFile(setup.file);
   const engine = makeEngine(values.engine, image, { ramBytes: setup.ramBytes, bugs });
-  const c = collect({ engine, bugs, events: setup.events, maxSteps: setup.maxSteps });
+  const c = collect({ engine, ramBytes: setup.ramBytes, bugs, events: setup.events, maxSteps: setup.maxSteps });
   return {
     title: `popek explain ${basename(setup.file)} on ${values.engine}${bugs.length ? ` --bug ${bugs.join(',')}` : ''}`,
     source,
@@ -116,8 +116,8 @@ function replayPage(path: string): PageData {
   const d = result.divergence;
   // Both sides up to the diverging step (the divergence's `step` counts the steps before it).
   const maxSteps = d ? d.step + 1 : json.maxSteps;
-  const spec = collect({ engine: makeEngine('spec', asm.image, config), bugs: [], events, maxSteps });
-  const eng = collect({ engine: make(asm.image, { ...config, bugs }), bugs, events, maxSteps });
+  const spec = collect({ engine: makeEngine('spec', asm.image, config), ramBytes: json.ramBytes, bugs: [], events, maxSteps });
+  const eng = collect({ engine: make(asm.image, { ...config, bugs }), ramBytes: json.ramBytes, bugs, events, maxSteps });
   const data: PageData = {
     title: `popek explain ${basename(path)}: ${json.property} on ${json.engine}${bugs.length ? ` --bug ${bugs.join(',')}` : ''}`,
     source: json.source,

@@ -414,4 +414,6 @@ if (data.divergence) {
   $('divergence').onclick = () => go(d.frame);
 }
 show(frameFromHash() ?? data.divergence?.frame ?? 0);
+// For tests/explain/measure.ts: when the first frame was drawn, since navigation start.
+performance.mark('popek-first-frame');
 if (data.divergence && frameFromHash() === data.divergence.frame) document.querySelector('.diverged')?.scrollIntoView({ block: 'center' });

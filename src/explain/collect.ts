@@ -22,6 +22,7 @@ import { STATE_FIELDS } from './model.ts';
 
 export interface CollectCase {
   engine: Engine;
+  ramBytes: number;
   bugs: readonly string[];
   events: readonly HostEvent[];
   maxSteps: number;
@@ -32,11 +33,27 @@ export function stateOf(o: Observation): number[] {
   return STATE_FIELDS.map((f) => (f === 'icount' ? o.icount : f in o.regs ? o.regs[f as keyof Observation['regs']] : o[f as 'eip']));
 }
 
+/**
+ * Guest RAM as the page reads it: an aligned word at a gpa. For the VMX engines through
+ * their p2m without side effects (`peek32`: no swap-in), since assembling all of RAM for
+ * every step (the observation's `ram`) would cost a millisecond a step; for the others
+ * from the observation.
+ */
+type GuestRam = (gpa: number) => number;
+
+function guestRamOf(engine: Engine, obs: Observation): GuestRam {
+  if (engine instanceof VmxShadowEngine || engine instanceof VmxEptEngine) {
+    const p2m = engine.vm.p2m;
+    return (gpa) => p2m.peek32(gpa) >>> 0;
+  }
+  const ram = obs.ram;
+  return (gpa) => (ram[gpa]! | (ram[gpa + 1]! << 8) | (ram[gpa + 2]! << 16) | (ram[gpa + 3]! << 24)) >>> 0;
+}
+
 /** A guest-physical word as a walk reads it: outside RAM, all ones (DESIGN §3.2: walks never reach the device). */
-function guestWord(ram: Uint8Array, gpa: number): number {
-  gpa >>>= 0;
-  if (gpa + 4 > ram.length) return 0xffffffff;
-  return (ram[gpa]! | (ram[gpa + 1]! << 8) | (ram[gpa + 2]! << 16) | (ram[gpa + 3]! << 24)) >>> 0;
+function guestWord(ram: GuestRam, ramBytes: number, gpa: number): number {
+  gpa = (gpa & ~3) >>> 0;
+  return gpa + 4 > ramBytes ? 0xffffffff : ram(gpa);
 }
 
 interface Paging {
@@ -48,9 +65,9 @@ interface Paging {
 const pagingOf = (s: Observation): Paging => ({ pg: (s.cr0 & CR0_PG) !== 0, pse: (s.cr4 & CR4_PSE) !== 0, cr3: s.cr3 >>> 0 });
 
 /** The guest's entries for `la` as they are in guest RAM (DESIGN §3.5 steps 1–3, addresses only). */
-function guestWalk(ram: Uint8Array, p: Paging, la: number): GuestWalk {
+function guestWalk(ram: GuestRam, ramBytes: number, p: Paging, la: number): GuestWalk {
   const pdeAddr = ((p.cr3 & FRAME_MASK) + ((la >>> 22) << 2)) >>> 0;
-  const pde = guestWord(ram, pdeAddr);
+  const pde = guestWord(ram, ramBytes, pdeAddr);
   const w: GuestWalk = { pde: { addr: pdeAddr, value: pde } };
   if ((pde & PTE_P) === 0) return w;
   if (p.pse && (pde & PDE_PS) !== 0) {
@@ -59,16 +76,16 @@ function guestWalk(ram: Uint8Array, p: Paging, la: number): GuestWalk {
     return w;
   }
   const pteAddr = ((pde & FRAME_MASK) + (((la >>> 12) & 0x3ff) << 2)) >>> 0;
-  const pte = guestWord(ram, pteAddr);
+  const pte = guestWord(ram, ramBytes, pteAddr);
   w.pte = { addr: pteAddr, value: pte };
   if ((pte & PTE_P) !== 0) w.gpa = ((pte & FRAME_MASK) | (la & 0xfff)) >>> 0;
   return w;
 }
 
 /** The gpa of `la` when every entry on the way is present (for reading the instruction's bytes); −1 otherwise. */
-function gpaOf(ram: Uint8Array, p: Paging, la: number): number {
+function gpaOf(ram: GuestRam, ramBytes: number, p: Paging, la: number): number {
   if (!p.pg) return la >>> 0;
-  return guestWalk(ram, p, la).gpa ?? -1;
+  return guestWalk(ram, ramBytes, p, la).gpa ?? -1;
 }
 
 /** Two-level tables in host memory (the shadow's and the EPT's share the shape: DESIGN §6, hw/ept.ts). */
@@ -160,13 +177,13 @@ function accessesOf(bytes: Uint8Array | undefined, s: Observation): Access[] {
 }
 
 /** The 8 bytes at eip through the guest's tables, or undefined when the fetch cannot be read. */
-function insnBytes(s: Observation): Uint8Array | undefined {
+function insnBytes(s: Observation, ram: GuestRam, ramBytes: number): Uint8Array | undefined {
   const p = pagingOf(s);
   const out = new Uint8Array(INSN_BYTES);
   for (let i = 0; i < INSN_BYTES; i++) {
-    const gpa = gpaOf(s.ram, p, (s.eip + i) >>> 0);
-    if (gpa < 0 || gpa >= s.ram.length) return undefined;
-    out[i] = s.ram[gpa]!;
+    const gpa = gpaOf(ram, ramBytes, p, (s.eip + i) >>> 0);
+    if (gpa < 0 || gpa >= ramBytes) return undefined;
+    out[i] = (ram(gpa & ~3) >>> ((gpa & 3) * 8)) & 0xff;
   }
   return out;
 }
@@ -231,7 +248,7 @@ export function collect(c: CollectCase): Collected {
       break;
     }
     const at = prev.eip >>> 0;
-    const bytes = insnBytes(prev);
+    const bytes = insnBytes(prev, guestRamOf(engine, prev), c.ramBytes);
     if (!listing.has(at)) listing.set(at, bytes ? disassembleInsn(bytes) : '(fetch faults)');
     const accesses = accessesOf(bytes, prev);
     const paging = pagingOf(prev);
@@ -284,8 +301,9 @@ export function collect(c: CollectCase): Collected {
       }
       w.errorCode = ec;
     }
+    const ram = guestRamOf(engine, obs);
     for (const w of ws) {
-      const guest = paging.pg ? guestWalk(obs.ram, paging, w.la) : undefined;
+      const guest = paging.pg ? guestWalk(ram, c.ramBytes, paging, w.la) : undefined;
       if (guest) w.guest = guest;
       if (shadow) w.shadow = shadowWalk(shadow, w.la, guest, paging);
       if (ept) w.ept = eptWalk(ept, w.la, guest, paging);

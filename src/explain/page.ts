@@ -59,7 +59,7 @@ export function renderPage(data: PageData): string {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${data.title.replace(/[&<>]/g, (c) => `&#${c.charCodeAt(0)};`)}</title>
 <style>${STYLE}</style></head>
-<body><div id="app"><p>popek explain: this page needs JavaScript.</p></div>
+<body><div id="app"></div><noscript>popek explain: this page needs JavaScript.</noscript>
 <script type="application/json" id="popek-data">${scriptSafe(JSON.stringify(data))}</script>
 <script>${scriptSafe(clientScript())}</script>
 </body></html>

@@ -1,5 +1,5 @@
 // `popek explain` in a real browser (issue 18 item 5): Debian's chromium driven by
-// Playwright (playwright-core; never `npx playwright install`: .ci/run installs chromium
+// Playwright (@playwright/test's chromium; never `npx playwright install`: .ci/run installs chromium
 // with apt-get). Each test writes a page with the command itself, opens it from file://
 // and reads what a student would see. Expected values are worked out by hand from
 // examples/paging.s and DESIGN §3.5 / §6.5, not copied from the page. A screenshot of each
@@ -8,7 +8,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from '@playwright/test';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { explainCommand } from '../../src/cli/explain.ts';
