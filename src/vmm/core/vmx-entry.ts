@@ -39,6 +39,11 @@ export abstract class VmxVcpu<V extends EntryVm = EntryVm> {
   nativeRetired = 0;
   /** Exits in a row that made no progress (THRASHING_STALLS, STALL_LIMIT). */
   protected stalls = 0;
+  /**
+   * A read-only observer of every exit before it is handled (`popek explain` draws the
+   * exits of each step from it); null when nobody looks. `exit` is reused: copy what you keep.
+   */
+  onExit: ((exit: Readonly<ExitInfo>) => void) | null = null;
 
   constructor(readonly vm: V) {}
 
@@ -81,6 +86,7 @@ export abstract class VmxVcpu<V extends EntryVm = EntryVm> {
     const exit = vm.host.vmx.vmenter(vm.vmcs, budget);
     this.nativeRetired += g.icount - icount0;
     this.exitsBy[exit.reason] = (this.exitsBy[exit.reason] ?? 0) + 1;
+    if (this.onExit !== null) this.onExit(exit);
     // VMX-lite consumes the STI shadow at the boundary even when the instruction after it
     // exits without retiring (a #PF, an EPT violation); VT-x reports blocking-by-STI then.
     if (exit.steps === 0 && shadowBefore && exit.reason !== 'interrupt-window') g.stiShadow = true;
