@@ -8,6 +8,7 @@ import { diffCommand, DIFF_HELP } from './diff.ts';
 import { checkCommand, CHECK_HELP } from './check.ts';
 import { replayCommand, REPLAY_HELP } from './replay.ts';
 import { mutantsCommand, MUTANTS_HELP } from './mutants.ts';
+import { serveCommand, SERVE_HELP } from './serve.ts';
 import { UsageError } from './usage.ts';
 
 type Out = (s: string | Uint8Array) => void;
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   mutants: { summary: 'the known-bug catalog against the suite: what catches each bug', help: MUTANTS_HELP, main: mutantsCommand },
   classify: { summary: 'the Popek–Goldberg table of VX32 instructions', help: CLASSIFY_HELP, main: classifyCommand },
   bench: { summary: 'guest instructions per second of each engine on each workload', help: BENCH_HELP, main: benchCommand },
+  serve: { summary: 'serve an engine over the JSON-lines engine protocol (stdin/stdout)', help: SERVE_HELP, main: serveCommand },
 };
 
 const HELP = `usage: popek COMMAND [options]    (popek COMMAND --help for more)
