@@ -11,12 +11,13 @@ import { caseArb } from '../../properties/check/cases.ts';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { DEFAULT_SEED } from './check.ts';
 import { ENGINE_NAMES } from '../engines/registry.ts';
-import { engineFactory, makeEngine } from './engines.ts';
+import { commandEngine, engineFactory, makeEngine } from './engines.ts';
 import { UsageError, parseCount } from './usage.ts';
 import { CPU_PROFILES, modelledCycles, type CpuProfile } from './cost-model.ts';
 
 export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--cpu PROFILE] [--json]
        popek bench --lockstep [--engine E] [--runs N] [--baseline]
+       popek bench --protocol [--engine E] [--runs N]
 
 Runs each workload of examples/bench on each engine and prints guest instructions per
 second (wall clock), exits, modelled cycles (DESIGN §9: counters × the costs of a CPU)
@@ -27,9 +28,12 @@ and the overhead over native, then each engine's counters.
   --cpu PROFILE  exit round-trip costs of ${CPU_PROFILES.map((c) => c.name).join(', ')} (default: nehalem)
   --lockstep     instead: lockstep property throughput on one core — generated cases of
                  popek check, the engine (default native) against the spec, runs per second
-  --runs N       with --lockstep: how many cases (default: 500)
   --baseline     with --lockstep: also time the full per-step comparison on the same
                  cases and print the ratio
+  --protocol     instead: the same lockstep cases with E in this process and E served by
+                 \`popek serve\` in another (docs/engine-protocol.md): runs/s of both and
+                 the protocol's cost per step (process start not counted)
+  --runs N       with --lockstep or --protocol: how many cases (default: 500)
   --json         one JSON object`;
 
 const WORKLOADS_DIR = fileURLToPath(new URL('../../examples/bench/', import.meta.url));
@@ -123,6 +127,7 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
       cpu: { type: 'string', default: 'nehalem' },
       json: { type: 'boolean', default: false },
       lockstep: { type: 'boolean', default: false },
+      protocol: { type: 'boolean', default: false },
       runs: { type: 'string', default: '500' },
       baseline: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -131,6 +136,27 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
   });
   if (values.help) {
     out(BENCH_HELP + '\n');
+    return 0;
+  }
+  if (values.protocol) {
+    const engine = values.engine?.[0] ?? 'native';
+    engineFactory(engine);
+    const runs = parseCount(values.runs, '--runs', 1);
+    const served = commandEngine(`node ${fileURLToPath(new URL('../../bin/popek.js', import.meta.url))} serve --engine ${engine}`);
+    engineFactory(served); // starts the process and shakes hands before the clock runs
+    const local = benchLockstep(engine, runs);
+    const remote = benchLockstep(served, runs);
+    const steps = remote.stepsPerRun * runs;
+    const perStepUs = ((remote.seconds - local.seconds) / steps) * 1e6;
+    const r = { engine, runs, stepsPerRun: remote.stepsPerRun, local: local.runsPerSecond, served: remote.runsPerSecond, perStepUs };
+    out(
+      values.json
+        ? JSON.stringify(r) + '\n'
+        : `lockstep ${engine} vs spec, ${runs} generated cases, ${r.stepsPerRun.toFixed(0)} steps per run on average, on one core:\n` +
+            `  in this process            ${local.runsPerSecond.toFixed(1)} runs/s\n` +
+            `  served over the protocol   ${remote.runsPerSecond.toFixed(1)} runs/s\n` +
+            `  protocol cost per step     ${perStepUs.toFixed(0)} µs (one step + observe round trip, JSON both ways)\n`,
+    );
     return 0;
   }
   if (values.lockstep) {

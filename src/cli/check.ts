@@ -9,13 +9,13 @@ import { defaultWorkers, runCampaign, type CampaignResult } from '../../properti
 import { PROPERTIES, appliesTo } from '../../properties/check/suite.ts';
 import { caseStats, formatStats } from '../../properties/check/stats.ts';
 import { BUG_CATALOG, EQUIVALENT_ENGINES } from '../engines/registry.ts';
-import { engineFactory } from './engines.ts';
+import { commandEngine, engineFactory } from './engines.ts';
 import { progressReporter } from './progress.ts';
 import { UsageError, parseCount } from './usage.ts';
 
 export const DEFAULT_SEED = 20261125;
 
-export const CHECK_HELP = `usage: popek check [--engine E]... [--runs N] [--seed S] [--bug B]... [--workers N] [--shard I/N] [--json]
+export const CHECK_HELP = `usage: popek check [--engine E]... [--engine-cmd CMD]... [--runs N] [--seed S] [--bug B]... [--workers N] [--shard I/N] [--json]
        popek check --stats [--runs N] [--seed S]
        popek check --list-bugs
        popek check --merge RESULT.json...
@@ -25,6 +25,7 @@ that the engine gives the same guest-visible results. On a counterexample: shrin
 write it to a replay file (popek replay FILE.json) and print it as VX32 assembly with the
 first divergence; exit 1.
   --engine E      engine to check (repeatable; default: ${EQUIVALENT_ENGINES.join(', ')}, or with --bug the bug's engines)
+  --engine-cmd C  check a process speaking the engine protocol (docs/engine-protocol.md), started as C
   --property P    ${PROPERTIES.map((p) => (p.engines ? `${p.name} (${p.engines.join(', ')})` : p.name)).join(', ')}
                   (default: equivalence)
   --runs N        generated cases per engine (default: 300)
@@ -42,6 +43,7 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
     args,
     options: {
       engine: { type: 'string', multiple: true },
+      'engine-cmd': { type: 'string', multiple: true },
       property: { type: 'string', default: 'equivalence' },
       runs: { type: 'string', default: '300' },
       seed: { type: 'string', default: String(DEFAULT_SEED) },
@@ -73,8 +75,9 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   const property = PROPERTIES.find((p) => p.name === values.property);
   if (!property) throw new UsageError(`unknown property '${values.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);
   // Without --engine: the bugs' engines, else every equivalent engine the property is about.
+  const commands = (values['engine-cmd'] ?? []).map(commandEngine);
   const engines =
-    values.engine ??
+    (values.engine || commands.length > 0 ? [...(values.engine ?? []), ...commands] : undefined) ??
     (values.bug.length > 0
       ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))]
       : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e)));
@@ -120,7 +123,11 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   let replayPath: string | undefined;
   if (failed?.failure) {
     mkdirSync(values.out, { recursive: true });
-    replayPath = join(values.out, `${failed.engine}-${failed.property}-${failed.seed >>> 0}-${failed.failure.chunk}.json`);
+    // A process engine's name is its command line: keep the file name to safe characters.
+    replayPath = join(
+      values.out,
+      `${failed.engine.replace(/[^\w.-]+/g, '_').slice(0, 80)}-${failed.property}-${failed.seed >>> 0}-${failed.failure.chunk}.json`,
+    );
     const { shrinks: _shrinks, chunk: _chunk, ...file } = failed.failure;
     writeFileSync(replayPath, JSON.stringify(file, null, 2) + '\n');
   }

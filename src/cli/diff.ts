@@ -4,11 +4,11 @@
 import { parseArgs } from 'node:util';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { formatDivergence } from '../../properties/lockstep/report.ts';
-import { engineFactory, makeEngine } from './engines.ts';
+import { commandEngine, engineFactory, makeEngine } from './engines.ts';
 import { RUN_OPTIONS, runSetup } from './run.ts';
 import { assembleFile } from './source.ts';
 
-export const DIFF_HELP = `usage: popek diff FILE.s --engine E [--ram SIZE] [--max-steps N] [--events FILE.json]
+export const DIFF_HELP = `usage: popek diff FILE.s --engine E|--engine-cmd CMD [--ram SIZE] [--max-steps N] [--events FILE.json]
 
 Run the spec and engine E side by side, compare the observations (DESIGN §2) after
 every step, and print the first divergence with both observations — or "equivalent".
@@ -26,7 +26,7 @@ export function diffCommand(args: string[], out: (s: string) => void): number {
     return 0;
   }
   const setup = runSetup(values, positionals, 'diff');
-  const engine = values.engine ?? 'native';
+  const engine = values['engine-cmd'] === undefined ? (values.engine ?? 'native') : commandEngine(values['engine-cmd']);
   engineFactory(engine); // an unknown engine is a usage error before any work
   const { image } = assembleFile(setup.file);
   const config = { ramBytes: setup.ramBytes };

@@ -9,6 +9,7 @@ import { checkCommand, CHECK_HELP } from './check.ts';
 import { replayCommand, REPLAY_HELP } from './replay.ts';
 import { mutantsCommand, MUTANTS_HELP } from './mutants.ts';
 import { explainCommand, EXPLAIN_HELP } from './explain.ts';
+import { serveCommand, SERVE_HELP } from './serve.ts';
 import { UsageError } from './usage.ts';
 
 type Out = (s: string | Uint8Array) => void;
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, Command> = {
   classify: { summary: 'the Popek–Goldberg table of VX32 instructions', help: CLASSIFY_HELP, main: classifyCommand },
   bench: { summary: 'guest instructions per second of each engine on each workload', help: BENCH_HELP, main: benchCommand },
   explain: { summary: 'a self-contained HTML page that steps through a run or a counterexample', help: EXPLAIN_HELP, main: explainCommand },
+  serve: { summary: 'serve an engine over the JSON-lines engine protocol (stdin/stdout)', help: SERVE_HELP, main: serveCommand },
 };
 
 const HELP = `usage: popek COMMAND [options]    (popek COMMAND --help for more)

@@ -2,7 +2,7 @@
 // (DESIGN §10): stdout is the guest console, or with --json the observation and counters.
 
 import { parseArgs } from 'node:util';
-import { makeEngine } from './engines.ts';
+import { commandEngine, makeEngine } from './engines.ts';
 import { readEventsFile } from './events-file.ts';
 import { observationJson } from '../../properties/observation-json.ts';
 import { assembleFile } from './source.ts';
@@ -12,6 +12,7 @@ export const RUN_HELP = `usage: popek run FILE.s [--engine E] [--ram SIZE] [--ma
 
 Assemble FILE.s and run it. stdout is the guest console (bytes written to port 0xE9).
   --engine E        engine to run on (default: spec)
+  --engine-cmd CMD  run on a process speaking the engine protocol (docs/engine-protocol.md)
   --ram SIZE        guest RAM: bytes or with K/M/G, a multiple of 4096 (default: 1M)
   --max-steps N     budget of steps: retired instructions and entered handlers (default: 1000000)
   --events FILE     a JSON array of host events, e.g. [{"at": 10, "kind": "irq", "vector": 32}]
@@ -21,6 +22,7 @@ Exit 0 whenever the guest ran, whatever it did.`;
 /** Options shared by every command that runs a program. */
 export const RUN_OPTIONS = {
   engine: { type: 'string', default: 'spec' },
+  'engine-cmd': { type: 'string' },
   ram: { type: 'string', default: '1M' },
   'max-steps': { type: 'string', default: '1000000' },
   events: { type: 'string' },
@@ -61,7 +63,9 @@ export function runCommand(args: string[], out: (s: string | Uint8Array) => void
   }
   const setup = runSetup(values, positionals, 'run');
   const { image } = assembleFile(setup.file);
-  const engine = makeEngine(values.engine, image, { ramBytes: setup.ramBytes });
+  const engine = makeEngine(values['engine-cmd'] === undefined ? values.engine : commandEngine(values['engine-cmd']), image, {
+    ramBytes: setup.ramBytes,
+  });
   const obs = engine.run(setup.events, setup.maxSteps);
   if (values.json) out(JSON.stringify({ ...observationJson(obs), counters: engine.counters() }) + '\n');
   else out(Buffer.from(obs.console, 'latin1')); // console code points 0–255 are bytes (§3.10.14)

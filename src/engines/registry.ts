@@ -11,6 +11,7 @@ import { BtEngine } from './bt.ts';
 import type { EngineEntry, EngineFactory } from './engine.ts';
 import { InterpretEngine } from './interpret.ts';
 import { NativeEngine } from './native.ts';
+import { isCommandEngine, remoteFactory } from './remote.ts';
 import { TrapEmulateEngine } from './trap-emulate.ts';
 import { VmxEptEngine } from './vmx-ept.ts';
 import { VmxShadowEngine } from './vmx-shadow.ts';
@@ -62,8 +63,10 @@ export const ENGINES: Readonly<Record<string, EngineEntry>> = {
 
 export const ENGINE_NAMES: readonly string[] = Object.keys(ENGINES);
 
-/** The registry's row for `name`, or undefined. */
+/** The registry's row for `name`, or undefined. `cmd:COMMAND` is a process speaking the engine protocol (remote.ts). */
 export function findEngine(name: string): EngineEntry | undefined {
+  if (isCommandEngine(name))
+    return { make: remoteFactory(name), expected: 'equivalent', summary: 'a process speaking the engine protocol', bugs: {} };
   return Object.hasOwn(ENGINES, name) ? ENGINES[name] : undefined;
 }
 
