@@ -8,6 +8,7 @@ import { EPT_BUGS } from '../vmm/ept/bugs.ts';
 import { INTERPRET_BUGS } from '../vmm/interpret/bugs.ts';
 import type { EngineEntry, EngineFactory } from './engine.ts';
 import { InterpretEngine } from './interpret.ts';
+import { loadedPlugin } from './plugin.ts';
 import { NativeEngine } from './native.ts';
 import { TrapEmulateEngine } from './trap-emulate.ts';
 import { VmxEptEngine } from './vmx-ept.ts';
@@ -54,9 +55,9 @@ export const ENGINES: Readonly<Record<string, EngineEntry>> = {
 
 export const ENGINE_NAMES: readonly string[] = Object.keys(ENGINES);
 
-/** The registry's row for `name`, or undefined. */
+/** The registry's row for `name` — a plugin loaded in this thread goes by its absolute path — or undefined. */
 export function findEngine(name: string): EngineEntry | undefined {
-  return Object.hasOwn(ENGINES, name) ? ENGINES[name] : undefined;
+  return Object.hasOwn(ENGINES, name) ? ENGINES[name] : loadedPlugin(name);
 }
 
 /** The factory of a registered engine; an unknown name is a caller's bug here (the CLI checks first). */
