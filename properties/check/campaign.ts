@@ -7,6 +7,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { chunkSeed, chunksOf, type Shard } from './seeds.ts';
 import { PROPERTIES, appliesTo, runChunk, type ChunkOutcome, type PropertyDef } from './suite.ts';
+import { DEFAULT_TIMEOUT_MS } from './guard.ts';
+import { isPluginPath } from '../../src/engines/plugin.ts';
 
 export interface CampaignOptions {
   property?: string;
@@ -16,6 +18,8 @@ export interface CampaignOptions {
   seed: number;
   workers?: number;
   shard?: Shard;
+  /** How long a plugin engine may take over one case (guard.ts); built-in engines are not guarded. */
+  timeoutMs?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -54,9 +58,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     done += r.runs;
     o.onProgress?.(done, o.runs);
   };
+  // Only a plugin runs guarded: the engines shipped here are trusted to return.
+  const timeoutMs = isPluginPath(o.engine) ? (o.timeoutMs ?? DEFAULT_TIMEOUT_MS) : undefined;
   if (workers <= 1) {
     for (const { k, runs } of chunks) {
-      const r = runChunk(prop, o.engine, o.bugs, k, chunkSeed(o.seed, k), runs);
+      const r = runChunk(prop, o.engine, o.bugs, k, chunkSeed(o.seed, k), runs, timeoutMs);
       record(r);
       if (r.failure) break;
     }
@@ -64,7 +70,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     await runOnWorkers(
       workers,
       chunks,
-      (k, runs) => ({ property: prop.name, engine: o.engine, bugs: [...o.bugs], k, seed: chunkSeed(o.seed, k), runs }),
+      (k, runs) => ({ property: prop.name, engine: o.engine, bugs: [...o.bugs], k, seed: chunkSeed(o.seed, k), runs, timeoutMs }),
       record,
     );
   }
@@ -90,6 +96,8 @@ export interface ChunkJob {
   k: number;
   seed: number;
   runs: number;
+  /** Set for a plugin engine, which the worker loads by its path. */
+  timeoutMs: number | undefined;
 }
 
 /** Hand chunks out in order; after a failure in chunk f, hand out nothing above f. */

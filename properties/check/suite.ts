@@ -10,10 +10,12 @@ import { VmxEptEngine } from '../../src/engines/vmx-ept.ts';
 import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
 import { diffObservations } from '../lockstep/compare.ts';
 import { engineFactory } from '../../src/engines/registry.ts';
+import { engineLabel } from '../../src/engines/plugin.ts';
 import { caseArb, caseInstructions, type CheckCase } from './cases.ts';
 import { lockstep } from '../lockstep/lockstep.ts';
 import { formatDivergence } from '../lockstep/report.ts';
 import type { ReplayFile } from './replay-file.ts';
+import { EngineHung, guarded } from './guard.ts';
 
 export interface PropertyDef {
   name: string;
@@ -239,7 +241,7 @@ export function divergenceOf(
     events: c.events,
     maxSteps: c.maxSteps,
   });
-  return r.divergence ? formatDivergence(r.divergence, engine) : undefined;
+  return r.divergence ? formatDivergence(r.divergence, engineLabel(engine)) : undefined;
 }
 
 export interface ChunkOutcome {
@@ -248,7 +250,27 @@ export interface ChunkOutcome {
   failure?: ReplayFile & { shrinks: number };
 }
 
-/** Run chunk k of a campaign: `numRuns` cases from `seed`. */
+/**
+ * The property's verdict on one case. With `timeoutMs` (a plugin engine, DESIGN §5) the
+ * case runs guarded: an engine that does not return fails the case (guard.ts).
+ */
+export function checkCase(
+  prop: PropertyDef,
+  c: CheckCase,
+  engine: string,
+  bugs: readonly string[],
+  timeoutMs?: number,
+): string | undefined {
+  if (timeoutMs === undefined) return prop.check(c, engine, bugs);
+  try {
+    return guarded(() => prop.check(c, engine, bugs), timeoutMs);
+  } catch (e) {
+    if (e instanceof EngineHung) return e.message;
+    throw e;
+  }
+}
+
+/** Run chunk k of a campaign: `numRuns` cases from `seed`; `timeoutMs` guards a plugin engine. */
 export function runChunk(
   prop: PropertyDef,
   engine: string,
@@ -256,15 +278,16 @@ export function runChunk(
   k: number,
   seed: number,
   numRuns: number,
+  timeoutMs?: number,
 ): ChunkOutcome {
   const result = fc.check(
-    fc.property(caseArb, (c) => prop.check(c, engine, bugs) === undefined),
+    fc.property(caseArb, (c) => checkCase(prop, c, engine, bugs, timeoutMs) === undefined),
     { seed, numRuns },
   );
   if (!result.failed || result.counterexample === null) return { k, runs: result.numRuns };
   const [c] = result.counterexample;
   const divergence =
-    prop.check(c, engine, bugs) ??
+    checkCase(prop, c, engine, bugs, timeoutMs) ??
     // eslint-disable-next-line @typescript-eslint/no-base-to-string -- what the property threw: an Error ('Error: message') or a primitive
     String(result.errorInstance ?? 'the property failed');
   return {

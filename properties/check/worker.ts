@@ -3,7 +3,12 @@
 import { parentPort } from 'node:worker_threads';
 import { propertyNamed, type ChunkJob } from './campaign.ts';
 import { runChunk } from './suite.ts';
+import { isPluginPath, loadPlugin } from '../../src/engines/plugin.ts';
 
 parentPort!.on('message', (j: ChunkJob) => {
-  parentPort!.postMessage(runChunk(propertyNamed(j.property), j.engine, j.bugs, j.k, j.seed, j.runs));
+  // A plugin engine is loaded in each thread by its path (the main thread probed it already);
+  // a rejection is an uncaught error of this thread, which the campaign reports.
+  void (isPluginPath(j.engine) ? loadPlugin(j.engine) : Promise.resolve()).then(() =>
+    parentPort!.postMessage(runChunk(propertyNamed(j.property), j.engine, j.bugs, j.k, j.seed, j.runs, j.timeoutMs)),
+  );
 });

@@ -9,7 +9,11 @@ import { defaultWorkers, runCampaign, type CampaignResult } from '../../properti
 import { PROPERTIES, appliesTo } from '../../properties/check/suite.ts';
 import { caseStats, formatStats } from '../../properties/check/stats.ts';
 import { BUG_CATALOG, EQUIVALENT_ENGINES } from '../engines/registry.ts';
-import { commandEngine, engineFactory } from './engines.ts';
+import { DEFAULT_TIMEOUT_MS } from '../../properties/check/guard.ts';
+import { basename } from 'node:path';
+import { findEngine } from '../engines/registry.ts';
+import { engineLabel } from '../engines/plugin.ts';
+import { commandEngine, isPlugin, resolveEngine } from './engines.ts';
 import { progressReporter } from './progress.ts';
 import { UsageError, parseCount } from './usage.ts';
 
@@ -24,7 +28,9 @@ Generate random guest programs with host events and check, in lockstep with the 
 that the engine gives the same guest-visible results. On a counterexample: shrink it,
 write it to a replay file (popek replay FILE.json) and print it as VX32 assembly with the
 first divergence; exit 1.
-  --engine E      engine to check (repeatable; default: ${EQUIVALENT_ENGINES.join(', ')}, or with --bug the bug's engines)
+  --engine E      engine to check (repeatable; default: ${EQUIVALENT_ENGINES.join(', ')}, or with --bug the bug's engines),
+                  or the path of a plugin module: ./my-vmm.ts (its default export or createEngine, popek/engine)
+  --timeout-ms N  how long a plugin engine may take over one case before it counts as hung (default: ${DEFAULT_TIMEOUT_MS})
   --engine-cmd C  check a process speaking the engine protocol (docs/engine-protocol.md), started as C
   --property P    ${PROPERTIES.map((p) => (p.engines ? `${p.name} (${p.engines.join(', ')})` : p.name)).join(', ')}
                   (default: equivalence)
@@ -51,6 +57,7 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
       workers: { type: 'string' },
       shard: { type: 'string' },
       out: { type: 'string', default: 'popek-replays' },
+      'timeout-ms': { type: 'string', default: String(DEFAULT_TIMEOUT_MS) },
       json: { type: 'boolean', default: false },
       'list-bugs': { type: 'boolean', default: false },
       stats: { type: 'boolean', default: false },
@@ -77,19 +84,22 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   // Without --engine: the bugs' engines, else every equivalent engine the property is about.
   const commands = (values['engine-cmd'] ?? []).map(commandEngine);
   const engines =
-    (values.engine || commands.length > 0 ? [...(values.engine ?? []), ...commands] : undefined) ??
-    (values.bug.length > 0
-      ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))]
-      : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e)));
+    values.engine || commands.length > 0
+      ? await Promise.all([...(values.engine ?? []), ...commands].map(resolveEngine))
+      : values.bug.length > 0
+        ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))]
+        : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e));
   for (const e of engines) {
-    engineFactory(e);
     if (!appliesTo(property, e)) throw new UsageError(`property '${property.name}' is about ${property.engines!.join(', ')}, not ${e}`);
   }
   for (const b of values.bug) {
-    const entry = BUG_CATALOG[b];
+    const entry =
+      BUG_CATALOG[b] ??
+      (engines.some((e) => isPlugin(e) && Object.hasOwn(findEngine(e)!.bugs, b)) ? { engines: [] as string[] } : undefined);
     if (!entry) throw new UsageError(`unknown bug '${b}' (popek check --list-bugs)`);
     for (const e of engines)
-      if (!entry.engines.includes(e)) throw new UsageError(`bug '${b}' is a switch of ${entry.engines.join(', ')}, not of ${e}`);
+      if (!entry.engines.includes(e) && !(isPlugin(e) && Object.hasOwn(findEngine(e)!.bugs, b)))
+        throw new UsageError(`bug '${b}' is a switch of ${entry.engines.join(', ')}, not of ${e}`);
   }
   const runs = parseCount(values.runs, '--runs', 1);
   if (!/^-?\d+$/.test(values.seed)) throw new UsageError(`--seed: '${values.seed}' is not an integer`);
@@ -99,12 +109,13 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
     out(values.json ? JSON.stringify(stats, null, 2) + '\n' : formatStats(stats) + '\n');
     return 0;
   }
+  const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
   const workers = values.workers === undefined ? defaultWorkers() : parseCount(values.workers, '--workers', 1);
   const shard = values.shard === undefined ? undefined : parseShard(values.shard);
 
   const results: CampaignResult[] = [];
   for (const engine of engines) {
-    const progress = progressReporter(`check ${engine}${values.bug.length ? ` --bug ${values.bug.join(',')}` : ''}`);
+    const progress = progressReporter(`check ${engineLabel(engine)}${values.bug.length ? ` --bug ${values.bug.join(',')}` : ''}`);
     const r = await runCampaign({
       property: values.property,
       engine,
@@ -113,6 +124,7 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
       seed,
       workers,
       shard,
+      timeoutMs,
       onProgress: progress.update,
     });
     progress.end();
@@ -123,10 +135,12 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   let replayPath: string | undefined;
   if (failed?.failure) {
     mkdirSync(values.out, { recursive: true });
-    // A process engine's name is its command line: keep the file name to safe characters.
+    // A plugin goes by its file's name; a process engine's name is its command line: keep
+    // the file name to safe characters.
+    const label = isPlugin(failed.engine) ? basename(failed.engine).replace(/\.[^.]*$/, '') : failed.engine;
     replayPath = join(
       values.out,
-      `${failed.engine.replace(/[^\w.-]+/g, '_').slice(0, 80)}-${failed.property}-${failed.seed >>> 0}-${failed.failure.chunk}.json`,
+      `${label.replace(/[^\w.-]+/g, '_').slice(0, 80)}-${failed.property}-${failed.seed >>> 0}-${failed.failure.chunk}.json`,
     );
     const { shrinks: _shrinks, chunk: _chunk, ...file } = failed.failure;
     writeFileSync(replayPath, JSON.stringify(file, null, 2) + '\n');
@@ -137,7 +151,7 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
     for (const r of results) {
       const where = r.shard.count > 1 ? ` (shard ${r.shard.index}/${r.shard.count})` : '';
       out(
-        `${r.engine}: ${r.property}${where}: ${r.failure ? 'FAILED' : 'ok'} after ${r.runs} runs in ${r.seconds.toFixed(1)} s (seed ${r.seed})\n`,
+        `${engineLabel(r.engine)}: ${r.property}${where}: ${r.failure ? 'FAILED' : 'ok'} after ${r.runs} runs in ${r.seconds.toFixed(1)} s (seed ${r.seed})\n`,
       );
     }
     if (failed?.failure) out('\n' + formatCounterexample(failed.failure, replayPath!));
@@ -148,7 +162,7 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
 export function formatCounterexample(f: NonNullable<CampaignResult['failure']>, replayPath: string): string {
   const bugs = f.bugs.length ? ` with --bug ${f.bugs.join(',')}` : '';
   return [
-    `counterexample for ${f.property} on ${f.engine}${bugs}: ${f.instructions} instructions after ${f.shrinks} shrinks`,
+    `counterexample for ${f.property} on ${engineLabel(f.engine)}${bugs}: ${f.instructions} instructions after ${f.shrinks} shrinks`,
     `replay: popek replay ${replayPath}`,
     ...(f.events.length ? [`events: ${JSON.stringify(f.events)}`] : []),
     `ram: ${f.ramBytes} bytes, budget ${f.maxSteps} steps`,

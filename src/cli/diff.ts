@@ -4,17 +4,22 @@
 import { parseArgs } from 'node:util';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { formatDivergence } from '../../properties/lockstep/report.ts';
-import { commandEngine, engineFactory, makeEngine } from './engines.ts';
+import { DEFAULT_TIMEOUT_MS } from '../../properties/check/guard.ts';
+import { engineLabel } from '../engines/plugin.ts';
+import { commandEngine, guardedRun, isPlugin, makeEngine, resolveEngine } from './engines.ts';
 import { RUN_OPTIONS, runSetup } from './run.ts';
 import { assembleFile } from './source.ts';
+import { parseCount } from './usage.ts';
 
-export const DIFF_HELP = `usage: popek diff FILE.s --engine E|--engine-cmd CMD [--ram SIZE] [--max-steps N] [--events FILE.json]
+export const DIFF_HELP = `usage: popek diff FILE.s --engine E|--engine-cmd CMD [--ram SIZE] [--max-steps N] [--events FILE.json] [--timeout-ms N]
 
 Run the spec and engine E side by side, compare the observations (DESIGN §2) after
 every step, and print the first divergence with both observations — or "equivalent".
+E is a registered engine or the path of a plugin module (./my-vmm.ts); a plugin runs
+in a thread of its own and may take --timeout-ms (default ${DEFAULT_TIMEOUT_MS}) for the run.
 Exit 0 if equivalent, 1 on a divergence.`;
 
-export function diffCommand(args: string[], out: (s: string) => void): number {
+export async function diffCommand(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: { ...RUN_OPTIONS, engine: { type: 'string' } },
@@ -26,12 +31,16 @@ export function diffCommand(args: string[], out: (s: string) => void): number {
     return 0;
   }
   const setup = runSetup(values, positionals, 'diff');
-  const engine = values['engine-cmd'] === undefined ? (values.engine ?? 'native') : commandEngine(values['engine-cmd']);
-  engineFactory(engine); // an unknown engine is a usage error before any work
+  const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
+  // An unknown engine is a usage error before any work.
+  const engine = await resolveEngine(
+    values['engine-cmd'] === undefined ? (values.engine ?? 'native') : commandEngine(values['engine-cmd']),
+  );
   const { image } = assembleFile(setup.file);
   const config = { ramBytes: setup.ramBytes };
   makeEngine('spec', image, config); // an image that does not fit is a usage error too
-  const result = lockstep((img, cfg) => makeEngine(engine, img, cfg), { image, config, events: setup.events, maxSteps: setup.maxSteps });
+  const run = () => lockstep((img, cfg) => makeEngine(engine, img, cfg), { image, config, events: setup.events, maxSteps: setup.maxSteps });
+  const result = isPlugin(engine) ? guardedRun(run, timeoutMs) : run();
   if (values.json) {
     out(
       JSON.stringify({
@@ -41,9 +50,11 @@ export function diffCommand(args: string[], out: (s: string) => void): number {
       }) + '\n',
     );
   } else if (result.divergence) {
-    out(formatDivergence(result.divergence, engine, process.stdout.isTTY === true) + '\n');
+    out(formatDivergence(result.divergence, engineLabel(engine), process.stdout.isTTY === true) + '\n');
   } else {
-    out(`equivalent: spec and ${engine} agree on all ${result.steps} steps (status ${result.spec.status}, icount ${result.spec.icount})\n`);
+    out(
+      `equivalent: spec and ${engineLabel(engine)} agree on all ${result.steps} steps (status ${result.spec.status}, icount ${result.spec.icount})\n`,
+    );
   }
   return result.divergence ? 1 : 0;
 }

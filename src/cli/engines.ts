@@ -1,15 +1,39 @@
-// The registry as the command line uses it: an unknown engine or an image that does not fit
-// is the user's error (one `popek:` line, exit 2; DESIGN §10).
+// The registry as the command line uses it: an engine is a name of the registry or the
+// path of a plugin module (DESIGN §5, §10). An unknown engine, a plugin that cannot be
+// used, or an image that does not fit is the user's error (one `popek:` line, exit 2).
 
 import type { Engine, EngineFactory, Image, MachineConfig } from '../engines/engine.ts';
+import { PluginError, isPluginPath, loadPlugin } from '../engines/plugin.ts';
 import { ENGINE_NAMES, findEngine } from '../engines/registry.ts';
 import { COMMAND_PREFIX, isCommandEngine, missingFields, remoteCapabilities } from '../engines/remote.ts';
-import { UsageError } from './usage.ts';
+import { EngineHung, guarded } from '../../properties/check/guard.ts';
+import { EngineCrash, UsageError } from './usage.ts';
+
+/**
+ * The name an engine goes by: a registered name as it is, a plugin loaded and probed and
+ * named by its absolute path. Call this first; `engineFactory` and `makeEngine` then know it.
+ */
+export async function resolveEngine(name: string): Promise<string> {
+  if (isCommandEngine(name)) engineFactory(name); // starts the process and shakes hands
+  if (findEngine(name)) return name;
+  if (!isPluginPath(name))
+    throw new UsageError(`unknown engine '${name}' (one of ${ENGINE_NAMES.join(', ')}, or the path of a plugin module: ./my-vmm.ts)`);
+  try {
+    return await loadPlugin(name);
+  } catch (e) {
+    if (e instanceof PluginError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** Whether `name` (as resolveEngine returned it) is a plugin, which runs guarded (properties/check/guard.ts). */
+export const isPlugin = (name: string): boolean => isPluginPath(name);
 
 export function engineFactory(name: string): EngineFactory {
   if (isCommandEngine(name)) checkCommandEngine(name.slice(COMMAND_PREFIX.length));
   const entry = findEngine(name);
-  if (!entry) throw new UsageError(`unknown engine '${name}' (one of ${ENGINE_NAMES.join(', ')})`);
+  if (!entry)
+    throw new UsageError(`unknown engine '${name}' (one of ${ENGINE_NAMES.join(', ')}, or the path of a plugin module: ./my-vmm.ts)`);
   return entry.make;
 }
 
@@ -42,4 +66,14 @@ function checkCommandEngine(command: string): void {
     throw new UsageError(
       `--engine-cmd '${command}' does not provide ${missing.join(', ')}: comparison is strict (DESIGN §2), so it cannot be checked`,
     );
+}
+
+/** A plugin's run, stopped after `timeoutMs`: a hang is one `popek:` line, exit 1 (a finding about the engine, DESIGN §10). */
+export function guardedRun<T>(run: () => T, timeoutMs: number): T {
+  try {
+    return guarded(run, timeoutMs);
+  } catch (e) {
+    if (e instanceof EngineHung) throw new EngineCrash(e.message);
+    throw e;
+  }
 }

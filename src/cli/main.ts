@@ -10,7 +10,7 @@ import { replayCommand, REPLAY_HELP } from './replay.ts';
 import { mutantsCommand, MUTANTS_HELP } from './mutants.ts';
 import { explainCommand, EXPLAIN_HELP } from './explain.ts';
 import { serveCommand, SERVE_HELP } from './serve.ts';
-import { UsageError } from './usage.ts';
+import { EngineCrash, UsageError } from './usage.ts';
 
 type Out = (s: string | Uint8Array) => void;
 interface Command {
@@ -54,6 +54,10 @@ export async function main(argv: string[]): Promise<number> {
     if (!command) throw new UsageError(`unknown command '${name}' (one of ${Object.keys(COMMANDS).join(', ')})`);
     return await command.main(rest, stdout);
   } catch (e) {
+    if (e instanceof EngineCrash) {
+      process.stderr.write(`popek: ${e.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      return 1;
+    }
     // One line, whatever the message (parseArgs' own messages span several).
     process.stderr.write(`popek: ${describe(e).replace(/\s*\n\s*/g, ' ')}\n`);
     if (!(e instanceof UsageError || isArgError(e))) {

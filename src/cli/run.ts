@@ -2,20 +2,22 @@
 // (DESIGN §10): stdout is the guest console, or with --json the observation and counters.
 
 import { parseArgs } from 'node:util';
-import { commandEngine, makeEngine } from './engines.ts';
+import { commandEngine, guardedRun, isPlugin, makeEngine, resolveEngine } from './engines.ts';
+import { DEFAULT_TIMEOUT_MS } from '../../properties/check/guard.ts';
 import { readEventsFile } from './events-file.ts';
 import { observationJson } from '../../properties/observation-json.ts';
 import { assembleFile } from './source.ts';
-import { UsageError, parseCount, parseSize } from './usage.ts';
+import { EngineCrash, UsageError, parseCount, parseSize } from './usage.ts';
 
 export const RUN_HELP = `usage: popek run FILE.s [--engine E] [--ram SIZE] [--max-steps N] [--events FILE.json] [--json]
 
 Assemble FILE.s and run it. stdout is the guest console (bytes written to port 0xE9).
-  --engine E        engine to run on (default: spec)
+  --engine E        engine to run on (default: spec), or the path of a plugin module (./my-vmm.ts)
   --engine-cmd CMD  run on a process speaking the engine protocol (docs/engine-protocol.md)
   --ram SIZE        guest RAM: bytes or with K/M/G, a multiple of 4096 (default: 1M)
   --max-steps N     budget of steps: retired instructions and entered handlers (default: 1000000)
   --events FILE     a JSON array of host events, e.g. [{"at": 10, "kind": "irq", "vector": 32}]
+  --timeout-ms N    how long a plugin engine may take over the run (default: ${DEFAULT_TIMEOUT_MS})
   --json            print the observation (DESIGN §2) and counters as one JSON object
 Exit 0 whenever the guest ran, whatever it did.`;
 
@@ -27,6 +29,7 @@ export const RUN_OPTIONS = {
   'max-steps': { type: 'string', default: '1000000' },
   events: { type: 'string' },
   json: { type: 'boolean', default: false },
+  'timeout-ms': { type: 'string', default: String(DEFAULT_TIMEOUT_MS) },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -55,7 +58,7 @@ export function runSetup(
   };
 }
 
-export function runCommand(args: string[], out: (s: string | Uint8Array) => void): number {
+export async function runCommand(args: string[], out: (s: string | Uint8Array) => void): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: RUN_OPTIONS, allowPositionals: true, strict: true });
   if (values.help) {
     out(RUN_HELP + '\n');
@@ -63,10 +66,18 @@ export function runCommand(args: string[], out: (s: string | Uint8Array) => void
   }
   const setup = runSetup(values, positionals, 'run');
   const { image } = assembleFile(setup.file);
-  const engine = makeEngine(values['engine-cmd'] === undefined ? values.engine : commandEngine(values['engine-cmd']), image, {
-    ramBytes: setup.ramBytes,
-  });
-  const obs = engine.run(setup.events, setup.maxSteps);
+  const name = await resolveEngine(values['engine-cmd'] === undefined ? values.engine : commandEngine(values['engine-cmd']));
+  const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
+  const engine = makeEngine(name, image, { ramBytes: setup.ramBytes });
+  let obs;
+  try {
+    obs = isPlugin(name) ? guardedRun(() => engine.run(setup.events, setup.maxSteps), timeoutMs) : engine.run(setup.events, setup.maxSteps);
+  } catch (e) {
+    if (e instanceof EngineCrash) throw e;
+    // A plugin that throws is a finding about that engine, not a crash of popek (DESIGN §10).
+    if (!isPlugin(name)) throw e;
+    throw new EngineCrash(`engine crashed: ${e instanceof Error ? e.message : String(e)}`);
+  }
   if (values.json) out(JSON.stringify({ ...observationJson(obs), counters: engine.counters() }) + '\n');
   else out(Buffer.from(obs.console, 'latin1')); // console code points 0–255 are bytes (§3.10.14)
   return 0;

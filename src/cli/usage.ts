@@ -18,3 +18,6 @@ export function parseCount(text: string, what: string, min = 0): number {
   if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${what}: '${text}' must be a whole number ≥ ${min}`);
   return n;
 }
+
+/** A plugin engine failed during a guest run (DESIGN §10): one `popek:` line, exit 1 — a finding, not popek's crash. */
+export class EngineCrash extends Error {}

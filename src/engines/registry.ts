@@ -10,6 +10,7 @@ import { BT_BUGS } from '../vmm/bt/bugs.ts';
 import { BtEngine } from './bt.ts';
 import type { EngineEntry, EngineFactory } from './engine.ts';
 import { InterpretEngine } from './interpret.ts';
+import { loadedPlugin } from './plugin.ts';
 import { NativeEngine } from './native.ts';
 import { isCommandEngine, remoteFactory } from './remote.ts';
 import { TrapEmulateEngine } from './trap-emulate.ts';
@@ -63,11 +64,14 @@ export const ENGINES: Readonly<Record<string, EngineEntry>> = {
 
 export const ENGINE_NAMES: readonly string[] = Object.keys(ENGINES);
 
-/** The registry's row for `name`, or undefined. `cmd:COMMAND` is a process speaking the engine protocol (remote.ts). */
+/**
+ * The registry's row for `name`, or undefined. `cmd:COMMAND` is a process speaking the engine
+ * protocol (remote.ts); a plugin loaded in this thread goes by its absolute path (plugin.ts).
+ */
 export function findEngine(name: string): EngineEntry | undefined {
   if (isCommandEngine(name))
     return { make: remoteFactory(name), expected: 'equivalent', summary: 'a process speaking the engine protocol', bugs: {} };
-  return Object.hasOwn(ENGINES, name) ? ENGINES[name] : undefined;
+  return Object.hasOwn(ENGINES, name) ? ENGINES[name] : loadedPlugin(name);
 }
 
 /** The factory of a registered engine; an unknown name is a caller's bug here (the CLI checks first). */
