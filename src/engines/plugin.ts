@@ -10,6 +10,7 @@ import { extname, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import type { Engine, EngineEntry, EngineFactory, Image, MachineConfig, Observation } from './engine.ts';
+import { isCommandEngine } from './remote.ts';
 
 /** What a plugin module may be: TypeScript or JavaScript, ES modules. */
 export const PLUGIN_EXTENSIONS: readonly string[] = ['.ts', '.mts', '.js', '.mjs'];
@@ -19,6 +20,8 @@ export class PluginError extends Error {}
 
 /** An engine name that is a path: it has a directory part or a module extension. */
 export function isPluginPath(name: string): boolean {
+  // `cmd:node ./engine.js` names a process (remote.ts), not a module, whatever its slashes.
+  if (isCommandEngine(name)) return false;
   return name.includes('/') || name.includes('\\') || PLUGIN_EXTENSIONS.includes(extname(name)) || extname(name) === '.cjs';
 }
 
