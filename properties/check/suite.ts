@@ -12,7 +12,7 @@ import { diffObservations } from '../lockstep/compare.ts';
 import { engineFactory } from '../../src/engines/registry.ts';
 import { engineLabel } from '../../src/engines/plugin.ts';
 import { caseArb, caseInstructions, type CheckCase } from './cases.ts';
-import { lockstep } from '../lockstep/lockstep.ts';
+import { lockstep, release } from '../lockstep/lockstep.ts';
 import { formatDivergence } from '../lockstep/report.ts';
 import type { ReplayFile } from './replay-file.ts';
 import { EngineHung, guarded } from './guard.ts';
@@ -99,9 +99,20 @@ export const auditEveryExit: PropertyDef = {
       return undefined;
     } catch (err) {
       return err instanceof Error ? err.message : String(err);
+    } finally {
+      release(e);
     }
   },
 };
+
+/** Run an engine built for this one run, then hand its buffers on (lockstep.ts `release`). */
+function runOnce(e: { run(events: readonly HostEvent[], maxSteps: number): Observation }, events: readonly HostEvent[], maxSteps: number) {
+  try {
+    return e.run(events, maxSteps);
+  } finally {
+    release(e);
+  }
+}
 
 /** Final observations of two runs, as text when they differ. */
 function differs(a: Observation, b: Observation, what: string): string | undefined {
@@ -123,15 +134,17 @@ export const hostEventTransparency: PropertyDef = {
     const make = engineFactory(engine);
     const image = imageOf(c.source);
     const config = { ramBytes: c.ramBytes, bugs };
-    const withEvents = make(image, config).run(c.events, c.maxSteps);
-    const irqsOnly = make(image, config).run(
+    const withEvents = runOnce(make(image, config), c.events, c.maxSteps);
+    const irqsOnly = runOnce(
+      make(image, config),
       c.events.filter((e) => e.kind === 'irq'),
       c.maxSteps,
     );
     const d = differs(irqsOnly, withEvents, 'without host events vs with them');
     const host = HOSTED[engine];
     if (d !== undefined || host === undefined) return d;
-    const squeezed = host(image, config, { pressure: 'squeeze', hostGuestFrames: Math.max(2, Math.floor(c.ramBytes / 4096 / 4)) }).run(
+    const squeezed = runOnce(
+      host(image, config, { pressure: 'squeeze', hostGuestFrames: Math.max(2, Math.floor(c.ramBytes / 4096 / 4)) }),
       c.events,
       c.maxSteps,
     );
@@ -179,6 +192,7 @@ export const isolation: PropertyDef = {
     const expected = by.chunks[0]!.bytes;
     for (let i = 0; i < ram.length; i++) if (ram[i] !== expected[i]) return `the bystander VM's RAM changed at 0x${i.toString(16)}`;
     const audits = [...e.vm.audit(), ...other.audit()];
+    release(e);
     return audits.length > 0 ? audits.join('\n') : undefined;
   },
 };
@@ -196,7 +210,8 @@ export const noninterference: PropertyDef = {
     const events = [...c.events, { at: 0, kind: 'switch-vm' as const }, { at: Math.floor(c.maxSteps / 3), kind: 'switch-vm' as const }];
     const frames = Math.max(4, Math.floor((2 * c.ramBytes) / 4096 / 3));
     const run = (companion: { image: Image; ramBytes: number }) =>
-      hosted(engine)(image, { ramBytes: c.ramBytes, bugs }, { pressure: 'shared', companion, hostGuestFrames: frames }).run(
+      runOnce(
+        hosted(engine)(image, { ramBytes: c.ramBytes, bugs }, { pressure: 'shared', companion, hostGuestFrames: frames }),
         events,
         c.maxSteps,
       );

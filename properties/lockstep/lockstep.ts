@@ -153,8 +153,12 @@ function runFast(makeEngine: EngineFactory, c: LockstepCase, stride: number): Lo
   }
 }
 
-/** The run is over: an engine that can hands its big buffers to the next one (engine.ts `Disposing`). */
-const release = (engine: Engine): void => (engine as Partial<Disposing>).dispose?.();
+/**
+ * The caller is done with `engine`: one that can hands its big buffers to the next engine
+ * built on this thread (engine.ts `Disposing`). Building a machine per run cost more than
+ * running it before this (issue 15).
+ */
+export const release = (engine: object): void => (engine as Partial<Disposing>).dispose?.();
 
 function runLockstep(makeEngine: EngineFactory, c: LockstepCase, stride: number, until: number, recycle: boolean): Internal {
   const spec = new SpecMachine(c.image, c.config);

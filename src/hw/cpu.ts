@@ -186,11 +186,22 @@ export class Cpu {
       if (this.pendingCount !== 0 || this.stiShadow || this.halted || this.shutdown) {
         const s = this.step();
         if (s === S_HALTED || s === S_SHUTDOWN) return steps;
-      } else {
-        const r = this.exec();
-        if (r !== R_RETIRED && this.finish(r) === S_SHUTDOWN) return steps + 1;
+        steps++;
+        continue;
       }
-      steps++;
+      // Nothing pending, no STI shadow, not halted: retire instructions back to back.
+      // Each retired one adds 1 to both `steps` and `icount`, so one countdown bounds
+      // both limits; only `sti` and `hlt` (which retire) can need the boundary logic next.
+      let n = Math.min(maxSteps - steps, icountLimit - this.icount);
+      for (;;) {
+        const r = this.exec();
+        steps++;
+        if (r !== R_RETIRED) {
+          if (this.finish(r) === S_SHUTDOWN) return steps;
+          break;
+        }
+        if (--n <= 0 || this.stiShadow || this.halted) break;
+      }
     }
     return steps;
   }

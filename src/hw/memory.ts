@@ -43,7 +43,11 @@ export class PhysMem {
 
   /** Copy bytes into RAM at `hpa`; bytes that fall outside RAM are dropped (open bus). */
   load(hpa: number, bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; i++) this.write8((hpa + i) >>> 0, bytes[i]!);
+    // One copy for the part inside RAM (an image is loaded per run: the byte loop cost
+    // more than the run itself, issue 15); anything past the end, or wrapping, byte-wise.
+    const inRam = hpa < this.ramBytes ? Math.min(bytes.length, this.ramBytes - hpa) : 0;
+    if (inRam > 0) this.ram.set(bytes.subarray(0, inRam), hpa);
+    for (let i = inRam; i < bytes.length; i++) this.write8((hpa + i) >>> 0, bytes[i]!);
   }
 
   /** A byte outside a 4-byte device access: RAM, or open bus (the window included). */
