@@ -9,7 +9,16 @@
 
 import { CPU_PROFILES, modelledCycles, type CpuProfile } from '../cli/cost-model.ts';
 import * as arch from '../hw/arch.ts';
-import { STATE_FIELDS, type Entry, type PageData, type RunData, type StepRecord, type Walk } from './model.ts';
+import {
+  STATE_FIELDS,
+  type EptRow,
+  type Entry,
+  type PageData,
+  type RunData,
+  type ShadowWalk,
+  type StepRecord,
+  type Walk,
+} from './model.ts';
 
 const data = JSON.parse(document.getElementById('popek-data')!.textContent) as PageData;
 const runs = data.runs;
@@ -265,6 +274,11 @@ function stepInfo(r: RunData, ri: number): string {
         )
         .join('')}</table>`,
     );
+  // The VMM's own counters say what its #PF exits were (DESIGN §6.3, §6.4; src/vmm/README.md glossary).
+  if (s.c?.hiddenFaults) parts.push('<p class="note-vmm">a hidden fault: caused by the VMM, resolved by it, never seen by the guest</p>');
+  if (s.c?.trueFaults) parts.push('<p class="note-vmm">a true fault: the guest\'s own tables fault, and the VMM reflects the #PF</p>');
+  if (s.c?.['shadow.tracedWrites'])
+    parts.push('<p class="note-vmm">a write to a traced guest table: the VMM emulated it and kept the shadow coherent (DESIGN §6.5)</p>');
   const cy = cycles[ri]![current - 1]!;
   let total = 0;
   for (let i = 0; i < current && i < r.steps.length; i++) total += cycles[ri]![i]!;
@@ -288,6 +302,28 @@ function entryRow(name: string, e: Entry | undefined, bitNames: [number, string]
   return `<tr class="${cls}" data-entry="${name}"><th>${name}</th><td>@${hex(e.addr)}</td><td class="v">${hex(e.value)}</td><td>${bits(e.value, bitNames)}</td></tr>`;
 }
 
+function shadowHtml(w: Walk, s: ShadowWalk, when: string, cls = ''): string {
+  const traced = new Set(s.traced);
+  const finalGfn = w.guest?.gpa !== undefined ? w.guest.gpa >>> 12 : w.guest ? -1 : w.la >>> 12;
+  const np = (e?: Entry) => (e !== undefined && (e.value & arch.PTE_P) === 0 ? 'np' : '');
+  return `<div class="side shadow ${cls}"><h4>shadow walk${when} (host CR3 = root ${hex(s.root)})</h4><table class="entries">${entryRow('sPDE', s.spde, PTE_BITS, np(s.spde))}${entryRow('sPTE', s.spte, PTE_BITS, `${np(s.spte)} ${traced.has(finalGfn) ? 'traced' : ''}`)}</table>
+    ${s.hpa !== undefined ? `<p>→ hpa ${hex(s.hpa)}</p>` : `<p>shadow entry not present: the access takes a hidden fault (DESIGN §6.3)</p>`}
+    ${s.hfn !== undefined ? `<p>p2m: gfn ${hex(finalGfn, 1)} → ${s.hfn < 0 ? 'not resident' : `hfn ${hex(s.hfn, 1)}`}</p>` : ''}
+    ${s.swapped ? `<p class="swapped">gfn ${hex(finalGfn, 1)} is swapped out: its spte is not present because it is swapped (DESIGN §6.8)</p>` : ''}
+    ${s.traced.length ? `<p class="traced-note">traced gfns (guest tables, never writable in the shadow, DESIGN §6.5): ${s.traced.map((g) => hex(g, 1)).join(', ')}${traced.has(finalGfn) ? ` — this access's page is one: its sPTE is read-only whatever the guest's PTE says` : ''}</p>` : ''}</div>`;
+}
+
+function eptHtml(rows: EptRow[], when: string, cls = ''): string {
+  return `<div class="side ept ${cls}"><h4>2-D walk${when}: every guest-physical reference through the EPT</h4><table class="grid"><tr><th></th><th>gpa</th><th>EPT directory</th><th>EPT table</th><th>hpa</th></tr>${rows
+    .map(
+      (row) =>
+        `<tr data-row="${row.what}"><th>${row.what}</th><td>${hex(row.gpa)}</td><td>${hex(row.dir.value)} ${bits(row.dir.value, EPT_BITS)}</td><td>${row.table ? `${hex(row.table.value)} ${bits(row.table.value, EPT_BITS)}` : '—'}</td><td>${row.hpa !== undefined ? hex(row.hpa) : '<span class="fault">EPT violation</span>'}</td></tr>`,
+    )
+    .join(
+      '',
+    )}</table><p>each row: 2 EPT references, then the guest entry itself (DESIGN §9: up to (2+1)(2+1)−1 = 8 for a full walk)</p></div>`;
+}
+
 function walkHtml(w: Walk, r: RunData): string {
   const head = `<h3>${w.access} ${hex(w.la)} (${w.user ? 'user' : 'supervisor'})${w.errorCode !== undefined ? ` — <span class="fault">#PF error code <span class="errcode">${hex(w.errorCode, 1)}</span> ${bits(w.errorCode, PFEC_BITS)}</span>` : ''}</h3>`;
   let guest: string;
@@ -305,25 +341,10 @@ function walkHtml(w: Walk, r: RunData): string {
   const guestTitle =
     r.engine === 'interpret' ? 'software walk (the interpreter reads the guest tables)' : 'guest walk (guest tables in guest RAM)';
   let side = '';
-  if (w.shadow) {
-    const s = w.shadow;
-    const traced = new Set(s.traced);
-    const finalGfn = w.guest?.gpa !== undefined ? w.guest.gpa >>> 12 : w.guest ? -1 : w.la >>> 12;
-    const np = (e?: Entry) => (e !== undefined && (e.value & arch.PTE_P) === 0 ? 'np' : '');
-    side = `<div class="side shadow"><h4>shadow walk (host CR3 = root ${hex(s.root)})</h4><table class="entries">${entryRow('sPDE', s.spde, PTE_BITS, np(s.spde))}${entryRow('sPTE', s.spte, PTE_BITS, `${np(s.spte)} ${traced.has(finalGfn) ? 'traced' : ''}`)}</table>
-      ${s.hpa !== undefined ? `<p>→ hpa ${hex(s.hpa)}</p>` : `<p>shadow entry not present: the access takes a hidden fault (DESIGN §6.3)</p>`}
-      ${s.hfn !== undefined ? `<p>p2m: gfn ${hex(finalGfn, 1)} → ${s.hfn < 0 ? 'not resident' : `hfn ${hex(s.hfn, 1)}`}</p>` : ''}
-      ${s.swapped ? `<p class="swapped">gfn ${hex(finalGfn, 1)} is swapped out: not present because swapped (DESIGN §6.8)</p>` : ''}
-      ${s.traced.length ? `<p class="traced-note">traced gfns (guest tables, never writable in the shadow, DESIGN §6.5): ${s.traced.map((g) => hex(g, 1)).join(', ')}</p>` : ''}</div>`;
-  }
-  if (w.ept) {
-    side = `<div class="side ept"><h4>2-D walk: every guest-physical reference through the EPT</h4><table class="grid"><tr><th></th><th>gpa</th><th>EPT directory</th><th>EPT table</th><th>hpa</th></tr>${w.ept
-      .map(
-        (row) =>
-          `<tr data-row="${row.what}"><th>${row.what}</th><td>${hex(row.gpa)}</td><td>${hex(row.dir.value)} ${bits(row.dir.value, EPT_BITS)}</td><td>${row.table ? `${hex(row.table.value)} ${bits(row.table.value, EPT_BITS)}` : '—'}</td><td>${row.hpa !== undefined ? hex(row.hpa) : '<span class="fault">EPT violation</span>'}</td></tr>`,
-      )
-      .join('')}</table><p>${w.ept.length * 2 + (w.ept.length - 1)} memory references (DESIGN §9: up to (2+1)(2+1)−1 = 8)</p></div>`;
-  }
+  const when = w.before ? ' after this step' : '';
+  if (w.shadow)
+    side = (w.before?.shadow ? shadowHtml(w, w.before.shadow, ' before this step', 'before') : '') + shadowHtml(w, w.shadow, when);
+  if (w.ept) side = (w.before?.ept ? eptHtml(w.before.ept, ' before this step', 'before') : '') + eptHtml(w.ept, when);
   return `<div class="walk">${head}<div class="pair"><div class="side guest"><h4>${guestTitle}</h4>${guest}</div>${side}</div></div>`;
 }
 

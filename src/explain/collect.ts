@@ -247,18 +247,31 @@ export function collect(c: CollectCase): Collected {
       truncated = engine.status() === 'running';
       break;
     }
+    exits = [];
+    // Host events first, so that the tables read "before the step" are those the step meets.
+    try {
+      for (const e of fired) engine.fire(e);
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+      break;
+    }
     const at = prev.eip >>> 0;
-    const bytes = insnBytes(prev, guestRamOf(engine, prev), c.ramBytes);
+    const preRam = guestRamOf(engine, prev);
+    const bytes = insnBytes(prev, preRam, c.ramBytes);
     if (!listing.has(at)) listing.set(at, bytes ? disassembleInsn(bytes) : '(fetch faults)');
     const accesses = accessesOf(bytes, prev);
     const paging = pagingOf(prev);
     const user = prev.cpl === 3;
+    // The VMM's side before the step, kept where the step changes it (model.ts `before`).
+    const vmmSide = (la: number, ram: GuestRam): Walk['before'] => {
+      const guest = paging.pg ? guestWalk(ram, c.ramBytes, paging, la) : undefined;
+      return shadow ? { shadow: shadowWalk(shadow, la, guest, paging) } : ept ? { ept: eptWalk(ept, la, guest, paging) } : undefined;
+    };
+    const before = accesses.map((a) => vmmSide(a.la, preRam));
     const traceBefore = prev.trace.length;
     const consoleBefore = prev.console.length;
-    exits = [];
     let outcome: StepOutcome;
     try {
-      for (const e of fired) engine.fire(e);
       outcome = engine.step();
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
@@ -308,6 +321,10 @@ export function collect(c: CollectCase): Collected {
       if (shadow) w.shadow = shadowWalk(shadow, w.la, guest, paging);
       if (ept) w.ept = eptWalk(ept, w.la, guest, paging);
     }
+    ws.forEach((w, i) => {
+      const b = before[i];
+      if (b && JSON.stringify(b) !== JSON.stringify({ shadow: w.shadow, ept: w.ept })) w.before = b;
+    });
     rec.w = ws.map(intern);
     steps.push(rec);
     prev = obs;

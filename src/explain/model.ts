@@ -90,6 +90,12 @@ export interface Walk {
   ept?: EptRow[];
   /** This access faulted: the #PF error code the engine delivered (trace). */
   errorCode?: number;
+  /**
+   * The VMM's tables for this access before the step, when the step changed them (a hidden
+   * fault filled an spte, a swapped-out page came back, an EPT entry was set): the walk
+   * fields above are as they are after the step.
+   */
+  before?: { shadow?: ShadowWalk; ept?: EptRow[] };
 }
 
 /** One step (DESIGN §2: an instruction retired or a handler entered). */
