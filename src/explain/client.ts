@@ -49,8 +49,16 @@ function costed(c: Record<string, number>): Record<string, number> {
   const timer = c[TIMER] ?? 0;
   return timer === 0 ? c : { ...c, exits: (c.exits ?? 0) - timer };
 }
+function runTotal(): number {
+  let total = 0;
+  for (const c of cycles[runs.length - 1]!) total += c;
+  return total;
+}
 function computeCycles(): void {
-  cycles = runs.map((r) => r.steps.map((s) => (s.c ? modelledCycles(costed(s.c), profile) : 0)));
+  cycles = runs.map((r) => {
+    const per = r.deltas.map((c) => modelledCycles(costed(c), profile));
+    return r.steps.map((s) => (s.c === undefined ? 0 : per[s.c]!));
+  });
 }
 computeCycles();
 
@@ -130,7 +138,7 @@ const cpuSel = $('cpu') as HTMLSelectElement;
 cpuSel.addEventListener('change', () => {
   profile = CPU_PROFILES.find((p) => p.name === cpuSel.value) ?? profile;
   computeCycles();
-  drawTimeline();
+  bars = null;
   show(current);
 });
 
@@ -139,14 +147,18 @@ cpuSel.addEventListener('change', () => {
 // coloured by what happened: an exit, a delivered event, the divergence.
 
 const canvas = $('timeline') as HTMLCanvasElement;
-function drawTimeline(): void {
-  const w = (canvas.width = canvas.clientWidth || 800);
-  const h = canvas.height;
-  const ctx = canvas.getContext('2d')!;
-  ctx.clearRect(0, 0, w, h);
+/** The bars, drawn once per CPU profile and width; a step only moves the marker over them. */
+let bars: HTMLCanvasElement | null = null;
+function drawBars(w: number, h: number): HTMLCanvasElement {
+  const out = document.createElement('canvas');
+  out.width = w;
+  out.height = h;
+  const ctx = out.getContext('2d')!;
   const r = runs[runs.length - 1]!;
   const cy = cycles[runs.length - 1]!;
-  const max = Math.log10(Math.max(10, ...cy) + 1);
+  let top = 10;
+  for (const c of cy) if (c > top) top = c;
+  const max = Math.log10(top + 1);
   const per = w / Math.max(1, steps);
   for (let i = 0; i < r.steps.length; i++) {
     const s = r.steps[i]!;
@@ -158,6 +170,25 @@ function drawTimeline(): void {
     ctx.fillStyle = '#c026d3';
     ctx.fillRect(Math.floor((data.divergence.frame - 1) * per), 0, Math.max(2, per), h);
   }
+  return out;
+}
+/** The timeline's width, read at load and on resize only (reading it after a DOM change forces a layout). */
+let timelineWidth = canvas.clientWidth || 800;
+window.addEventListener('resize', () => {
+  timelineWidth = canvas.clientWidth || 800;
+  repaint();
+});
+function drawTimeline(): void {
+  const w = timelineWidth;
+  const h = canvas.height;
+  if (bars === null || bars.width !== w) {
+    canvas.width = w;
+    bars = drawBars(w, h);
+  }
+  const ctx = canvas.getContext('2d')!;
+  ctx.clearRect(0, 0, w, h);
+  ctx.drawImage(bars, 0, 0);
+  const per = w / Math.max(1, steps);
   ctx.fillStyle = '#2563eb';
   ctx.fillRect(Math.floor(Math.max(0, current - 1) * per), 0, Math.max(2, per), 3);
 }
@@ -274,10 +305,11 @@ function stepInfo(r: RunData, ri: number): string {
         )
         .join('')}</table>`,
     );
+  const c = s.c === undefined ? undefined : r.deltas[s.c];
   // The VMM's own counters say what its #PF exits were (DESIGN §6.3, §6.4; src/vmm/README.md glossary).
-  if (s.c?.hiddenFaults) parts.push('<p class="note-vmm">a hidden fault: caused by the VMM, resolved by it, never seen by the guest</p>');
-  if (s.c?.trueFaults) parts.push('<p class="note-vmm">a true fault: the guest\'s own tables fault, and the VMM reflects the #PF</p>');
-  if (s.c?.['shadow.tracedWrites'])
+  if (c?.hiddenFaults) parts.push('<p class="note-vmm">a hidden fault: caused by the VMM, resolved by it, never seen by the guest</p>');
+  if (c?.trueFaults) parts.push('<p class="note-vmm">a true fault: the guest\'s own tables fault, and the VMM reflects the #PF</p>');
+  if (c?.['shadow.tracedWrites'])
     parts.push('<p class="note-vmm">a write to a traced guest table: the VMM emulated it and kept the shadow coherent (DESIGN §6.5)</p>');
   const cy = cycles[ri]![current - 1]!;
   let total = 0;
@@ -285,11 +317,11 @@ function stepInfo(r: RunData, ri: number): string {
   parts.push(
     `<p>modelled cycles on ${profile.name}: <b class="cycles">${cy}</b> this step, ${total} so far (exit round trip ${profile.exitRoundTrip})</p>`,
   );
-  if (s.c?.[TIMER])
+  if (c?.[TIMER])
     parts.push('<p class="note">exit.preemption-timer: the one-step budget of this view, which a run does not pay: not costed</p>');
-  if (s.c)
+  if (c)
     parts.push(
-      `<p class="counters">${Object.entries(s.c)
+      `<p class="counters">${Object.entries(c)
         .map(([k, v]) => `<span>${esc(k)} ${v > 0 ? '+' : ''}${v}</span>`)
         .join(' ')}</p>`,
     );
@@ -364,8 +396,8 @@ function show(k: number): void {
   if (nextEl) {
     nextEl.classList.add('next');
     marked.push(nextEl);
-    nextEl.scrollIntoView({ block: 'nearest' });
   }
+  scrollTarget = nextEl;
   $('state').innerHTML = stateTable();
   $('step').innerHTML = runs
     .map((r, i) => `<div class="run">${runs.length > 1 ? `<h3>${esc(r.engine)}</h3>` : ''}${stepInfo(r, i)}</div>`)
@@ -377,12 +409,26 @@ function show(k: number): void {
       return `<div class="run">${runs.length > 1 ? `<h3>${esc(r.engine)}</h3>` : ''}${ws || '<p>—</p>'}</div>`;
     })
     .join('');
-  let total = 0;
-  for (const c of cycles[runs.length - 1]!) total += c;
-  $('total').textContent = `run: ${total} modelled cycles`;
-  drawTimeline();
+  $('total').textContent = `run: ${runTotal()} modelled cycles`;
+  repaint();
   const hash = `#step=${current}`;
   if (location.hash !== hash) history.replaceState(null, '', hash);
+}
+
+/**
+ * What needs layout — the listing scrolled to the next instruction, the timeline's marker —
+ * happens once per animation frame, however many steps a held key took in between.
+ */
+let scrollTarget: HTMLElement | null = null;
+let repaintPending = false;
+function repaint(): void {
+  if (repaintPending) return;
+  repaintPending = true;
+  requestAnimationFrame(() => {
+    repaintPending = false;
+    drawTimeline();
+    scrollTarget?.scrollIntoView({ block: 'nearest' });
+  });
 }
 
 function go(k: number): void {

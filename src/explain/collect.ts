@@ -188,6 +188,21 @@ function insnBytes(s: Observation, ram: GuestRam, ramBytes: number): Uint8Array 
   return out;
 }
 
+/** Index of `x` in `table`, appended if no equal value is there yet: the page repeats nothing. */
+function interner<T>(table: T[]): (x: T) => number {
+  const ids = new Map<string, number>();
+  return (x) => {
+    const key = JSON.stringify(x);
+    let id = ids.get(key);
+    if (id === undefined) {
+      id = table.length;
+      table.push(x);
+      ids.set(key, id);
+    }
+    return id;
+  };
+}
+
 export interface Collected {
   run: RunData;
   /** Disassembly of every eip the run executed. */
@@ -217,17 +232,9 @@ export function collect(c: CollectCase): Collected {
       });
 
   const walks: Walk[] = [];
-  const walkIds = new Map<string, number>();
-  const intern = (w: Walk): number => {
-    const key = JSON.stringify(w);
-    let id = walkIds.get(key);
-    if (id === undefined) {
-      id = walks.length;
-      walks.push(w);
-      walkIds.set(key, id);
-    }
-    return id;
-  };
+  const deltas: Record<string, number>[] = [];
+  const intern = interner(walks);
+  const internDelta = interner(deltas);
 
   const listing = new Map<number, string>();
   const steps: StepRecord[] = [];
@@ -295,7 +302,7 @@ export function collect(c: CollectCase): Collected {
     const counters = engine.counters();
     const delta: Record<string, number> = {};
     for (const [k, v] of Object.entries(counters)) if (v !== (prevCounters[k] ?? 0)) delta[k] = v - (prevCounters[k] ?? 0);
-    if (Object.keys(delta).length) rec.c = delta;
+    if (Object.keys(delta).length) rec.c = internDelta(delta);
     if (exits.length) rec.x = exits;
     const trace = obs.trace.slice(traceBefore);
     if (trace.length) rec.t = trace;
@@ -333,7 +340,7 @@ export function collect(c: CollectCase): Collected {
     if (outcome === 'shutdown') break;
   }
   if (vcpu) vcpu.onExit = null;
-  const run: RunData = { engine: engine.name, bugs: [...c.bugs], init, steps, walks, status: error ? 'threw' : engine.status() };
+  const run: RunData = { engine: engine.name, bugs: [...c.bugs], init, steps, walks, deltas, status: error ? 'threw' : engine.status() };
   if (error !== undefined) run.error = error;
   return { run, listing, truncated };
 }

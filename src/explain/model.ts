@@ -104,8 +104,8 @@ export interface StepRecord {
   o: 'r' | 'd' | 's';
   /** State fields that changed, by index into STATE_FIELDS. */
   d: [number, number][];
-  /** Non-zero counter deltas. */
-  c?: Record<string, number>;
+  /** Index into RunData.deltas: the engine's counters that changed in this step, by how much. */
+  c?: number;
   x?: ExitRecord[];
   /** Trace entries appended by this step (delivered events). */
   t?: unknown[];
@@ -125,6 +125,8 @@ export interface RunData {
   init: number[];
   steps: StepRecord[];
   walks: Walk[];
+  /** Distinct counter deltas (most steps share one: an instruction retired natively). */
+  deltas: Record<string, number>[];
   status: string;
   /** Set when the engine threw (a VMM bug the audit or a stall check reported). */
   error?: string;
