@@ -63,6 +63,9 @@ function computeCycles(): void {
 computeCycles();
 
 const hex = (v: number, w = 8): string => '0x' + (v >>> 0).toString(16).padStart(w, '0');
+/** A diverging field's value as the rest of the page writes numbers: in hex. */
+const valueText = (v: unknown): string =>
+  typeof v === 'number' ? hex(v) : (JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' ? hex(x, 1) : x)) ?? 'undefined');
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 const $ = (id: string): HTMLElement => document.getElementById(id)!;
 
@@ -121,7 +124,7 @@ $('app').innerHTML = `
   <canvas id="timeline" height="48"></canvas>
   ${data.divergence ? `<div id="divergence" class="diverge-banner"></div>` : ''}
 </header>
-<main>
+<main class="${runs.length > 1 ? 'two' : ''}">
   <section id="listing-pane"><h2>listing</h2><ol id="listing"></ol></section>
   <section id="state-pane"><h2>state</h2><div id="state"></div></section>
   <section id="step-pane"><h2>this step</h2><div id="step"></div><h2>memory accesses</h2><div id="walks"></div></section>
@@ -256,7 +259,7 @@ function stateTable(): string {
       extra = `<table class="other-fields">${other
         .map(
           (f) =>
-            `<tr class="diverged" data-field="${esc(f.path)}"><th>${esc(f.path)}</th><td>${esc(JSON.stringify(f.spec))}</td><td>${esc(JSON.stringify(f.engine))}</td></tr>`,
+            `<tr class="diverged" data-field="${esc(f.path)}"><th>${esc(f.path)}</th><td>${esc(valueText(f.spec))}</td><td>${esc(valueText(f.engine))}</td></tr>`,
         )
         .join('')}</table>`;
   }
@@ -476,7 +479,7 @@ function frameFromHash(): number | undefined {
 if (data.divergence) {
   const d = data.divergence;
   $('divergence').innerHTML = `first divergence at step ${d.frame} (<code>${esc(d.insn)}</code>): ${d.fields
-    .map((f) => `<b>${esc(f.path)}</b> spec ${esc(JSON.stringify(f.spec))} vs engine ${esc(JSON.stringify(f.engine))}`)
+    .map((f) => `<b>${esc(f.path)}</b> spec ${esc(valueText(f.spec))} vs engine ${esc(valueText(f.engine))}`)
     .join('; ')}`;
   $('divergence').onclick = () => go(d.frame);
 }

@@ -32,7 +32,9 @@ h3 { font-size: 13px; margin: 8px 0 4px; } h4 { font-size: 12px; margin: 4px 0; 
 .controls { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; }
 #timeline { width: 100%; height: 48px; display: block; margin-top: 4px; cursor: pointer; background: #f1f5f9; }
 main { display: grid; grid-template-columns: minmax(220px, 1fr) minmax(280px, 1fr) minmax(480px, 2.8fr); gap: 10px; padding: 10px; }
-@media (max-width: 1100px) { main { grid-template-columns: 1fr; } }
+main.two { grid-template-columns: minmax(200px, 0.8fr) minmax(460px, 1.6fr) minmax(420px, 2fr); }
+.other-fields td { white-space: normal; word-break: break-all; }
+@media (max-width: 1100px) { main, main.two { grid-template-columns: 1fr; } }
 section { background: #fff; border: 1px solid #e2e8f0; border-radius: 6px; padding: 6px 10px; min-width: 0; overflow-x: auto; }
 #listing { list-style: none; margin: 0; padding: 0; font: 12px ui-monospace, monospace; max-height: 75vh; overflow: auto; }
 #listing li { white-space: pre; padding: 0 4px; } #listing li.label { color: #7c3aed; }
