@@ -34,8 +34,9 @@ the first divergence. Keys: ←/→ step, Home/End, e next event, x next exit; #
   --max-steps N     budget of steps (default: 10000)
   -o OUT.html       where to write the page (default: FILE.html beside the input's name, in the current directory)`;
 
+const { json: _json, ...RUN_ONLY } = RUN_OPTIONS; // a page, not JSON: no --json here
 const OPTIONS = {
-  ...RUN_OPTIONS,
+  ...RUN_ONLY,
   engine: { type: 'string', default: 'vmx-shadow' },
   'max-steps': { type: 'string', default: '10000' },
   bug: { type: 'string' },

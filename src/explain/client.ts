@@ -9,7 +9,16 @@
 
 import { CPU_PROFILES, modelledCycles, type CpuProfile } from '../cli/cost-model.ts';
 import * as arch from '../hw/arch.ts';
-import { STATE_FIELDS, type Entry, type PageData, type RunData, type StepRecord, type Walk } from './model.ts';
+import {
+  STATE_FIELDS,
+  type EptRow,
+  type Entry,
+  type PageData,
+  type RunData,
+  type ShadowWalk,
+  type StepRecord,
+  type Walk,
+} from './model.ts';
 
 const data = JSON.parse(document.getElementById('popek-data')!.textContent) as PageData;
 const runs = data.runs;
@@ -40,12 +49,23 @@ function costed(c: Record<string, number>): Record<string, number> {
   const timer = c[TIMER] ?? 0;
   return timer === 0 ? c : { ...c, exits: (c.exits ?? 0) - timer };
 }
+function runTotal(): number {
+  let total = 0;
+  for (const c of cycles[runs.length - 1]!) total += c;
+  return total;
+}
 function computeCycles(): void {
-  cycles = runs.map((r) => r.steps.map((s) => (s.c ? modelledCycles(costed(s.c), profile) : 0)));
+  cycles = runs.map((r) => {
+    const per = r.deltas.map((c) => modelledCycles(costed(c), profile));
+    return r.steps.map((s) => (s.c === undefined ? 0 : per[s.c]!));
+  });
 }
 computeCycles();
 
 const hex = (v: number, w = 8): string => '0x' + (v >>> 0).toString(16).padStart(w, '0');
+/** A diverging field's value as the rest of the page writes numbers: in hex. */
+const valueText = (v: unknown): string =>
+  typeof v === 'number' ? hex(v) : (JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' ? hex(x, 1) : x)) ?? 'undefined');
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 const $ = (id: string): HTMLElement => document.getElementById(id)!;
 
@@ -104,7 +124,7 @@ $('app').innerHTML = `
   <canvas id="timeline" height="48"></canvas>
   ${data.divergence ? `<div id="divergence" class="diverge-banner"></div>` : ''}
 </header>
-<main>
+<main class="${runs.length > 1 ? 'two' : ''}">
   <section id="listing-pane"><h2>listing</h2><ol id="listing"></ol></section>
   <section id="state-pane"><h2>state</h2><div id="state"></div></section>
   <section id="step-pane"><h2>this step</h2><div id="step"></div><h2>memory accesses</h2><div id="walks"></div></section>
@@ -121,7 +141,7 @@ const cpuSel = $('cpu') as HTMLSelectElement;
 cpuSel.addEventListener('change', () => {
   profile = CPU_PROFILES.find((p) => p.name === cpuSel.value) ?? profile;
   computeCycles();
-  drawTimeline();
+  bars = null;
   show(current);
 });
 
@@ -130,14 +150,18 @@ cpuSel.addEventListener('change', () => {
 // coloured by what happened: an exit, a delivered event, the divergence.
 
 const canvas = $('timeline') as HTMLCanvasElement;
-function drawTimeline(): void {
-  const w = (canvas.width = canvas.clientWidth || 800);
-  const h = canvas.height;
-  const ctx = canvas.getContext('2d')!;
-  ctx.clearRect(0, 0, w, h);
+/** The bars, drawn once per CPU profile and width; a step only moves the marker over them. */
+let bars: HTMLCanvasElement | null = null;
+function drawBars(w: number, h: number): HTMLCanvasElement {
+  const out = document.createElement('canvas');
+  out.width = w;
+  out.height = h;
+  const ctx = out.getContext('2d')!;
   const r = runs[runs.length - 1]!;
   const cy = cycles[runs.length - 1]!;
-  const max = Math.log10(Math.max(10, ...cy) + 1);
+  let top = 10;
+  for (const c of cy) if (c > top) top = c;
+  const max = Math.log10(top + 1);
   const per = w / Math.max(1, steps);
   for (let i = 0; i < r.steps.length; i++) {
     const s = r.steps[i]!;
@@ -149,6 +173,25 @@ function drawTimeline(): void {
     ctx.fillStyle = '#c026d3';
     ctx.fillRect(Math.floor((data.divergence.frame - 1) * per), 0, Math.max(2, per), h);
   }
+  return out;
+}
+/** The timeline's width, read at load and on resize only (reading it after a DOM change forces a layout). */
+let timelineWidth = canvas.clientWidth || 800;
+window.addEventListener('resize', () => {
+  timelineWidth = canvas.clientWidth || 800;
+  repaint();
+});
+function drawTimeline(): void {
+  const w = timelineWidth;
+  const h = canvas.height;
+  if (bars === null || bars.width !== w) {
+    canvas.width = w;
+    bars = drawBars(w, h);
+  }
+  const ctx = canvas.getContext('2d')!;
+  ctx.clearRect(0, 0, w, h);
+  ctx.drawImage(bars, 0, 0);
+  const per = w / Math.max(1, steps);
   ctx.fillStyle = '#2563eb';
   ctx.fillRect(Math.floor(Math.max(0, current - 1) * per), 0, Math.max(2, per), 3);
 }
@@ -216,7 +259,7 @@ function stateTable(): string {
       extra = `<table class="other-fields">${other
         .map(
           (f) =>
-            `<tr class="diverged" data-field="${esc(f.path)}"><th>${esc(f.path)}</th><td>${esc(JSON.stringify(f.spec))}</td><td>${esc(JSON.stringify(f.engine))}</td></tr>`,
+            `<tr class="diverged" data-field="${esc(f.path)}"><th>${esc(f.path)}</th><td>${esc(valueText(f.spec))}</td><td>${esc(valueText(f.engine))}</td></tr>`,
         )
         .join('')}</table>`;
   }
@@ -265,17 +308,23 @@ function stepInfo(r: RunData, ri: number): string {
         )
         .join('')}</table>`,
     );
+  const c = s.c === undefined ? undefined : r.deltas[s.c];
+  // The VMM's own counters say what its #PF exits were (DESIGN §6.3, §6.4; src/vmm/README.md glossary).
+  if (c?.hiddenFaults) parts.push('<p class="note-vmm">a hidden fault: caused by the VMM, resolved by it, never seen by the guest</p>');
+  if (c?.trueFaults) parts.push('<p class="note-vmm">a true fault: the guest\'s own tables fault, and the VMM reflects the #PF</p>');
+  if (c?.['shadow.tracedWrites'])
+    parts.push('<p class="note-vmm">a write to a traced guest table: the VMM emulated it and kept the shadow coherent (DESIGN §6.5)</p>');
   const cy = cycles[ri]![current - 1]!;
   let total = 0;
   for (let i = 0; i < current && i < r.steps.length; i++) total += cycles[ri]![i]!;
   parts.push(
     `<p>modelled cycles on ${profile.name}: <b class="cycles">${cy}</b> this step, ${total} so far (exit round trip ${profile.exitRoundTrip})</p>`,
   );
-  if (s.c?.[TIMER])
+  if (c?.[TIMER])
     parts.push('<p class="note">exit.preemption-timer: the one-step budget of this view, which a run does not pay: not costed</p>');
-  if (s.c)
+  if (c)
     parts.push(
-      `<p class="counters">${Object.entries(s.c)
+      `<p class="counters">${Object.entries(c)
         .map(([k, v]) => `<span>${esc(k)} ${v > 0 ? '+' : ''}${v}</span>`)
         .join(' ')}</p>`,
     );
@@ -286,6 +335,28 @@ function stepInfo(r: RunData, ri: number): string {
 function entryRow(name: string, e: Entry | undefined, bitNames: [number, string][], cls = ''): string {
   if (!e) return '';
   return `<tr class="${cls}" data-entry="${name}"><th>${name}</th><td>@${hex(e.addr)}</td><td class="v">${hex(e.value)}</td><td>${bits(e.value, bitNames)}</td></tr>`;
+}
+
+function shadowHtml(w: Walk, s: ShadowWalk, when: string, cls = ''): string {
+  const traced = new Set(s.traced);
+  const finalGfn = w.guest?.gpa !== undefined ? w.guest.gpa >>> 12 : w.guest ? -1 : w.la >>> 12;
+  const np = (e?: Entry) => (e !== undefined && (e.value & arch.PTE_P) === 0 ? 'np' : '');
+  return `<div class="side shadow ${cls}"><h4>shadow walk${when} (host CR3 = root ${hex(s.root)})</h4><table class="entries">${entryRow('sPDE', s.spde, PTE_BITS, np(s.spde))}${entryRow('sPTE', s.spte, PTE_BITS, `${np(s.spte)} ${traced.has(finalGfn) ? 'traced' : ''}`)}</table>
+    ${s.hpa !== undefined ? `<p>→ hpa ${hex(s.hpa)}</p>` : `<p>shadow entry not present: the access takes a hidden fault (DESIGN §6.3)</p>`}
+    ${s.hfn !== undefined ? `<p>p2m: gfn ${hex(finalGfn, 1)} → ${s.hfn < 0 ? 'not resident' : `hfn ${hex(s.hfn, 1)}`}</p>` : ''}
+    ${s.swapped ? `<p class="swapped">gfn ${hex(finalGfn, 1)} is swapped out: its spte is not present because it is swapped (DESIGN §6.8)</p>` : ''}
+    ${s.traced.length ? `<p class="traced-note">traced gfns (guest tables, never writable in the shadow, DESIGN §6.5): ${s.traced.map((g) => hex(g, 1)).join(', ')}${traced.has(finalGfn) ? ` — this access's page is one: its sPTE is read-only whatever the guest's PTE says` : ''}</p>` : ''}</div>`;
+}
+
+function eptHtml(rows: EptRow[], when: string, cls = ''): string {
+  return `<div class="side ept ${cls}"><h4>2-D walk${when}: every guest-physical reference through the EPT</h4><table class="grid"><tr><th></th><th>gpa</th><th>EPT directory</th><th>EPT table</th><th>hpa</th></tr>${rows
+    .map(
+      (row) =>
+        `<tr data-row="${row.what}"><th>${row.what}</th><td>${hex(row.gpa)}</td><td>${hex(row.dir.value)} ${bits(row.dir.value, EPT_BITS)}</td><td>${row.table ? `${hex(row.table.value)} ${bits(row.table.value, EPT_BITS)}` : '—'}</td><td>${row.hpa !== undefined ? hex(row.hpa) : '<span class="fault">EPT violation</span>'}</td></tr>`,
+    )
+    .join(
+      '',
+    )}</table><p>each row: 2 EPT references, then the guest entry itself (DESIGN §9: up to (2+1)(2+1)−1 = 8 for a full walk)</p></div>`;
 }
 
 function walkHtml(w: Walk, r: RunData): string {
@@ -305,25 +376,10 @@ function walkHtml(w: Walk, r: RunData): string {
   const guestTitle =
     r.engine === 'interpret' ? 'software walk (the interpreter reads the guest tables)' : 'guest walk (guest tables in guest RAM)';
   let side = '';
-  if (w.shadow) {
-    const s = w.shadow;
-    const traced = new Set(s.traced);
-    const finalGfn = w.guest?.gpa !== undefined ? w.guest.gpa >>> 12 : w.guest ? -1 : w.la >>> 12;
-    const np = (e?: Entry) => (e !== undefined && (e.value & arch.PTE_P) === 0 ? 'np' : '');
-    side = `<div class="side shadow"><h4>shadow walk (host CR3 = root ${hex(s.root)})</h4><table class="entries">${entryRow('sPDE', s.spde, PTE_BITS, np(s.spde))}${entryRow('sPTE', s.spte, PTE_BITS, `${np(s.spte)} ${traced.has(finalGfn) ? 'traced' : ''}`)}</table>
-      ${s.hpa !== undefined ? `<p>→ hpa ${hex(s.hpa)}</p>` : `<p>shadow entry not present: the access takes a hidden fault (DESIGN §6.3)</p>`}
-      ${s.hfn !== undefined ? `<p>p2m: gfn ${hex(finalGfn, 1)} → ${s.hfn < 0 ? 'not resident' : `hfn ${hex(s.hfn, 1)}`}</p>` : ''}
-      ${s.swapped ? `<p class="swapped">gfn ${hex(finalGfn, 1)} is swapped out: not present because swapped (DESIGN §6.8)</p>` : ''}
-      ${s.traced.length ? `<p class="traced-note">traced gfns (guest tables, never writable in the shadow, DESIGN §6.5): ${s.traced.map((g) => hex(g, 1)).join(', ')}</p>` : ''}</div>`;
-  }
-  if (w.ept) {
-    side = `<div class="side ept"><h4>2-D walk: every guest-physical reference through the EPT</h4><table class="grid"><tr><th></th><th>gpa</th><th>EPT directory</th><th>EPT table</th><th>hpa</th></tr>${w.ept
-      .map(
-        (row) =>
-          `<tr data-row="${row.what}"><th>${row.what}</th><td>${hex(row.gpa)}</td><td>${hex(row.dir.value)} ${bits(row.dir.value, EPT_BITS)}</td><td>${row.table ? `${hex(row.table.value)} ${bits(row.table.value, EPT_BITS)}` : '—'}</td><td>${row.hpa !== undefined ? hex(row.hpa) : '<span class="fault">EPT violation</span>'}</td></tr>`,
-      )
-      .join('')}</table><p>${w.ept.length * 2 + (w.ept.length - 1)} memory references (DESIGN §9: up to (2+1)(2+1)−1 = 8)</p></div>`;
-  }
+  const when = w.before ? ' after this step' : '';
+  if (w.shadow)
+    side = (w.before?.shadow ? shadowHtml(w, w.before.shadow, ' before this step', 'before') : '') + shadowHtml(w, w.shadow, when);
+  if (w.ept) side = (w.before?.ept ? eptHtml(w.before.ept, ' before this step', 'before') : '') + eptHtml(w.ept, when);
   return `<div class="walk">${head}<div class="pair"><div class="side guest"><h4>${guestTitle}</h4>${guest}</div>${side}</div></div>`;
 }
 
@@ -343,8 +399,8 @@ function show(k: number): void {
   if (nextEl) {
     nextEl.classList.add('next');
     marked.push(nextEl);
-    nextEl.scrollIntoView({ block: 'nearest' });
   }
+  scrollTarget = nextEl;
   $('state').innerHTML = stateTable();
   $('step').innerHTML = runs
     .map((r, i) => `<div class="run">${runs.length > 1 ? `<h3>${esc(r.engine)}</h3>` : ''}${stepInfo(r, i)}</div>`)
@@ -356,12 +412,26 @@ function show(k: number): void {
       return `<div class="run">${runs.length > 1 ? `<h3>${esc(r.engine)}</h3>` : ''}${ws || '<p>—</p>'}</div>`;
     })
     .join('');
-  let total = 0;
-  for (const c of cycles[runs.length - 1]!) total += c;
-  $('total').textContent = `run: ${total} modelled cycles`;
-  drawTimeline();
+  $('total').textContent = `run: ${runTotal()} modelled cycles`;
+  repaint();
   const hash = `#step=${current}`;
   if (location.hash !== hash) history.replaceState(null, '', hash);
+}
+
+/**
+ * What needs layout — the listing scrolled to the next instruction, the timeline's marker —
+ * happens once per animation frame, however many steps a held key took in between.
+ */
+let scrollTarget: HTMLElement | null = null;
+let repaintPending = false;
+function repaint(): void {
+  if (repaintPending) return;
+  repaintPending = true;
+  requestAnimationFrame(() => {
+    repaintPending = false;
+    drawTimeline();
+    scrollTarget?.scrollIntoView({ block: 'nearest' });
+  });
 }
 
 function go(k: number): void {
@@ -409,7 +479,7 @@ function frameFromHash(): number | undefined {
 if (data.divergence) {
   const d = data.divergence;
   $('divergence').innerHTML = `first divergence at step ${d.frame} (<code>${esc(d.insn)}</code>): ${d.fields
-    .map((f) => `<b>${esc(f.path)}</b> spec ${esc(JSON.stringify(f.spec))} vs engine ${esc(JSON.stringify(f.engine))}`)
+    .map((f) => `<b>${esc(f.path)}</b> spec ${esc(valueText(f.spec))} vs engine ${esc(valueText(f.engine))}`)
     .join('; ')}`;
   $('divergence').onclick = () => go(d.frame);
 }

@@ -188,6 +188,21 @@ function insnBytes(s: Observation, ram: GuestRam, ramBytes: number): Uint8Array 
   return out;
 }
 
+/** Index of `x` in `table`, appended if no equal value is there yet: the page repeats nothing. */
+function interner<T>(table: T[]): (x: T) => number {
+  const ids = new Map<string, number>();
+  return (x) => {
+    const key = JSON.stringify(x);
+    let id = ids.get(key);
+    if (id === undefined) {
+      id = table.length;
+      table.push(x);
+      ids.set(key, id);
+    }
+    return id;
+  };
+}
+
 export interface Collected {
   run: RunData;
   /** Disassembly of every eip the run executed. */
@@ -217,17 +232,9 @@ export function collect(c: CollectCase): Collected {
       });
 
   const walks: Walk[] = [];
-  const walkIds = new Map<string, number>();
-  const intern = (w: Walk): number => {
-    const key = JSON.stringify(w);
-    let id = walkIds.get(key);
-    if (id === undefined) {
-      id = walks.length;
-      walks.push(w);
-      walkIds.set(key, id);
-    }
-    return id;
-  };
+  const deltas: Record<string, number>[] = [];
+  const intern = interner(walks);
+  const internDelta = interner(deltas);
 
   const listing = new Map<number, string>();
   const steps: StepRecord[] = [];
@@ -247,18 +254,31 @@ export function collect(c: CollectCase): Collected {
       truncated = engine.status() === 'running';
       break;
     }
+    exits = [];
+    // Host events first, so that the tables read "before the step" are those the step meets.
+    try {
+      for (const e of fired) engine.fire(e);
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+      break;
+    }
     const at = prev.eip >>> 0;
-    const bytes = insnBytes(prev, guestRamOf(engine, prev), c.ramBytes);
+    const preRam = guestRamOf(engine, prev);
+    const bytes = insnBytes(prev, preRam, c.ramBytes);
     if (!listing.has(at)) listing.set(at, bytes ? disassembleInsn(bytes) : '(fetch faults)');
     const accesses = accessesOf(bytes, prev);
     const paging = pagingOf(prev);
     const user = prev.cpl === 3;
+    // The VMM's side before the step, kept where the step changes it (model.ts `before`).
+    const vmmSide = (la: number, ram: GuestRam): Walk['before'] => {
+      const guest = paging.pg ? guestWalk(ram, c.ramBytes, paging, la) : undefined;
+      return shadow ? { shadow: shadowWalk(shadow, la, guest, paging) } : ept ? { ept: eptWalk(ept, la, guest, paging) } : undefined;
+    };
+    const before = accesses.map((a) => vmmSide(a.la, preRam));
     const traceBefore = prev.trace.length;
     const consoleBefore = prev.console.length;
-    exits = [];
     let outcome: StepOutcome;
     try {
-      for (const e of fired) engine.fire(e);
       outcome = engine.step();
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
@@ -282,7 +302,7 @@ export function collect(c: CollectCase): Collected {
     const counters = engine.counters();
     const delta: Record<string, number> = {};
     for (const [k, v] of Object.entries(counters)) if (v !== (prevCounters[k] ?? 0)) delta[k] = v - (prevCounters[k] ?? 0);
-    if (Object.keys(delta).length) rec.c = delta;
+    if (Object.keys(delta).length) rec.c = internDelta(delta);
     if (exits.length) rec.x = exits;
     const trace = obs.trace.slice(traceBefore);
     if (trace.length) rec.t = trace;
@@ -308,6 +328,10 @@ export function collect(c: CollectCase): Collected {
       if (shadow) w.shadow = shadowWalk(shadow, w.la, guest, paging);
       if (ept) w.ept = eptWalk(ept, w.la, guest, paging);
     }
+    ws.forEach((w, i) => {
+      const b = before[i];
+      if (b && JSON.stringify(b) !== JSON.stringify({ shadow: w.shadow, ept: w.ept })) w.before = b;
+    });
     rec.w = ws.map(intern);
     steps.push(rec);
     prev = obs;
@@ -316,7 +340,7 @@ export function collect(c: CollectCase): Collected {
     if (outcome === 'shutdown') break;
   }
   if (vcpu) vcpu.onExit = null;
-  const run: RunData = { engine: engine.name, bugs: [...c.bugs], init, steps, walks, status: error ? 'threw' : engine.status() };
+  const run: RunData = { engine: engine.name, bugs: [...c.bugs], init, steps, walks, deltas, status: error ? 'threw' : engine.status() };
   if (error !== undefined) run.error = error;
   return { run, listing, truncated };
 }

@@ -90,6 +90,12 @@ export interface Walk {
   ept?: EptRow[];
   /** This access faulted: the #PF error code the engine delivered (trace). */
   errorCode?: number;
+  /**
+   * The VMM's tables for this access before the step, when the step changed them (a hidden
+   * fault filled an spte, a swapped-out page came back, an EPT entry was set): the walk
+   * fields above are as they are after the step.
+   */
+  before?: { shadow?: ShadowWalk; ept?: EptRow[] };
 }
 
 /** One step (DESIGN §2: an instruction retired or a handler entered). */
@@ -98,8 +104,8 @@ export interface StepRecord {
   o: 'r' | 'd' | 's';
   /** State fields that changed, by index into STATE_FIELDS. */
   d: [number, number][];
-  /** Non-zero counter deltas. */
-  c?: Record<string, number>;
+  /** Index into RunData.deltas: the engine's counters that changed in this step, by how much. */
+  c?: number;
   x?: ExitRecord[];
   /** Trace entries appended by this step (delivered events). */
   t?: unknown[];
@@ -119,6 +125,8 @@ export interface RunData {
   init: number[];
   steps: StepRecord[];
   walks: Walk[];
+  /** Distinct counter deltas (most steps share one: an instruction retired natively). */
+  deltas: Record<string, number>[];
   status: string;
   /** Set when the engine threw (a VMM bug the audit or a stall check reported). */
   error?: string;

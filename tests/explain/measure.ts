@@ -3,7 +3,7 @@
 //   npx tsx tests/explain/measure.ts [FILE.s] [STEPS]
 // prints, per engine, the page's bytes, the time to write it, and chromium's
 // first-contentful-paint and when the page's script had built the first frame, both since
-// navigation start (median of 3 loads).
+// navigation start, and the script's time for one step back (median of 3 loads).
 
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +38,7 @@ for (const engine of ['vmx-shadow', 'vmx-ept', 'interpret']) {
   const writeMs = performance.now() - t0;
   const fcp: number[] = [];
   const ready: number[] = [];
+  const step: number[] = [];
   for (let i = 0; i < 3; i++) {
     const page = await context.newPage();
     await page.goto(`file://${out}#step=${steps}`);
@@ -48,13 +49,21 @@ for (const engine of ['vmx-shadow', 'vmx-ept', 'interpret']) {
       performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? NaN,
       performance.getEntriesByName('popek-first-frame')[0]?.startTime ?? NaN,
     ]);
+    // Stepping: the script's time per ← (DOM rebuilt, timeline redrawn), layout not included.
+    step.push(
+      await page.evaluate(() => {
+        const t = performance.now();
+        for (let k = 0; k < 50; k++) document.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowLeft' }));
+        return (performance.now() - t) / 50;
+      }),
+    );
     fcp.push(paint);
     ready.push(drawn);
     await page.close();
   }
   console.log(
     `${engine.padEnd(11)} ${steps} steps  ${(statSync(out).size / 1e6).toFixed(2)} MB  written in ${(writeMs / 1000).toFixed(1)} s  ` +
-      `first-contentful-paint ${median(fcp).toFixed(0)} ms  first frame built ${median(ready).toFixed(0)} ms`,
+      `first-contentful-paint ${median(fcp).toFixed(0)} ms  first frame built ${median(ready).toFixed(0)} ms  ${median(step).toFixed(1)} ms a step`,
   );
 }
 await context.close();
