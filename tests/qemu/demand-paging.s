@@ -19,6 +19,8 @@ fill:
         inc ecx
         cmp ecx, 16
         jne fill
+        mov eax, 0xf000 | 0x23          ; page 15 holds popek's GDT: QEMU reads it when it
+        mov [PT + 4 * 15], eax          ; delivers, which sets A (docs/qemu.md, limit `gdt`)
         mov eax, PD
         mov cr3, eax
         mov eax, 0x80000001

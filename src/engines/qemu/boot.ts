@@ -9,10 +9,12 @@
 
 export const KERNEL_BASE = 0x100000;
 const GDT_IMAGE = KERNEL_BASE + 0x40;
-const GDTR = KERNEL_BASE + 0x90;
-/** Where the GDT lives: the last 128 bytes of guest RAM. */
+const GDTR = KERNEL_BASE + 0xc0;
+/** Where the GDT lives: the last 128 bytes of guest RAM, with the exit routine after it. */
 export const gdtBase = (ramBytes: number): number => ramBytes - 0x80;
-const IDTR0 = KERNEL_BASE + 0x98;
+/** The exit routine VX32's hlt jumps to (translate.ts). */
+export const exitRoutine = (ramBytes: number): number => gdtBase(ramBytes) + 0x50;
+const IDTR0 = KERNEL_BASE + 0xc8;
 const STUB = KERNEL_BASE + 0x100;
 const STACK_TOP = KERNEL_BASE + 0xff0;
 const PAYLOAD = KERNEL_BASE + 0x1000;
@@ -63,7 +65,15 @@ export function multibootKernel(chunks: readonly { addr: number; bytes: Uint8Arr
     code.push(0xbe, ...u32le(src), 0xbf, ...u32le(c.addr), 0xb9, ...u32le(c.bytes.length), 0xf3, 0xa4); // rep movsb
     src += c.bytes.length;
   }
-  code.push(0xbe, ...u32le(GDT_IMAGE), 0xbf, ...u32le(gdtBase(ramBytes)), 0xb9, ...u32le(gdt.length), 0xf3, 0xa4); // the GDT into RAM
+  // The exit routine: paging off (the guest maps this page at its own address, as for the
+  // GDT), all of guest RAM out through debugcon, then isa-debug-exit. Runs at cpl 0 only.
+  const exit = [
+    ...[0x0f, 0x20, 0xc0, 0x25, ...u32le(0x7fffffff), 0x0f, 0x22, 0xc0], // mov eax, cr0; and eax, ~PG; mov cr0, eax
+    ...[0x31, 0xf6, 0xb9, ...u32le(ramBytes), 0x66, 0xba, 0xe9, 0x00, 0xf3, 0x6e], // xor esi, esi; mov ecx, RAM; mov dx, 0xE9; rep outsb
+    ...[0xe6, 0xf4], // out 0xF4, al
+  ];
+  put(GDT_IMAGE + 0x50, exit);
+  code.push(0xbe, ...u32le(GDT_IMAGE), 0xbf, ...u32le(gdtBase(ramBytes)), 0xb9, ...u32le(0x80), 0xf3, 0xa4); // GDT and exit routine into RAM
   code.push(0x0f, 0x01, 0x15, ...u32le(GDTR)); // lgdt [GDTR]
   const farJump = code.length;
   code.push(0xea, 0, 0, 0, 0, 0x08, 0x00); // jmp 0x08:next

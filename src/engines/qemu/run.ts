@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_LIVE, VEC_DF, VEC_GP, VEC_NP, VEC_PF } from '../../hw/arch.ts';
 import type { Image, Observation, StepOutcome, TraceEntry } from '../engine.ts';
-import { gdtBase, multibootKernel, RESERVED_FROM } from './boot.ts';
+import { exitRoutine, gdtBase, multibootKernel, RESERVED_FROM } from './boot.ts';
 import { parseLog, type Boundary, type CpuState } from './log.ts';
-import { SLOT, translateImage, type Slot } from './translate.ts';
+import { SLOT, translateImage, untranslate, type Slot } from './translate.ts';
 
 /** The guest-visible fields QEMU's log shows (no RAM, no MMIO device: docs/qemu.md). */
 export type QemuObservation = Omit<Observation, 'ram' | 'device' | 'pending'>;
@@ -26,8 +26,13 @@ export interface QemuRun {
   steps: QemuStep[];
   /** Set when the steps stop because the guest left what the translation expresses. */
   beyond?: string;
-  /** Bytes QEMU's debugcon received (port 0xE9), to check the console the steps rebuilt. */
+  /** Bytes QEMU's debugcon received (port 0xE9) from the guest, to check the console the steps rebuilt. */
   debugcon: string;
+  /**
+   * Guest RAM at the end, as VX32 sees it (translated slots given back their VX32 bytes,
+   * the GDT's 128 bytes zero), when the run ended on hlt; else undefined.
+   */
+  ram?: Uint8Array;
   seconds: number;
 }
 
@@ -35,6 +40,8 @@ export interface QemuOptions {
   binary?: string;
   accel?: 'tcg' | 'kvm';
   timeoutMs?: number;
+  /** Planted translator bugs (TRANSLATOR_BUGS). */
+  bugs?: readonly string[];
 }
 
 const WITH_ERROR_CODE = new Set([VEC_DF, VEC_NP, VEC_GP, VEC_PF]);
@@ -86,7 +93,16 @@ function controlRegisterHazard(op: number, n: number, value: number): string | u
 export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}): QemuRun {
   if (ramBytes > RESERVED_FROM)
     return { initial: undefined!, steps: [], beyond: `RAM of ${ramBytes} bytes reaches the PC hole at 0xA0000`, debugcon: '', seconds: 0 };
-  const t = translateImage(image.chunks);
+  const gdt = gdtBase(ramBytes);
+  if (image.chunks.some((c) => c.addr + c.bytes.length > gdt && c.bytes.some((v, i) => v !== 0 && c.addr + i >= gdt)))
+    return {
+      initial: undefined!,
+      steps: [],
+      beyond: `the image puts bytes in the last 128 bytes of RAM, where popek's GDT lives`,
+      debugcon: '',
+      seconds: 0,
+    };
+  const t = translateImage(image.chunks, opts.bugs, exitRoutine(ramBytes));
   const dir = mkdtempSync(join(tmpdir(), 'popek-qemu-'));
   try {
     writeFileSync(join(dir, 'kernel.bin'), multibootKernel(t.chunks, image.entry, ramBytes));
@@ -97,14 +113,22 @@ export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}):
         ...['-accel', opts.accel ?? 'tcg', '-display', 'none', '-nodefaults', '-no-reboot', '-m', '8'],
         ...['-kernel', join(dir, 'kernel.bin'), '-debugcon', `file:${join(dir, 'debugcon')}`],
         ...['-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04'],
-        ...['-d', 'cpu,int,cpu_reset,nochain', '-singlestep', '-D', join(dir, 'log'), '-dfilter', `0..0x${(ramBytes - 1).toString(16)}`],
+        ...[
+          '-d',
+          'cpu,int,cpu_reset,nochain',
+          '-singlestep',
+          '-D',
+          join(dir, 'log'),
+          '-dfilter',
+          `0..0x${(gdtBase(ramBytes) - 1).toString(16)}`,
+        ],
       ],
       { timeout: opts.timeoutMs ?? 20_000, encoding: 'utf8' },
     );
     const seconds = (performance.now() - t0) / 1000;
     if (r.error) throw new Error(`qemu-system-i386 could not run: ${r.error.message}`);
     const log = readFileSync(join(dir, 'log'), 'latin1');
-    const debugcon = readFileSync(join(dir, 'debugcon'), 'latin1');
+    let debugcon = readFileSync(join(dir, 'debugcon'), 'latin1');
     const parsed = parseLog(log, image.entry, gdtBase(ramBytes));
     const { tail, tripleFault } = parsed;
     const boundaries = parsed.boundaries.filter((b, k, all) => !repeated(all[k - 1], b, t.slots.get(b.state.eip)));
@@ -128,7 +152,6 @@ export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}):
       if (hazard !== undefined) return run(`${at}: ${hazard}`);
       const deliveries = next?.deliveries ?? tail;
       const last = deliveries[deliveries.length - 1];
-      const gdt = gdtBase(ramBytes);
       if (deliveries.some((d) => d.vector === VEC_PF && d.cr2 !== undefined && d.cr2 >= gdt && d.cr2 < gdt + 0x80))
         return run(`${at}: delivering an event needs popek's GDT at 0x${gdt.toString(16)}, which the guest's page tables do not map`);
       if (slot.op === 0x02 && last === undefined) {
@@ -136,7 +159,12 @@ export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}):
         if (cur.cpl !== 0) return run(`${at}: hlt at cpl ${cur.cpl} (the isa-debug-exit translation holds at cpl 0 only)`);
         icount++;
         steps.push({ outcome: 'retired', after: view({ ...cur, eip: (cur.eip + SLOT) >>> 0 }, icount, 'halted', trace, console) });
-        return run();
+        if (debugcon.length < ramBytes) return run(`${at}: the exit routine sent ${debugcon.length} bytes, fewer than RAM`);
+        const ram = new Uint8Array(Buffer.from(debugcon.slice(debugcon.length - ramBytes), 'latin1'));
+        debugcon = debugcon.slice(0, debugcon.length - ramBytes);
+        untranslate(ram, t.slots);
+        ram.fill(0, gdt);
+        return { ...run(), debugcon, ram };
       }
       if (next === undefined) {
         if (tripleFault) {

@@ -15,7 +15,8 @@ export const SLOT = 8;
 const DS = 0x3e;
 
 export type Slot =
-  { kind: 'code'; ia32: Uint8Array; op: number; a: number; b: number; imm: number } | { kind: 'unsupported'; op: number; why: string };
+  | { kind: 'code'; ia32: Uint8Array; vx32: Uint8Array; op: number; a: number; b: number; imm: number }
+  | { kind: 'unsupported'; op: number; why: string };
 
 /** Decode one VX32 slot with src/hw's tables (DESIGN §3.3); undefined when it is not an instruction. */
 export function decodeSlot(bytes: Uint8Array, at: number): { op: number; a: number; b: number; nobase: boolean; imm: number } | undefined {
@@ -47,8 +48,19 @@ const ALU_RI = [0, 5, 4, 1, 6, 7]; // /digit of 81 id for add sub and or xor cmp
 const SHIFT = [4, 5, 7]; // C1 /digit ib: shl shr sar
 const JCC = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, 0xc, 0xd, 0xe, 0xf];
 
+/** Planted translator bugs, for showing that the comparison catches one (issue 17, item 4). */
+export const TRANSLATOR_BUGS: Readonly<Record<string, string>> = {
+  'jcc-inverted': 'every conditional jump is translated with the opposite condition',
+};
+
 /** The IA-32 bytes of one VX32 instruction at `addr`, or why there are none. */
-export function translateInsn(addr: number, d: NonNullable<ReturnType<typeof decodeSlot>>): Slot {
+export function translateInsn(
+  addr: number,
+  d: NonNullable<ReturnType<typeof decodeSlot>>,
+  bugs: readonly string[] = [],
+  /** Where `hlt` jumps to end the run (boot.ts: dump RAM, then exit); without it, the exit alone. */
+  haltTo?: number,
+): Slot {
   const { op, a, b, nobase, imm } = d;
   const no = (why: string): Slot => ({ kind: 'unsupported', op, why });
   let x: number[];
@@ -57,10 +69,10 @@ export function translateInsn(addr: number, d: NonNullable<ReturnType<typeof dec
       x = [0x90];
       break;
     case 0x02:
-      // With no interrupt to wait for, VX32's hlt ends the run (DESIGN §3.10.9): here an
-      // `out` to isa-debug-exit, which ends QEMU. Same privilege rule at cpl 0 only
-      // (hlt needs cpl 0, out cpl ≤ IOPL): the runner refuses a hlt reached at cpl > 0.
-      x = [0xe6, 0xf4];
+      // With no interrupt to wait for, VX32's hlt ends the run (DESIGN §3.10.9): here a jump
+      // to boot.ts's exit routine (RAM out through debugcon, then an `out` to
+      // isa-debug-exit), or that `out` alone. The runner refuses a hlt reached at cpl > 0.
+      x = haltTo === undefined ? [0xe6, 0xf4] : [0xe9, ...u32le((haltTo - (addr + SLOT)) >>> 0)];
       break;
     case 0x03:
       x = [0x0f, 0x0b];
@@ -196,7 +208,8 @@ export function translateInsn(addr: number, d: NonNullable<ReturnType<typeof dec
       break;
     default:
       if (op >= 0x50 && op <= 0x5f && JCC[op - 0x50]! >= 0) {
-        x = [0x0f, 0x80 | JCC[op - 0x50]!, ...u32le((imm - (addr + SLOT)) >>> 0)];
+        const cc = JCC[op - 0x50]! ^ (bugs.includes('jcc-inverted') ? 1 : 0);
+        x = [0x0f, 0x80 | cc, ...u32le((imm - (addr + SLOT)) >>> 0)];
         break;
       }
       return no(`opcode 0x${op.toString(16)} has no translation`);
@@ -204,7 +217,7 @@ export function translateInsn(addr: number, d: NonNullable<ReturnType<typeof dec
   if (x.length > SLOT) throw new Error(`translation of op 0x${op.toString(16)} is ${x.length} bytes`);
   const ia32 = new Uint8Array(SLOT).fill(DS);
   ia32.set(x, SLOT - x.length);
-  return { kind: 'code', ia32, op, a, b, imm };
+  return { kind: 'code', ia32, vx32: new Uint8Array([op, a, (nobase ? 8 : 0) | b, 0, ...u32le(imm)]), op, a, b, imm };
 }
 
 export interface Translation {
@@ -219,18 +232,30 @@ export interface Translation {
  * An image does not say which bytes are code: a data word that happens to decode is
  * translated too, which changes the data (docs/qemu.md: a named limit).
  */
-export function translateImage(chunks: readonly { addr: number; bytes: Uint8Array }[]): Translation {
+export function translateImage(
+  chunks: readonly { addr: number; bytes: Uint8Array }[],
+  bugs: readonly string[] = [],
+  haltTo?: number,
+): Translation {
   const slots = new Map<number, Slot>();
   const out = chunks.map((c) => {
     const bytes = c.bytes.slice();
     for (let off = (SLOT - (c.addr % SLOT)) % SLOT; off + SLOT <= bytes.length; off += SLOT) {
       const d = decodeSlot(c.bytes, off);
       if (d === undefined) continue;
-      const slot = translateInsn(c.addr + off, d);
+      const slot = translateInsn(c.addr + off, d, bugs, haltTo);
       slots.set(c.addr + off, slot);
       if (slot.kind === 'code') bytes.set(slot.ia32, off);
     }
     return { addr: c.addr, bytes };
   });
   return { chunks: out, slots };
+}
+
+/** Guest RAM as VX32 sees it: every slot still holding its translation gets its VX32 bytes back. */
+export function untranslate(ram: Uint8Array, slots: Map<number, Slot>): void {
+  for (const [addr, slot] of slots) {
+    if (slot.kind !== 'code' || addr + SLOT > ram.length) continue;
+    if (ram.subarray(addr, addr + SLOT).every((v, i) => v === slot.ia32[i])) ram.set(slot.vx32, addr);
+  }
 }
