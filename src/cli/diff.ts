@@ -5,14 +5,18 @@ import { parseArgs } from 'node:util';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { formatDivergence } from '../../properties/lockstep/report.ts';
 import { commandEngine, engineFactory, makeEngine } from './engines.ts';
+import { UsageError } from './usage.ts';
 import { RUN_OPTIONS, runSetup } from './run.ts';
 import { assembleFile } from './source.ts';
+import { qemuDiff } from '../../properties/qemu-diff.ts';
+import type { RunSetup } from './run.ts';
 
 export const DIFF_HELP = `usage: popek diff FILE.s --engine E|--engine-cmd CMD [--ram SIZE] [--max-steps N] [--events FILE.json]
 
 Run the spec and engine E side by side, compare the observations (DESIGN §2) after
 every step, and print the first divergence with both observations — or "equivalent".
-Exit 0 if equivalent, 1 on a divergence.`;
+Exit 0 if equivalent, 1 on a divergence. --engine qemu runs the guest translated to IA-32
+under qemu-system-i386 (docs/qemu.md); a guest beyond the translation is said to be so.`;
 
 export function diffCommand(args: string[], out: (s: string) => void): number {
   const { values, positionals } = parseArgs({
@@ -26,6 +30,7 @@ export function diffCommand(args: string[], out: (s: string) => void): number {
     return 0;
   }
   const setup = runSetup(values, positionals, 'diff');
+  if (values.engine === 'qemu') return qemuDiffCommand(setup, values.json, out);
   const engine = values['engine-cmd'] === undefined ? (values.engine ?? 'native') : commandEngine(values['engine-cmd']);
   engineFactory(engine); // an unknown engine is a usage error before any work
   const { image } = assembleFile(setup.file);
@@ -46,4 +51,32 @@ export function diffCommand(args: string[], out: (s: string) => void): number {
     out(`equivalent: spec and ${engine} agree on all ${result.steps} steps (status ${result.spec.status}, icount ${result.spec.icount})\n`);
   }
   return result.divergence ? 1 : 0;
+}
+
+/** `--engine qemu` (docs/qemu.md): the spec beside QEMU's log; what is not compared is said every time. */
+function qemuDiffCommand(setup: RunSetup, json: boolean, out: (s: string) => void): number {
+  const { image } = assembleFile(setup.file);
+  makeEngine('spec', image, { ramBytes: setup.ramBytes }); // an image that does not fit is a usage error
+  let r;
+  try {
+    r = qemuDiff(image, setup.ramBytes, setup.events, setup.maxSteps);
+  } catch (e) {
+    throw new UsageError(`--engine qemu: ${(e as Error).message}`);
+  }
+  if (json) {
+    out(JSON.stringify({ equivalent: !r.divergence, ...r }) + '\n');
+    return r.divergence ? 1 : 0;
+  }
+  out(`qemu: not compared: ${r.notCompared.join(', ')} (docs/qemu.md)\n`);
+  if (r.divergence) {
+    const d = r.divergence;
+    out(
+      `first divergence at step ${d.step}: ${d.insn}   (eip 0x${d.eip.toString(16)})\n  step outcome: spec ${d.outcome.spec}, qemu ${d.outcome.qemu}\n`,
+    );
+    for (const f of d.fields) out(`* ${f.path}: spec ${JSON.stringify(f.spec)}, qemu ${JSON.stringify(f.engine)}\n`);
+    return 1;
+  }
+  if (r.beyond !== undefined) out(`beyond the translation after ${r.steps} agreeing steps: ${r.beyond}\n`);
+  else out(`equivalent: spec and qemu agree on all ${r.steps} steps\n`);
+  return 0;
 }

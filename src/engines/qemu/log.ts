@@ -84,6 +84,23 @@ export function parseLog(text: string, entry: number, gdtBase: number): { bounda
       },
       trBase: hex(/^TR =[0-9a-f]+ ([0-9a-f]+)/m.exec(dump)?.[1]),
     };
+    // A dump cut short (QEMU killed at the log budget) is not a boundary.
+    if (
+      [
+        ...state.regs,
+        state.eip,
+        state.eflags,
+        state.cpl,
+        state.cr0,
+        state.cr2,
+        state.cr3,
+        state.cr4,
+        state.idtr.base,
+        state.idtr.limit,
+        state.trBase,
+      ].some(Number.isNaN)
+    )
+      continue;
     if (!started) {
       // The guest's first instruction, under the boot stub's GDT (not a BIOS eip that happens to match).
       if (state.eip !== entry || !dump.includes(`GDT=     ${gdtBase.toString(16).padStart(8, '0')} `)) continue;
