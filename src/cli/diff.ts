@@ -9,7 +9,9 @@ import { engineLabel } from '../engines/plugin.ts';
 import { commandEngine, guardedRun, isPlugin, makeEngine, resolveEngine } from './engines.ts';
 import { RUN_OPTIONS, runSetup } from './run.ts';
 import { assembleFile } from './source.ts';
-import { parseCount } from './usage.ts';
+import { UsageError, parseCount } from './usage.ts';
+import { qemuDiff } from '../../properties/qemu-diff.ts';
+import type { RunSetup } from './run.ts';
 
 export const DIFF_HELP = `usage: popek diff FILE.s --engine E|--engine-cmd CMD [--ram SIZE] [--max-steps N] [--events FILE.json] [--timeout-ms N]
 
@@ -17,7 +19,8 @@ Run the spec and engine E side by side, compare the observations (DESIGN §2) af
 every step, and print the first divergence with both observations — or "equivalent".
 E is a registered engine or the path of a plugin module (./my-vmm.ts); a plugin runs
 in a thread of its own and may take --timeout-ms (default ${DEFAULT_TIMEOUT_MS}) for the run.
-Exit 0 if equivalent, 1 on a divergence.`;
+Exit 0 if equivalent, 1 on a divergence. --engine qemu runs the guest translated to IA-32
+under qemu-system-i386 (docs/qemu.md); a guest beyond the translation is said to be so.`;
 
 export async function diffCommand(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -31,6 +34,7 @@ export async function diffCommand(args: string[], out: (s: string) => void): Pro
     return 0;
   }
   const setup = runSetup(values, positionals, 'diff');
+  if (values.engine === 'qemu') return qemuDiffCommand(setup, values.json, out);
   const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
   // An unknown engine is a usage error before any work.
   const engine = await resolveEngine(
@@ -57,4 +61,32 @@ export async function diffCommand(args: string[], out: (s: string) => void): Pro
     );
   }
   return result.divergence ? 1 : 0;
+}
+
+/** `--engine qemu` (docs/qemu.md): the spec beside QEMU's log; what is not compared is said every time. */
+function qemuDiffCommand(setup: RunSetup, json: boolean, out: (s: string) => void): number {
+  const { image } = assembleFile(setup.file);
+  makeEngine('spec', image, { ramBytes: setup.ramBytes }); // an image that does not fit is a usage error
+  let r;
+  try {
+    r = qemuDiff(image, setup.ramBytes, setup.events, setup.maxSteps);
+  } catch (e) {
+    throw new UsageError(`--engine qemu: ${(e as Error).message}`);
+  }
+  if (json) {
+    out(JSON.stringify({ equivalent: !r.divergence, ...r }) + '\n');
+    return r.divergence ? 1 : 0;
+  }
+  out(`qemu: not compared: ${r.notCompared.join(', ')} (docs/qemu.md)\n`);
+  if (r.divergence) {
+    const d = r.divergence;
+    out(
+      `first divergence at step ${d.step}: ${d.insn}   (eip 0x${d.eip.toString(16)})\n  step outcome: spec ${d.outcome.spec}, qemu ${d.outcome.qemu}\n`,
+    );
+    for (const f of d.fields) out(`* ${f.path}: spec ${JSON.stringify(f.spec)}, qemu ${JSON.stringify(f.engine)}\n`);
+    return 1;
+  }
+  if (r.beyond !== undefined) out(`beyond the translation after ${r.steps} agreeing steps: ${r.beyond}\n`);
+  else out(`equivalent: spec and qemu agree on all ${r.steps} steps\n`);
+  return 0;
 }
