@@ -7,16 +7,16 @@
 // through the VMM's own objects (the active shadow root, the EPT root, the p2m, the traced
 // set). Which addresses an instruction accesses comes from the reference decoder (spec/isa.ts).
 
-import { decode, INSN_BYTES } from '../../spec/isa.ts';
-import { disassembleInsn } from '../../spec/asm/disassemble.ts';
-import { sortSchedule } from '../../spec/machine.ts';
-import type { Engine, HostEvent, Observation, StepOutcome } from '../engines/engine.ts';
-import { REG_NAMES } from '../../spec/observation.ts';
-import { VmxShadowEngine } from '../engines/vmx-shadow.ts';
-import { VmxEptEngine } from '../engines/vmx-ept.ts';
-import { CR0_PG, CR4_PSE, FRAME_MASK, PAGE_SHIFT, PDE_PS, PFEC_U, PFEC_W, PTE_P, VEC_PF } from '../hw/arch.ts';
-import type { PhysMem } from '../hw/memory.ts';
-import { EPT_RWX } from '../hw/ept.ts';
+import { decode, INSN_BYTES } from '../../../spec/isa.ts';
+import { disassembleInsn } from '../../../spec/asm/disassemble.ts';
+import { sortSchedule } from '../../../spec/machine.ts';
+import type { Engine, HostEvent, Observation, StepOutcome } from '../../engines/engine.ts';
+import { REG_NAMES } from '../../../spec/observation.ts';
+import { VmxShadowEngine } from '../../engines/vmx-shadow.ts';
+import { VmxEptEngine } from '../../engines/vmx-ept.ts';
+import { CR0_PG, CR4_PSE, FRAME_MASK, PAGE_SHIFT, PDE_PS, PFEC_U, PFEC_W, PTE_P, VEC_PF } from '../../hw/arch.ts';
+import type { PhysMem } from '../../hw/memory.ts';
+import { EPT_RWX } from '../../hw/ept.ts';
 import type { Entry, ExitRecord, GuestWalk, ListingLine, RunData, ShadowWalk, StepRecord, Walk, EptRow } from './model.ts';
 import { STATE_FIELDS } from './model.ts';
 

@@ -7,8 +7,8 @@
 // the walk of each access: the guest's tables beside the shadow tables or the 2-D EPT
 // walk. ←/→, Home/End, the step in the URL hash (#step=k).
 
-import { CPU_PROFILES, modelledCycles, type CpuProfile } from '../cli/cost-model.ts';
-import * as arch from '../hw/arch.ts';
+import { CPU_PROFILES, modelledCycles, type CpuProfile } from '../cost-model.ts';
+import * as arch from '../../hw/arch.ts';
 import {
   STATE_FIELDS,
   type EptRow,
