@@ -210,10 +210,12 @@ export class BtEngine implements Engine {
     const tc = m.tc.stats;
     const c: Record<string, number> = {
       instructions: cpu.icount,
-      // Every trap is a world switch into the VMM (legacy mode's "exit").
-      exits: this.legacy.traps,
+      // A trap into the VMM on legacy hardware is not a VM exit (no VMCS): `traps`, costed apart.
+      exits: 0,
+      traps: this.legacy.traps,
       callouts: m.callouts,
-      'bt.translated': tc.translated,
+      'bt.inline': m.inline,
+      translated: tc.translated,
       'bt.blocks': tc.blocks,
       'bt.tcHits': tc.hits,
       'bt.tcMisses': tc.misses,
