@@ -15,7 +15,7 @@ test('order: values within 20 % are equal, as the paper’s syscall (243 / 247) 
 
 test('call/ret, pgfault and ptemod: the paper’s order, every cost the same for every row and engine', () => {
   const prescott = CPU_PROFILES.find((c) => c.name === 'prescott')!;
-  const rows = FIGURE_ROWS.filter((r) => ['call/ret', 'pgfault', 'ptemod'].includes(r.row)).map((r) => ({ ...r, iterations: 20 }));
+  const rows = FIGURE_ROWS.filter((r) => ['call/ret', 'pgfault', 'ptemod'].includes(r.row)).map((r) => ({ ...r, iterations: 8 }));
   const f = buildFigure(prescott, undefined, rows);
   const price: Record<string, number> = {
     instructions: COSTS.nativeInstruction,
