@@ -18,7 +18,7 @@ import { figureCommand } from './figure-asplos06.ts';
 
 export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--cpu PROFILE] [--json]
        popek bench --lockstep [--engine E] [--runs N]
-       popek bench --figure asplos06 [--cpu PROFILE] [--json] [--svg OUT.svg]   (--figure --help)
+       popek bench --figure asplos06 [--cpu PROFILE] [--json] [--svg OUT.svg]   (details: --figure asplos06 --help)
 
 Runs each workload of examples/bench on each engine and prints guest instructions per
 second (wall clock), exits, modelled cycles (DESIGN §9: counters × the costs of a CPU)
