@@ -29,6 +29,8 @@ const OP_CALL_REG = 0x43;
 const OP_RET = 0x44;
 
 export interface BtOptions {
+  /** Host frames for guest RAM; fewer than the guest's frames is overcommit (DESIGN §6.8). */
+  hostGuestFrames?: number;
   maxShadowPages?: number;
   maxRoots?: number;
   /** Run the shadow audit (DESIGN §6.13) after every trap into the VMM and every callout that edits the shadow (a STORE, a CR write); throw on a violation. */
@@ -41,6 +43,8 @@ export class BtEngine implements Engine {
   readonly vm: Vm;
   readonly vmm: BtVmm;
   readonly legacy: LegacyMode;
+  /** No second VM on a bt host (the VMX engines' `companion`). */
+  readonly companion = null;
   private readonly ramCopy: Uint8Array;
   private readonly auditing: boolean;
   /** Indirect control transfers (ret, jmp a, call a) run in translated kernel code: each needs a TC lookup. */
@@ -49,7 +53,10 @@ export class BtEngine implements Engine {
   constructor(image: Image, config: MachineConfig, opts: BtOptions = {}) {
     const bugs = config.bugs ?? [];
     const maxPages = opts.maxShadowPages ?? 48;
-    this.host = new Host({ guestFrames: guestFrames(config), poolFrames: maxPages + 4 + TC_FRAMES }, bugs.filter(isHwBug));
+    this.host = new Host(
+      { guestFrames: opts.hostGuestFrames ?? guestFrames(config), poolFrames: maxPages + 4 + TC_FRAMES },
+      bugs.filter(isHwBug),
+    );
     let vmm: BtVmm | null = null;
     this.vm = new Vm(this.host, new VmmBugs(bugs), {
       ramBytes: config.ramBytes,
