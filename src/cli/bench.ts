@@ -14,10 +14,12 @@ import { ENGINE_NAMES } from '../engines/registry.ts';
 import { commandEngine, engineFactory, makeEngine } from './engines.ts';
 import { UsageError, parseCount } from './usage.ts';
 import { CPU_PROFILES, modelledCycles, type CpuProfile } from './cost-model.ts';
+import { figureCommand } from './figure-asplos06.ts';
 
 export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--cpu PROFILE] [--json]
        popek bench --lockstep [--engine E] [--runs N] [--baseline]
        popek bench --protocol [--engine E] [--runs N]
+       popek bench --figure asplos06 [--cpu PROFILE] [--json] [--svg OUT.svg]   (details: --figure asplos06 --help)
 
 Runs each workload of examples/bench on each engine and prints guest instructions per
 second (wall clock), exits, modelled cycles (DESIGN §9: counters × the costs of a CPU)
@@ -118,6 +120,7 @@ export function benchLockstep(engine: string, runs: number, baseline = false): L
 }
 
 export function benchCommand(args: string[], out: (s: string) => void): number {
+  if (args.some((a) => a === '--figure' || a.startsWith('--figure='))) return figureCommand(args, out);
   const { values } = parseArgs({
     args,
     options: {

@@ -13,7 +13,7 @@ import { Host } from '../vmm/core/host.ts';
 import { Schedule } from '../vmm/core/schedule.ts';
 import { Vm } from '../vmm/shadow/vm.ts';
 import { BtBugs } from '../vmm/bt/bugs.ts';
-import { CALLOUT_NAMES, K_IDENT, TC_FRAMES } from '../vmm/bt/translate.ts';
+import { CALLOUT_NAMES, K_IDENT, K_MOV_TO_CR, K_STORE, TC_FRAMES } from '../vmm/bt/translate.ts';
 import { BtVmm, RUN_NATIVE } from '../vmm/bt/vmm.ts';
 import { regsByName, vmObservation } from './vm-observation.ts';
 import { guestFrames } from './vmx-engine.ts';
@@ -29,8 +29,12 @@ const OP_CALL_REG = 0x43;
 const OP_RET = 0x44;
 
 export interface BtOptions {
+  /** Host frames for guest RAM; fewer than the guest's frames is overcommit (DESIGN §6.8). */
+  hostGuestFrames?: number;
   maxShadowPages?: number;
   maxRoots?: number;
+  /** Run the shadow audit (DESIGN §6.13) after every trap into the VMM and every callout that edits the shadow (a STORE, a CR write); throw on a violation. */
+  auditEveryTrap?: boolean;
 }
 
 export class BtEngine implements Engine {
@@ -39,14 +43,20 @@ export class BtEngine implements Engine {
   readonly vm: Vm;
   readonly vmm: BtVmm;
   readonly legacy: LegacyMode;
+  /** No second VM on a bt host (the VMX engines' `companion`). */
+  readonly companion = null;
   private readonly ramCopy: Uint8Array;
+  private readonly auditing: boolean;
   /** Indirect control transfers (ret, jmp a, call a) run in translated kernel code: each needs a TC lookup. */
   private indirect = 0;
 
   constructor(image: Image, config: MachineConfig, opts: BtOptions = {}) {
     const bugs = config.bugs ?? [];
     const maxPages = opts.maxShadowPages ?? 48;
-    this.host = new Host({ guestFrames: guestFrames(config), poolFrames: maxPages + 4 + TC_FRAMES }, bugs.filter(isHwBug));
+    this.host = new Host(
+      { guestFrames: opts.hostGuestFrames ?? guestFrames(config), poolFrames: maxPages + 4 + TC_FRAMES },
+      bugs.filter(isHwBug),
+    );
     let vmm: BtVmm | null = null;
     this.vm = new Vm(this.host, new VmmBugs(bugs), {
       ramBytes: config.ramBytes,
@@ -66,6 +76,13 @@ export class BtEngine implements Engine {
     cpu.eflags = EFLAGS_IF | EFLAGS_FIXED; // the real IF stays on; the guest's eflags reset to 0x2 (virtual)
     cpu.eip = image.entry | 0;
     this.ramCopy = new Uint8Array(config.ramBytes);
+    this.auditing = opts.auditEveryTrap ?? false;
+  }
+
+  /** The audit after the VMM ran (opts.auditEveryTrap). */
+  private audit(): void {
+    const v = this.vm.audit();
+    if (v.length > 0) throw new Error(`popek: audit failed at eip 0x${(this.host.cpu.eip >>> 0).toString(16)}:\n${v.join('\n')}`);
   }
 
   fire(event: HostEvent): void {
@@ -88,8 +105,8 @@ export class BtEngine implements Engine {
       const icount = cpu.icount;
       const traced = cpu.trace.length;
       const s = vmm.slotAt();
-      if (s !== RUN_NATIVE && vmm.tc.kind[s] !== K_IDENT) vmm.callout(s);
-      else cpu.step();
+      if (s !== RUN_NATIVE && vmm.tc.kind[s] !== K_IDENT) this.callout(s);
+      else this.native();
       if (cpu.shutdown) return 'shutdown';
       if (cpu.icount !== icount || cpu.trace.length !== traced) return cpu.trace.length > traced ? 'delivered' : 'retired';
       if (silent >= MAX_SILENT) throw new Error(`popek: bt made no progress at eip 0x${(cpu.eip >>> 0).toString(16)}`);
@@ -161,7 +178,9 @@ export class BtEngine implements Engine {
     const cpu = this.host.cpu;
     const icount = cpu.icount;
     const traced = cpu.trace.length;
+    const traps = this.legacy.traps;
     cpu.step();
+    if (this.auditing && this.legacy.traps !== traps) this.audit();
     return cpu.icount !== icount || cpu.trace.length !== traced ? 1 : 0;
   }
 
@@ -169,7 +188,9 @@ export class BtEngine implements Engine {
     const cpu = this.host.cpu;
     const icount = cpu.icount;
     const traced = cpu.trace.length;
+    const kind = this.vmm.tc.kind[s];
     this.vmm.callout(s);
+    if (this.auditing && (kind === K_STORE || kind === K_MOV_TO_CR)) this.audit();
     return cpu.icount !== icount || cpu.trace.length !== traced ? 1 : 0;
   }
 
@@ -210,10 +231,12 @@ export class BtEngine implements Engine {
     const tc = m.tc.stats;
     const c: Record<string, number> = {
       instructions: cpu.icount,
-      // Every trap is a world switch into the VMM (legacy mode's "exit").
-      exits: this.legacy.traps,
+      // A trap into the VMM on legacy hardware is not a VM exit (no VMCS): `traps`, costed apart.
+      exits: 0,
+      traps: this.legacy.traps,
       callouts: m.callouts,
-      'bt.translated': tc.translated,
+      'bt.inline': m.inline,
+      translated: tc.translated,
       'bt.blocks': tc.blocks,
       'bt.tcHits': tc.hits,
       'bt.tcMisses': tc.misses,

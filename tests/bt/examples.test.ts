@@ -29,9 +29,7 @@ test.each([
   ['examples/timer.s', 5_000],
   ['examples/triple-fault.s', 100_000],
   ['examples/usermode.s', 100_000],
-  ['examples/bench/user-loop.s', 5_000],
-  ['examples/bench/fork.s', 5_000],
-  ['examples/bench/ptemod.s', 5_000],
+  ['examples/bench/fork.s', 2_000],
 ])('%s: bt ≡ spec in lockstep', (file, maxSteps) => {
   const image = assemble(readFileSync(new URL(file, root), 'utf8'), file).image;
   const r = lockstep(engineFactory('bt'), { image, config: { ramBytes: 1 << 20 }, events: eventsOf(file), maxSteps: stepsOf(maxSteps) });

@@ -69,8 +69,9 @@ export class BtVmm implements Monitor {
   private readonly probe: (gva: number, access: number) => number;
   private readonly straddle = new Uint8Array(8);
 
-  /** Counters (not guest-visible). */
+  /** Counters (not guest-visible). Callouts: calls into the VMM; inline: cli and sti, translated into a write of the virtual IF. */
   callouts = 0;
+  inline = 0;
   readonly calloutsBy = new Uint32Array(CALLOUT_NAMES.length);
   hiddenFaults = 0;
   trueFaults = 0;
@@ -191,7 +192,8 @@ export class BtVmm implements Monitor {
     const b = (w0 >>> 16) & 7;
     const cpl = g.cpl;
     const ioAllowed = cpl <= g.iopl;
-    this.callouts++;
+    if (kind === K_CLI || kind === K_STI) this.inline++;
+    else this.callouts++;
     this.calloutsBy[kind]!++;
     let fault: EmuFault | null = null;
     switch (kind) {
