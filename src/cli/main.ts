@@ -8,6 +8,7 @@ import { diffCommand, DIFF_HELP } from './diff.ts';
 import { checkCommand, CHECK_HELP } from './check.ts';
 import { replayCommand, REPLAY_HELP } from './replay.ts';
 import { mutantsCommand, MUTANTS_HELP } from './mutants.ts';
+import { initVmmCommand, INIT_VMM_HELP } from './init-vmm.ts';
 import { EngineCrash, UsageError } from './usage.ts';
 
 type Out = (s: string | Uint8Array) => void;
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   mutants: { summary: 'the known-bug catalog against the suite: what catches each bug', help: MUTANTS_HELP, main: mutantsCommand },
   classify: { summary: 'the Popek–Goldberg table of VX32 instructions', help: CLASSIFY_HELP, main: classifyCommand },
   bench: { summary: 'guest instructions per second of each engine on each workload', help: BENCH_HELP, main: benchCommand },
+  'init-vmm': { summary: 'write a starter VMM (vmm.ts, README.md) to check with --engine', help: INIT_VMM_HELP, main: initVmmCommand },
 };
 
 const HELP = `usage: popek COMMAND [options]    (popek COMMAND --help for more)

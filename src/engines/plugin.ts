@@ -60,7 +60,7 @@ export async function loadPlugin(path: string): Promise<string> {
     );
   const problem = probe(make);
   if (problem !== undefined) throw new PluginError(`plugin '${path}': ${problem}`);
-  const bugs = module.bugs;
+  const bugs = module.bugs ?? (module.default as Record<string, unknown> | undefined)?.bugs;
   loaded.set(file, {
     make,
     expected: 'equivalent',
@@ -75,9 +75,13 @@ function firstLine(e: unknown): string {
   return text.split('\n').find((l) => l.trim() !== '') ?? text;
 }
 
-/** The default export may itself be the module namespace of a CommonJS-style default. */
+/**
+ * The factory: the default export or `createEngine`. A .ts file outside an ES-module
+ * package is compiled as CommonJS, whose exports object arrives as the default export.
+ */
 function factoryOf(module: Record<string, unknown>): EngineFactory | undefined {
-  for (const candidate of [module.default, module.createEngine, (module.default as Record<string, unknown> | undefined)?.createEngine])
+  const cjs = (typeof module.default === 'object' && module.default !== null ? module.default : {}) as Record<string, unknown>;
+  for (const candidate of [module.default, module.createEngine, cjs.default, cjs.createEngine])
     if (typeof candidate === 'function') return candidate as EngineFactory;
   return undefined;
 }
