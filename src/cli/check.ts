@@ -86,7 +86,10 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
       ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))]
       : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e));
   for (const e of engines) {
-    if (!appliesTo(property, e)) throw new UsageError(`property '${property.name}' is about ${property.engines!.join(', ')}, not ${e}`);
+    if (!appliesTo(property, e))
+      throw new UsageError(
+        `property '${property.name}' is about ${property.engines!.join(', ')}${property.name === 'audit' ? ', or a plugin whose engine has audit(): string[]' : ''}, not ${engineLabel(e)}`,
+      );
   }
   for (const b of values.bug) {
     const entry =

@@ -32,6 +32,21 @@ export function engineLabel(name: string): string {
 /** Loaded plugins by absolute path: the name they go by everywhere after loading. */
 const loaded = new Map<string, EngineEntry>();
 
+/**
+ * What a plugin's engine offers beyond `Engine` — what a property may need (TestRIG's
+ * declared features): `audit(): string[]`, the VMM's own invariants (DESIGN §6.13), each
+ * violation one line, run by the `audit` property after every step.
+ */
+export interface PluginCapabilities {
+  audit: boolean;
+}
+const capabilities = new Map<string, PluginCapabilities>();
+
+/** The capabilities of a plugin loaded in this thread, or undefined for any other name. */
+export function pluginCapabilities(name: string): PluginCapabilities | undefined {
+  return capabilities.get(name);
+}
+
 /** The registry row of a plugin loaded in this thread, by the name `loadPlugin` returned. */
 export function loadedPlugin(name: string): EngineEntry | undefined {
   return loaded.get(name);
@@ -58,8 +73,9 @@ export async function loadPlugin(path: string): Promise<string> {
     throw new PluginError(
       `plugin '${path}' exports no engine factory: export default (or export createEngine) a function (image, config) => Engine of popek/engine`,
     );
-  const problem = probe(make);
-  if (problem !== undefined) throw new PluginError(`plugin '${path}': ${problem}`);
+  const probed = probe(make);
+  if (typeof probed === 'string') throw new PluginError(`plugin '${path}': ${probed}`);
+  capabilities.set(file, probed);
   const bugs = module.bugs ?? (module.default as Record<string, unknown> | undefined)?.bugs;
   loaded.set(file, {
     make,
@@ -95,8 +111,8 @@ const PROBE_IMAGE: Image = { chunks: [{ addr: 0, bytes: new Uint8Array([0x02, 0,
 const PROBE_CONFIG: MachineConfig = { ramBytes: 4096 };
 const STEP_OUTCOMES = ['retired', 'delivered', 'halted', 'shutdown'];
 
-/** Build the plugin's engine on a one-instruction guest and look at what it gives back. */
-function probe(make: EngineFactory): string | undefined {
+/** Build the plugin's engine on a one-instruction guest and look at what it gives back: what is wrong, or what it offers. */
+function probe(make: EngineFactory): string | PluginCapabilities {
   let engine: Engine;
   try {
     engine = make(PROBE_IMAGE, PROBE_CONFIG);
@@ -118,7 +134,7 @@ function probe(make: EngineFactory): string | undefined {
   } catch (e) {
     return `its engine threw on a one-instruction guest (hlt): ${firstLine(e)}`;
   }
-  return undefined;
+  return { audit: typeof (engine as Engine & { audit?: unknown }).audit === 'function' };
 }
 
 const u32 = (x: unknown): boolean => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffffffff;

@@ -73,6 +73,36 @@ describe('a plugin that wraps native', () => {
   });
 });
 
+describe('a plugin that declares audit(): the audit property applies to it', () => {
+  test('its audit runs after every step and passes', async () => {
+    const r = await popek('check', '--engine', fixture('audited-native.ts'), '--property', 'audit', '--runs', '5', '--workers', '1');
+    expect(r.stdout).toMatch(/audited-native\.ts: audit: ok after 5 runs/);
+    expect(r.code).toBe(0);
+  });
+
+  test("a violation is reported with the audit's own line, at the step that broke it", async () => {
+    const out = join(scratch, 'replays-audit');
+    const r = await popek(
+      'check',
+      '--engine',
+      fixture('planted-audit.ts'),
+      '--property',
+      'audit',
+      '--runs',
+      '20',
+      '--workers',
+      '1',
+      '--out',
+      out,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/counterexample for audit on \S*planted-audit\.ts/);
+    // The first step that runs at cpl 3 is the one after the iret that enters ring 3.
+    expect(r.stdout).toMatch(/first divergence at step \d+: iret/);
+    expect(r.stdout).toMatch(/audit failed:\s+planted: the guest is at cpl 3/);
+  });
+});
+
 describe('the same plugin with a planted bug (popf keeps IF clear)', () => {
   test('is caught and shrunk by check, saved, and replays', async () => {
     const out = join(scratch, 'replays-bug');
