@@ -15,8 +15,8 @@ export const DIFF_HELP = `usage: popek diff FILE.s --engine E [--ram SIZE] [--ma
 
 Run the spec and engine E side by side, compare the observations (DESIGN §2) after
 every step, and print the first divergence with both observations — or "equivalent".
-E is a registered engine or the path of a plugin module (./my-vmm.ts); a plugin runs
-in a thread of its own and may take --timeout-ms (default ${DEFAULT_TIMEOUT_MS}) for the run.
+E is a registered engine or the path of a plugin module (./my-vmm.ts); a plugin that
+does not return within --timeout-ms (default ${DEFAULT_TIMEOUT_MS}) is stopped and reported.
 Exit 0 if equivalent, 1 on a divergence.`;
 
 export async function diffCommand(args: string[], out: (s: string) => void): Promise<number> {

@@ -14,8 +14,8 @@ export const REPLAY_HELP = `usage: popek replay FILE.json [--timeout-ms N]
 
 Re-run a counterexample written by popek check: its assembly, events, RAM size and
 budget, on the same engine with the same bugs switched on, in lockstep with the spec.
-A plugin engine runs in a thread of its own and may take --timeout-ms (default
-${DEFAULT_TIMEOUT_MS}) for the run. Exit 1 if it still diverges, 0 if the engine now agrees.`;
+A plugin engine that does not return within --timeout-ms (default ${DEFAULT_TIMEOUT_MS})
+is stopped and reported. Exit 1 if it still diverges, 0 if the engine now agrees.`;
 
 export async function replayCommand(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
