@@ -15,7 +15,7 @@ import { caseArb, caseInstructions, type CheckCase } from './cases.ts';
 import { lockstep } from '../lockstep/lockstep.ts';
 import { formatDivergence } from '../lockstep/report.ts';
 import type { ReplayFile } from './replay-file.ts';
-import { EngineHung, guarded } from './guard.ts';
+import { EngineHung, guarded } from '../../src/engines/guard.ts';
 
 export interface PropertyDef {
   name: string;

@@ -9,7 +9,7 @@ import { defaultWorkers, runCampaign, type CampaignResult } from '../../properti
 import { PROPERTIES, appliesTo } from '../../properties/check/suite.ts';
 import { caseStats, formatStats } from '../../properties/check/stats.ts';
 import { BUG_CATALOG, EQUIVALENT_ENGINES } from '../engines/registry.ts';
-import { DEFAULT_TIMEOUT_MS } from '../../properties/check/guard.ts';
+import { DEFAULT_TIMEOUT_MS } from '../engines/guard.ts';
 import { basename } from 'node:path';
 import { findEngine } from '../engines/registry.ts';
 import { engineLabel } from '../engines/plugin.ts';
@@ -76,12 +76,13 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   if (values.merge) return mergeResults(positionals, out);
   if (positionals.length > 0) throw new UsageError(`check: unexpected argument '${positionals[0]}'`);
 
+  const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
   // A bug switched on without --engine means: check the engines that have that switch.
   const property = PROPERTIES.find((p) => p.name === values.property);
   if (!property) throw new UsageError(`unknown property '${values.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);
   // Without --engine: the bugs' engines, else every equivalent engine the property is about.
   const engines = values.engine
-    ? await Promise.all(values.engine.map(resolveEngine))
+    ? await Promise.all(values.engine.map((e) => resolveEngine(e, timeoutMs)))
     : values.bug.length > 0
       ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))]
       : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e));
@@ -108,7 +109,6 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
     out(values.json ? JSON.stringify(stats, null, 2) + '\n' : formatStats(stats) + '\n');
     return 0;
   }
-  const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
   const workers = values.workers === undefined ? defaultWorkers() : parseCount(values.workers, '--workers', 1);
   const shard = values.shard === undefined ? undefined : parseShard(values.shard);
 

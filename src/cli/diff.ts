@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { formatDivergence } from '../../properties/lockstep/report.ts';
-import { DEFAULT_TIMEOUT_MS } from '../../properties/check/guard.ts';
+import { DEFAULT_TIMEOUT_MS } from '../engines/guard.ts';
 import { engineLabel } from '../engines/plugin.ts';
 import { guardedRun, isPlugin, makeEngine, resolveEngine } from './engines.ts';
 import { RUN_OPTIONS, runSetup } from './run.ts';
@@ -32,7 +32,7 @@ export async function diffCommand(args: string[], out: (s: string) => void): Pro
   }
   const setup = runSetup(values, positionals, 'diff');
   const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
-  const engine = await resolveEngine(values.engine ?? 'native'); // an unknown engine is a usage error before any work
+  const engine = await resolveEngine(values.engine ?? 'native', timeoutMs); // an unknown engine is a usage error before any work
   const { image } = assembleFile(setup.file);
   const config = { ramBytes: setup.ramBytes };
   makeEngine('spec', image, config); // an image that does not fit is a usage error too

@@ -3,7 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { guardedRun, isPlugin, makeEngine, resolveEngine } from './engines.ts';
-import { DEFAULT_TIMEOUT_MS } from '../../properties/check/guard.ts';
+import { DEFAULT_TIMEOUT_MS } from '../engines/guard.ts';
 import { readEventsFile } from './events-file.ts';
 import { observationJson } from '../../properties/observation-json.ts';
 import { assembleFile } from './source.ts';
@@ -64,8 +64,8 @@ export async function runCommand(args: string[], out: (s: string | Uint8Array) =
   }
   const setup = runSetup(values, positionals, 'run');
   const { image } = assembleFile(setup.file);
-  const name = await resolveEngine(values.engine);
   const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
+  const name = await resolveEngine(values.engine, timeoutMs);
   const engine = makeEngine(name, image, { ramBytes: setup.ramBytes });
   let obs;
   try {

@@ -10,6 +10,7 @@ import { extname, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import type { Engine, EngineEntry, EngineFactory, Image, MachineConfig, Observation } from './engine.ts';
+import { DEFAULT_TIMEOUT_MS, EngineHung, guarded } from './guard.ts';
 
 /** What a plugin module may be: TypeScript or JavaScript, ES modules. */
 export const PLUGIN_EXTENSIONS: readonly string[] = ['.ts', '.mts', '.js', '.mjs'];
@@ -57,7 +58,7 @@ export function loadedPlugin(name: string): EngineEntry | undefined {
  * it under its absolute path, which is returned: that is the engine's name from then on
  * (replay files keep it, worker threads load it again by it).
  */
-export async function loadPlugin(path: string): Promise<string> {
+export async function loadPlugin(path: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
   const file = resolve(path);
   if (loaded.has(file)) return file;
   if (!PLUGIN_EXTENSIONS.includes(extname(file))) throw new PluginError(`plugin '${path}': not a ${PLUGIN_EXTENSIONS.join(', ')} module`);
@@ -73,7 +74,13 @@ export async function loadPlugin(path: string): Promise<string> {
     throw new PluginError(
       `plugin '${path}' exports no engine factory: export default (or export createEngine) a function (image, config) => Engine of popek/engine`,
     );
-  const probed = probe(make);
+  let probed: string | PluginCapabilities;
+  try {
+    probed = guarded(() => probe(make), timeoutMs);
+  } catch (e) {
+    if (!(e instanceof EngineHung)) throw e;
+    probed = `on a one-instruction guest (hlt), its ${e.message}`;
+  }
   if (typeof probed === 'string') throw new PluginError(`plugin '${path}': ${probed}`);
   capabilities.set(file, probed);
   const bugs = module.bugs ?? (module.default as Record<string, unknown> | undefined)?.bugs;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, test, vi } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import { observationProblem } from '../../src/engines/plugin.ts';
-import { EngineHung, guarded } from '../../properties/check/guard.ts';
+import { EngineHung, guarded } from '../../src/engines/guard.ts';
 import { NativeEngine } from '../../src/engines/native.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -160,6 +160,14 @@ describe('a plugin that cannot be used: one line naming the file, exit 2', () =>
     expectUsageError(
       await popek('run', 'examples/hello.s', '--engine', file('broken.ts', 'export default (;\n')),
       /plugin '\S*broken\.ts' failed to load/,
+    );
+  });
+
+  test('a factory that never returns is stopped when the plugin is probed', async () => {
+    const hangs = file('hang-factory.ts', 'export default () => {\n  for (;;);\n};\n');
+    expectUsageError(
+      await popek('run', 'examples/hello.s', '--engine', hangs, '--timeout-ms', '200'),
+      /hang-factory\.ts': on a one-instruction guest \(hlt\), its engine did not return within 200 ms/,
     );
   });
 
