@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { chunkSeed, chunksOf, type Shard } from './seeds.ts';
 import { PROPERTIES, appliesTo, runChunk, type ChunkOutcome, type PropertyDef } from './suite.ts';
-import { DEFAULT_TIMEOUT_MS } from './guard.ts';
+import { DEFAULT_TIMEOUT_MS } from '../../src/engines/guard.ts';
 import { isPluginPath } from '../../src/engines/plugin.ts';
 
 export interface CampaignOptions {

@@ -5,18 +5,18 @@
 
 import fc from 'fast-check';
 import { assemble } from '../../spec/asm/assemble.ts';
-import type { HostEvent, Image, MachineConfig, Observation } from '../../spec/observation.ts';
+import type { Engine, HostEvent, Image, MachineConfig, Observation } from '../../spec/observation.ts';
 import { BtEngine } from '../../src/engines/bt.ts';
 import { VmxEptEngine } from '../../src/engines/vmx-ept.ts';
 import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
 import { diffObservations } from '../lockstep/compare.ts';
 import { engineFactory } from '../../src/engines/registry.ts';
-import { engineLabel } from '../../src/engines/plugin.ts';
+import { engineLabel, isPluginPath, pluginCapabilities } from '../../src/engines/plugin.ts';
 import { caseArb, caseInstructions, type CheckCase } from './cases.ts';
 import { lockstep, release } from '../lockstep/lockstep.ts';
 import { formatDivergence } from '../lockstep/report.ts';
 import type { ReplayFile } from './replay-file.ts';
-import { EngineHung, guarded } from './guard.ts';
+import { EngineHung, guarded } from '../../src/engines/guard.ts';
 
 export interface PropertyDef {
   name: string;
@@ -104,6 +104,7 @@ export const auditEveryExit: PropertyDef = {
   meaning: 'a VMM invariant (DESIGN §6.13) is broken after some exit',
   engines: HOSTED_ENGINES,
   check(c, engine, bugs) {
+    if (isPluginPath(engine)) return auditedLockstep(c, engine, bugs);
     const e = hosted(engine)(imageOf(c.source), { ramBytes: c.ramBytes, bugs }, { pressure: 'audit', auditEveryExit: true });
     try {
       e.run(c.events, c.maxSteps);
@@ -123,6 +124,24 @@ function runOnce(e: { run(events: readonly HostEvent[], maxSteps: number): Obser
   } finally {
     release(e);
   }
+}
+
+/** A plugin engine with `audit()` (plugin.ts): its audit after every step, in lockstep with the spec. */
+function auditedLockstep(c: CheckCase, engine: string, bugs: readonly string[]): string | undefined {
+  const make = engineFactory(engine);
+  const audited = (image: Image, config: MachineConfig): Engine => {
+    const e = make(image, { ...config, bugs }) as Engine & { audit(): string[] };
+    const step = e.step.bind(e);
+    e.step = () => {
+      const outcome = step();
+      const violations = e.audit();
+      if (violations.length > 0) throw new Error(`audit failed:\n${violations.join('\n')}`);
+      return outcome;
+    };
+    return e;
+  };
+  const r = lockstep(audited, { image: imageOf(c.source), config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps });
+  return r.divergence ? formatDivergence(r.divergence, engineLabel(engine)) : undefined;
 }
 
 /** Final observations of two runs, as text when they differ. */
@@ -239,7 +258,8 @@ export const noninterference: PropertyDef = {
 };
 
 /** Whether `p` says anything about `engine` (the VMM-only properties need a host beneath it). */
-export const appliesTo = (p: PropertyDef, engine: string): boolean => p.engines === undefined || p.engines.includes(engine);
+export const appliesTo = (p: PropertyDef, engine: string): boolean =>
+  p.engines === undefined || p.engines.includes(engine) || (p === auditEveryExit && pluginCapabilities(engine)?.audit === true);
 
 export const PROPERTIES: readonly PropertyDef[] = [equivalence, auditEveryExit, hostEventTransparency, isolation, noninterference];
 

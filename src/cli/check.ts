@@ -9,7 +9,7 @@ import { defaultWorkers, runCampaign, type CampaignResult } from '../../properti
 import { PROPERTIES, appliesTo } from '../../properties/check/suite.ts';
 import { caseStats, formatStats } from '../../properties/check/stats.ts';
 import { BUG_CATALOG, EQUIVALENT_ENGINES } from '../engines/registry.ts';
-import { DEFAULT_TIMEOUT_MS } from '../../properties/check/guard.ts';
+import { DEFAULT_TIMEOUT_MS } from '../engines/guard.ts';
 import { basename } from 'node:path';
 import { findEngine } from '../engines/registry.ts';
 import { engineLabel } from '../engines/plugin.ts';
@@ -78,6 +78,7 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   if (values.merge) return mergeResults(positionals, out);
   if (positionals.length > 0) throw new UsageError(`check: unexpected argument '${positionals[0]}'`);
 
+  const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
   // A bug switched on without --engine means: check the engines that have that switch.
   const property = PROPERTIES.find((p) => p.name === values.property);
   if (!property) throw new UsageError(`unknown property '${values.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);
@@ -85,12 +86,15 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   const commands = (values['engine-cmd'] ?? []).map(commandEngine);
   const engines =
     values.engine || commands.length > 0
-      ? await Promise.all([...(values.engine ?? []), ...commands].map(resolveEngine))
+      ? await Promise.all([...(values.engine ?? []), ...commands].map((e) => resolveEngine(e, timeoutMs)))
       : values.bug.length > 0
         ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))]
         : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e));
   for (const e of engines) {
-    if (!appliesTo(property, e)) throw new UsageError(`property '${property.name}' is about ${property.engines!.join(', ')}, not ${e}`);
+    if (!appliesTo(property, e))
+      throw new UsageError(
+        `property '${property.name}' is about ${property.engines!.join(', ')}${property.name === 'audit' ? ', or a plugin whose engine has audit(): string[]' : ''}, not ${engineLabel(e)}`,
+      );
   }
   for (const b of values.bug) {
     const entry =
@@ -109,7 +113,6 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
     out(values.json ? JSON.stringify(stats, null, 2) + '\n' : formatStats(stats) + '\n');
     return 0;
   }
-  const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
   const workers = values.workers === undefined ? defaultWorkers() : parseCount(values.workers, '--workers', 1);
   const shard = values.shard === undefined ? undefined : parseShard(values.shard);
 

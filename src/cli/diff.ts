@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { formatDivergence } from '../../properties/lockstep/report.ts';
-import { DEFAULT_TIMEOUT_MS } from '../../properties/check/guard.ts';
+import { DEFAULT_TIMEOUT_MS } from '../engines/guard.ts';
 import { engineLabel } from '../engines/plugin.ts';
 import { commandEngine, guardedRun, isPlugin, makeEngine, resolveEngine } from './engines.ts';
 import { RUN_OPTIONS, runSetup } from './run.ts';
@@ -17,8 +17,8 @@ export const DIFF_HELP = `usage: popek diff FILE.s --engine E|--engine-cmd CMD [
 
 Run the spec and engine E side by side, compare the observations (DESIGN §2) after
 every step, and print the first divergence with both observations — or "equivalent".
-E is a registered engine or the path of a plugin module (./my-vmm.ts); a plugin runs
-in a thread of its own and may take --timeout-ms (default ${DEFAULT_TIMEOUT_MS}) for the run.
+E is a registered engine or the path of a plugin module (./my-vmm.ts); a plugin that
+does not return within --timeout-ms (default ${DEFAULT_TIMEOUT_MS}) is stopped and reported.
 Exit 0 if equivalent, 1 on a divergence. --engine qemu runs the guest translated to IA-32
 under qemu-system-i386 (docs/qemu.md); a guest beyond the translation is said to be so.`;
 
@@ -39,6 +39,7 @@ export async function diffCommand(args: string[], out: (s: string) => void): Pro
   // An unknown engine is a usage error before any work.
   const engine = await resolveEngine(
     values['engine-cmd'] === undefined ? (values.engine ?? 'native') : commandEngine(values['engine-cmd']),
+    timeoutMs,
   );
   const { image } = assembleFile(setup.file);
   const config = { ramBytes: setup.ramBytes };

@@ -6,27 +6,27 @@ import type { Engine, EngineFactory, Image, MachineConfig } from '../engines/eng
 import { PluginError, isPluginPath, loadPlugin } from '../engines/plugin.ts';
 import { ENGINE_NAMES, findEngine } from '../engines/registry.ts';
 import { COMMAND_PREFIX, isCommandEngine, missingFields, remoteCapabilities } from '../engines/remote.ts';
-import { EngineHung, guarded } from '../../properties/check/guard.ts';
+import { EngineHung, guarded } from '../engines/guard.ts';
 import { EngineCrash, UsageError } from './usage.ts';
 
 /**
  * The name an engine goes by: a registered name as it is, a plugin loaded and probed and
  * named by its absolute path. Call this first; `engineFactory` and `makeEngine` then know it.
  */
-export async function resolveEngine(name: string): Promise<string> {
+export async function resolveEngine(name: string, timeoutMs?: number): Promise<string> {
   if (isCommandEngine(name)) engineFactory(name); // starts the process and shakes hands
   if (findEngine(name)) return name;
   if (!isPluginPath(name))
     throw new UsageError(`unknown engine '${name}' (one of ${ENGINE_NAMES.join(', ')}, or the path of a plugin module: ./my-vmm.ts)`);
   try {
-    return await loadPlugin(name);
+    return await loadPlugin(name, timeoutMs);
   } catch (e) {
     if (e instanceof PluginError) throw new UsageError(e.message);
     throw e;
   }
 }
 
-/** Whether `name` (as resolveEngine returned it) is a plugin, which runs guarded (properties/check/guard.ts). */
+/** Whether `name` (as resolveEngine returned it) is a plugin, which runs guarded (src/engines/guard.ts). */
 export const isPlugin = (name: string): boolean => isPluginPath(name);
 
 export function engineFactory(name: string): EngineFactory {

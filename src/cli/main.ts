@@ -10,6 +10,7 @@ import { replayCommand, REPLAY_HELP } from './replay.ts';
 import { mutantsCommand, MUTANTS_HELP } from './mutants.ts';
 import { explainCommand, EXPLAIN_HELP } from './explain.ts';
 import { serveCommand, SERVE_HELP } from './serve.ts';
+import { initVmmCommand, INIT_VMM_HELP } from './init-vmm.ts';
 import { EngineCrash, UsageError } from './usage.ts';
 
 type Out = (s: string | Uint8Array) => void;
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, Command> = {
   bench: { summary: 'guest instructions per second of each engine on each workload', help: BENCH_HELP, main: benchCommand },
   explain: { summary: 'a self-contained HTML page that steps through a run or a counterexample', help: EXPLAIN_HELP, main: explainCommand },
   serve: { summary: 'serve an engine over the JSON-lines engine protocol (stdin/stdout)', help: SERVE_HELP, main: serveCommand },
+  'init-vmm': { summary: 'write a starter VMM (vmm.ts, README.md) to check with --engine', help: INIT_VMM_HELP, main: initVmmCommand },
 };
 
 const HELP = `usage: popek COMMAND [options]    (popek COMMAND --help for more)

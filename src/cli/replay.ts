@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { isReplayFile } from '../../properties/check/replay-file.ts';
 import { divergenceOf } from '../../properties/check/suite.ts';
 import { parseEvents } from './events-file.ts';
-import { DEFAULT_TIMEOUT_MS, EngineHung, guarded } from '../../properties/check/guard.ts';
+import { DEFAULT_TIMEOUT_MS, EngineHung, guarded } from '../engines/guard.ts';
 import { isPlugin, resolveEngine } from './engines.ts';
 import { UsageError, parseCount } from './usage.ts';
 
@@ -14,8 +14,8 @@ export const REPLAY_HELP = `usage: popek replay FILE.json [--timeout-ms N]
 
 Re-run a counterexample written by popek check: its assembly, events, RAM size and
 budget, on the same engine with the same bugs switched on, in lockstep with the spec.
-A plugin engine runs in a thread of its own and may take --timeout-ms (default
-${DEFAULT_TIMEOUT_MS}) for the run. Exit 1 if it still diverges, 0 if the engine now agrees.`;
+A plugin engine that does not return within --timeout-ms (default ${DEFAULT_TIMEOUT_MS})
+is stopped and reported. Exit 1 if it still diverges, 0 if the engine now agrees.`;
 
 export async function replayCommand(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -41,7 +41,7 @@ export async function replayCommand(args: string[], out: (s: string) => void): P
   }
   if (!isReplayFile(json)) throw new UsageError(`${path}: not a popek counterexample file`);
   const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
-  const engine = await resolveEngine(json.engine);
+  const engine = await resolveEngine(json.engine, timeoutMs);
   const events = parseEvents(json.events, path);
   const bugs = json.bugs.length ? ` with --bug ${json.bugs.join(',')}` : '';
   out(

@@ -3,7 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { commandEngine, guardedRun, isPlugin, makeEngine, resolveEngine } from './engines.ts';
-import { DEFAULT_TIMEOUT_MS } from '../../properties/check/guard.ts';
+import { DEFAULT_TIMEOUT_MS } from '../engines/guard.ts';
 import { readEventsFile } from './events-file.ts';
 import { observationJson } from '../../properties/observation-json.ts';
 import { assembleFile } from './source.ts';
@@ -66,8 +66,8 @@ export async function runCommand(args: string[], out: (s: string | Uint8Array) =
   }
   const setup = runSetup(values, positionals, 'run');
   const { image } = assembleFile(setup.file);
-  const name = await resolveEngine(values['engine-cmd'] === undefined ? values.engine : commandEngine(values['engine-cmd']));
   const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
+  const name = await resolveEngine(values['engine-cmd'] === undefined ? values.engine : commandEngine(values['engine-cmd']), timeoutMs);
   const engine = makeEngine(name, image, { ramBytes: setup.ramBytes });
   let obs;
   try {

@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import type { Engine, EngineEntry, EngineFactory, Image, MachineConfig, Observation } from './engine.ts';
 import { isCommandEngine } from './remote.ts';
+import { DEFAULT_TIMEOUT_MS, EngineHung, guarded } from './guard.ts';
 
 /** What a plugin module may be: TypeScript or JavaScript, ES modules. */
 export const PLUGIN_EXTENSIONS: readonly string[] = ['.ts', '.mts', '.js', '.mjs'];
@@ -35,6 +36,21 @@ export function engineLabel(name: string): string {
 /** Loaded plugins by absolute path: the name they go by everywhere after loading. */
 const loaded = new Map<string, EngineEntry>();
 
+/**
+ * What a plugin's engine offers beyond `Engine` — what a property may need (TestRIG's
+ * declared features): `audit(): string[]`, the VMM's own invariants (DESIGN §6.13), each
+ * violation one line, run by the `audit` property after every step.
+ */
+export interface PluginCapabilities {
+  audit: boolean;
+}
+const capabilities = new Map<string, PluginCapabilities>();
+
+/** The capabilities of a plugin loaded in this thread, or undefined for any other name. */
+export function pluginCapabilities(name: string): PluginCapabilities | undefined {
+  return capabilities.get(name);
+}
+
 /** The registry row of a plugin loaded in this thread, by the name `loadPlugin` returned. */
 export function loadedPlugin(name: string): EngineEntry | undefined {
   return loaded.get(name);
@@ -45,7 +61,7 @@ export function loadedPlugin(name: string): EngineEntry | undefined {
  * it under its absolute path, which is returned: that is the engine's name from then on
  * (replay files keep it, worker threads load it again by it).
  */
-export async function loadPlugin(path: string): Promise<string> {
+export async function loadPlugin(path: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
   const file = resolve(path);
   if (loaded.has(file)) return file;
   if (!PLUGIN_EXTENSIONS.includes(extname(file))) throw new PluginError(`plugin '${path}': not a ${PLUGIN_EXTENSIONS.join(', ')} module`);
@@ -61,9 +77,16 @@ export async function loadPlugin(path: string): Promise<string> {
     throw new PluginError(
       `plugin '${path}' exports no engine factory: export default (or export createEngine) a function (image, config) => Engine of popek/engine`,
     );
-  const problem = probe(make);
-  if (problem !== undefined) throw new PluginError(`plugin '${path}': ${problem}`);
-  const bugs = module.bugs;
+  let probed: string | PluginCapabilities;
+  try {
+    probed = guarded(() => probe(make), timeoutMs);
+  } catch (e) {
+    if (!(e instanceof EngineHung)) throw e;
+    probed = `on a one-instruction guest (hlt), its ${e.message}`;
+  }
+  if (typeof probed === 'string') throw new PluginError(`plugin '${path}': ${probed}`);
+  capabilities.set(file, probed);
+  const bugs = module.bugs ?? (module.default as Record<string, unknown> | undefined)?.bugs;
   loaded.set(file, {
     make,
     expected: 'equivalent',
@@ -78,9 +101,13 @@ function firstLine(e: unknown): string {
   return text.split('\n').find((l) => l.trim() !== '') ?? text;
 }
 
-/** The default export may itself be the module namespace of a CommonJS-style default. */
+/**
+ * The factory: the default export or `createEngine`. A .ts file outside an ES-module
+ * package is compiled as CommonJS, whose exports object arrives as the default export.
+ */
 function factoryOf(module: Record<string, unknown>): EngineFactory | undefined {
-  for (const candidate of [module.default, module.createEngine, (module.default as Record<string, unknown> | undefined)?.createEngine])
+  const cjs = (typeof module.default === 'object' && module.default !== null ? module.default : {}) as Record<string, unknown>;
+  for (const candidate of [module.default, module.createEngine, cjs.default, cjs.createEngine])
     if (typeof candidate === 'function') return candidate as EngineFactory;
   return undefined;
 }
@@ -94,8 +121,8 @@ const PROBE_IMAGE: Image = { chunks: [{ addr: 0, bytes: new Uint8Array([0x02, 0,
 const PROBE_CONFIG: MachineConfig = { ramBytes: 4096 };
 const STEP_OUTCOMES = ['retired', 'delivered', 'halted', 'shutdown'];
 
-/** Build the plugin's engine on a one-instruction guest and look at what it gives back. */
-function probe(make: EngineFactory): string | undefined {
+/** Build the plugin's engine on a one-instruction guest and look at what it gives back: what is wrong, or what it offers. */
+function probe(make: EngineFactory): string | PluginCapabilities {
   let engine: Engine;
   try {
     engine = make(PROBE_IMAGE, PROBE_CONFIG);
@@ -117,7 +144,7 @@ function probe(make: EngineFactory): string | undefined {
   } catch (e) {
     return `its engine threw on a one-instruction guest (hlt): ${firstLine(e)}`;
   }
-  return undefined;
+  return { audit: typeof (engine as Engine & { audit?: unknown }).audit === 'function' };
 }
 
 const u32 = (x: unknown): boolean => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffffffff;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, test, vi } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import { observationProblem } from '../../src/engines/plugin.ts';
-import { EngineHung, guarded } from '../../properties/check/guard.ts';
+import { EngineHung, guarded } from '../../src/engines/guard.ts';
 import { NativeEngine } from '../../src/engines/native.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -73,6 +73,36 @@ describe('a plugin that wraps native', () => {
   });
 });
 
+describe('a plugin that declares audit(): the audit property applies to it', () => {
+  test('its audit runs after every step and passes', async () => {
+    const r = await popek('check', '--engine', fixture('audited-native.ts'), '--property', 'audit', '--runs', '5', '--workers', '1');
+    expect(r.stdout).toMatch(/audited-native\.ts: audit: ok after 5 runs/);
+    expect(r.code).toBe(0);
+  });
+
+  test("a violation is reported with the audit's own line, at the step that broke it", async () => {
+    const out = join(scratch, 'replays-audit');
+    const r = await popek(
+      'check',
+      '--engine',
+      fixture('planted-audit.ts'),
+      '--property',
+      'audit',
+      '--runs',
+      '20',
+      '--workers',
+      '1',
+      '--out',
+      out,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/counterexample for audit on \S*planted-audit\.ts/);
+    // The first step that runs at cpl 3 is the one after the iret that enters ring 3.
+    expect(r.stdout).toMatch(/first divergence at step \d+: iret/);
+    expect(r.stdout).toMatch(/audit failed:\s+planted: the guest is at cpl 3/);
+  });
+});
+
 describe('the same plugin with a planted bug (popf keeps IF clear)', () => {
   test('is caught and shrunk by check, saved, and replays', async () => {
     const out = join(scratch, 'replays-bug');
@@ -130,6 +160,14 @@ describe('a plugin that cannot be used: one line naming the file, exit 2', () =>
     expectUsageError(
       await popek('run', 'examples/hello.s', '--engine', file('broken.ts', 'export default (;\n')),
       /plugin '\S*broken\.ts' failed to load/,
+    );
+  });
+
+  test('a factory that never returns is stopped when the plugin is probed', async () => {
+    const hangs = file('hang-factory.ts', 'export default () => {\n  for (;;);\n};\n');
+    expectUsageError(
+      await popek('run', 'examples/hello.s', '--engine', hangs, '--timeout-ms', '200'),
+      /hang-factory\.ts': on a one-instruction guest \(hlt\), its engine did not return within 200 ms/,
     );
   });
 

@@ -1,6 +1,6 @@
-// A guard around a plugin engine (DESIGN §5, §10): a user's engine that throws is a
-// divergence the lockstep differ reports; one that never returns must be stopped from
-// outside its thread. node:vm's `timeout` does exactly that: a watchdog thread terminates
+// A guard around a plugin engine (DESIGN §5, §10), used when it is probed (plugin.ts) and
+// by every command that runs it: a user's engine that throws is a divergence the lockstep
+// differ reports; one that never returns must be stopped from outside its thread. node:vm's `timeout` does exactly that: a watchdog thread terminates
 // the running script — with every function it called, the engine's endless loop included
 // — and its termination cannot be caught by the engine's own try/catch. A hung case then
 // fails with "engine did not return within N ms", a failure fast-check shrinks like any
