@@ -12,7 +12,8 @@ import { diffObservations } from '../lockstep/compare.ts';
 import { engineFactory } from '../../src/engines/registry.ts';
 import { caseArb, caseInstructions, type CheckCase } from './cases.ts';
 import { lockstep } from '../lockstep/lockstep.ts';
-import { formatDivergence } from '../lockstep/report.ts';
+import type { Divergence } from '../lockstep/lockstep.ts';
+import { formatDivergence, type FormatOptions } from '../lockstep/report.ts';
 import type { ReplayFile } from './replay-file.ts';
 
 export interface PropertyDef {
@@ -226,29 +227,80 @@ function imageOf(source: string): Image {
   return image;
 }
 
+/** The first divergence of the case in lockstep with the spec, or undefined. */
+export function firstDivergence(
+  source: string,
+  c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'>,
+  engine: string,
+  bugs: readonly string[],
+): Divergence | undefined {
+  const make = engineFactory(engine);
+  return lockstep((image, config) => make(image, { ...config, bugs }), {
+    image: imageOf(source),
+    config: { ramBytes: c.ramBytes },
+    events: c.events,
+    maxSteps: c.maxSteps,
+  }).divergence;
+}
+
 export function divergenceOf(
   source: string,
   c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'>,
   engine: string,
   bugs: readonly string[],
+  opts: FormatOptions = {},
 ): string | undefined {
-  const make = engineFactory(engine);
-  const r = lockstep((image, config) => make(image, { ...config, bugs }), {
-    image: imageOf(source),
-    config: { ramBytes: c.ramBytes },
-    events: c.events,
-    maxSteps: c.maxSteps,
-  });
-  return r.divergence ? formatDivergence(r.divergence, engine) : undefined;
+  const d = firstDivergence(source, c, engine, bugs);
+  return d ? formatDivergence(d, engine, opts) : undefined;
 }
+
+/**
+ * What makes two failures the same for `check --keep-going` (issue 14.5): for a divergence,
+ * the first diverging instruction with its registers, numbers and memory operands
+ * abstracted (`mov r, cs`, `sidt [m]`) and the first differing field; for the other
+ * properties, the first line of the failure with its numbers abstracted.
+ */
+export function divergenceSignature(d: Divergence): string {
+  const insn = d.insn
+    .replace(/\[[^\]]*\]/g, '[m]')
+    .replace(/\b(e[a-d]x|e[sd]i|e[sb]p|[a-d]l|[sd]il|[sb]pl)\b/g, 'r')
+    .replace(/-?\b(0x[0-9a-f]+|\d+)\b/gi, 'n');
+  const field =
+    d.error !== undefined
+      ? 'engine threw'
+      : d.fields[0]
+        ? d.fields[0].path.replace(/\[.*$/, '')
+        : `outcome ${d.outcome.spec}/${d.outcome.engine}`;
+  return `${insn} -> ${field}`;
+}
+
+const textSignature = (text: string) => (text.split('\n')[0] ?? '').replace(/-?\b(0x[0-9a-f]+|\d+)\b/gi, 'N');
+
+/** The failure of `prop` on the case as text and signature, or undefined when it holds (one lockstep run for equivalence). */
+export function failureOf(
+  prop: PropertyDef,
+  c: CheckCase,
+  engine: string,
+  bugs: readonly string[],
+): { text: string; signature: string } | undefined {
+  if (prop === equivalence) {
+    const d = firstDivergence(c.source, c, engine, bugs);
+    return d && { text: formatDivergence(d, engine), signature: `${engine} ${prop.name}: ${divergenceSignature(d)}` };
+  }
+  const text = prop.check(c, engine, bugs);
+  return text === undefined ? undefined : { text, signature: `${engine} ${prop.name}: ${textSignature(text)}` };
+}
+
+/** A shrunk counterexample, ready to be saved. */
+export type Failure = ReplayFile & { shrinks: number; signature: string };
 
 export interface ChunkOutcome {
   k: number;
   runs: number;
-  failure?: ReplayFile & { shrinks: number };
+  failure?: Failure;
 }
 
-/** Run chunk k of a campaign: `numRuns` cases from `seed`. */
+/** Run chunk k of a campaign: `numRuns` cases from `seed`; stop at the first failure. */
 export function runChunk(
   prop: PropertyDef,
   engine: string,
@@ -262,29 +314,67 @@ export function runChunk(
     { seed, numRuns },
   );
   if (!result.failed || result.counterexample === null) return { k, runs: result.numRuns };
-  const [c] = result.counterexample;
-  const divergence =
-    prop.check(c, engine, bugs) ??
-    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- what the property threw: an Error ('Error: message') or a primitive
-    String(result.errorInstance ?? 'the property failed');
+  return { k, runs: result.numRuns, failure: failureRecord(prop, engine, bugs, result, result.counterexample[0]) };
+}
+
+/**
+ * Run chunk k for `check --keep-going` (issue 14.5): a failure whose signature is in
+ * `known` counts as a pass — also while shrinking, so each shrink ends on a failure of a
+ * new kind — and after each new failure the chunk starts over, until it passes.
+ * `known` grows; the chunks of a campaign share it, run in order.
+ */
+export function runChunkKeepGoing(
+  prop: PropertyDef,
+  engine: string,
+  bugs: readonly string[],
+  seed: number,
+  numRuns: number,
+  known: Set<string>,
+): { runs: number; failures: Failure[] } {
+  const failures: Failure[] = [];
+  let runs = 0;
+  for (;;) {
+    const result = fc.check(
+      fc.property(caseArb, (c) => {
+        const f = failureOf(prop, c, engine, bugs);
+        return f === undefined || known.has(f.signature);
+      }),
+      { seed, numRuns },
+    );
+    runs += result.numRuns;
+    if (!result.failed || result.counterexample === null) return { runs, failures };
+    const failure = failureRecord(prop, engine, bugs, result, result.counterexample[0]);
+    if (known.has(failure.signature)) return { runs, failures }; // cannot happen: the predicate passed it
+    known.add(failure.signature);
+    failures.push(failure);
+  }
+}
+
+function failureRecord(
+  prop: PropertyDef,
+  engine: string,
+  bugs: readonly string[],
+  result: fc.RunDetails<[CheckCase]>,
+  c: CheckCase,
+): Failure {
+  const f = failureOf(prop, c, engine, bugs);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- what the property threw: an Error ('Error: message') or a primitive
+  const divergence = f?.text ?? String(result.errorInstance ?? 'the property failed');
   return {
-    k,
-    runs: result.numRuns,
-    failure: {
-      popek: 'counterexample',
-      version: 1,
-      property: prop.name,
-      engine,
-      bugs: [...bugs],
-      seed: result.seed,
-      path: result.counterexamplePath ?? '',
-      source: c.source,
-      events: c.events,
-      ramBytes: c.ramBytes,
-      maxSteps: c.maxSteps,
-      instructions: caseInstructions(c),
-      divergence,
-      shrinks: result.numShrinks,
-    },
+    popek: 'counterexample',
+    version: 1,
+    property: prop.name,
+    engine,
+    bugs: [...bugs],
+    seed: result.seed,
+    path: result.counterexamplePath ?? '',
+    source: c.source,
+    events: c.events,
+    ramBytes: c.ramBytes,
+    maxSteps: c.maxSteps,
+    instructions: caseInstructions(c),
+    divergence,
+    shrinks: result.numShrinks,
+    signature: f?.signature ?? `${engine} ${prop.name}: threw`,
   };
 }

@@ -4,7 +4,6 @@
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { assemble } from '../../spec/asm/assemble.ts';
 import fc from 'fast-check';
 import { caseArb } from '../../properties/check/cases.ts';
@@ -12,15 +11,17 @@ import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { DEFAULT_SEED } from './check.ts';
 import { ENGINE_NAMES } from '../engines/registry.ts';
 import { engineFactory, makeEngine } from './engines.ts';
+import { parseCommand } from './options.ts';
+import { progressReporter } from './progress.ts';
 import { UsageError, parseCount } from './usage.ts';
 import { CPU_PROFILES, modelledCycles, type CpuProfile } from './cost-model.ts';
 
-export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--cpu PROFILE] [--json]
+export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--cpu PROFILE] [--counters] [--json]
        popek bench --lockstep [--engine E] [--runs N]
 
 Runs each workload of examples/bench on each engine and prints guest instructions per
 second (wall clock), exits, modelled cycles (DESIGN §9: counters × the costs of a CPU)
-and the overhead over native, then each engine's counters.
+and the overhead over native.
   --engine E     an engine (repeatable; default: every engine)
   --workload W   a workload name (repeatable; default: all)
   --steps N      step budget per run (default: 3000000)
@@ -28,7 +29,20 @@ and the overhead over native, then each engine's counters.
   --lockstep     instead: lockstep property throughput on one core — generated cases of
                  popek check, the engine (default native) against the spec, runs per second
   --runs N       with --lockstep: how many cases (default: 500)
-  --json         one JSON object`;
+  --counters     also each engine's counters, as a table (workloads × counters)
+  --json         one JSON object, counters included`;
+
+export const BENCH_OPTIONS = {
+  engine: { type: 'string', multiple: true },
+  workload: { type: 'string', multiple: true },
+  steps: { type: 'string', default: '3000000' },
+  cpu: { type: 'string', default: 'nehalem' },
+  json: { type: 'boolean', default: false },
+  counters: { type: 'boolean', default: false },
+  lockstep: { type: 'boolean', default: false },
+  runs: { type: 'string', default: '500' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
 
 const WORKLOADS_DIR = fileURLToPath(new URL('../../examples/bench/', import.meta.url));
 /** tight-loop and paging-loop measure raw speed; user-loop, fork and ptemod are the three workloads of the VMM trade-offs (issue 6, DESIGN §9). */
@@ -68,7 +82,7 @@ export function benchOne(engine: string, workload: string, steps: number, cpu: C
 }
 
 /** Lockstep throughput: the cases `popek check` generates, at its default seed, on this thread. */
-export function benchLockstep(engine: string, runs: number) {
+export function benchLockstep(engine: string, runs: number, onProgress?: (done: number, total: number) => void) {
   const cases = fc.sample(caseArb, { seed: DEFAULT_SEED, numRuns: runs });
   const make = engineFactory(engine);
   const images = cases.map((c) => assemble(c.source, 'generated.s').image);
@@ -76,26 +90,15 @@ export function benchLockstep(engine: string, runs: number) {
   const t0 = performance.now();
   cases.forEach((c, i) => {
     steps += lockstep(make, { image: images[i]!, config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps }).steps;
+    onProgress?.(i + 1, runs);
   });
   const seconds = (performance.now() - t0) / 1000;
   return { engine, runs, seconds, runsPerSecond: runs / seconds, stepsPerRun: steps / runs };
 }
 
 export function benchCommand(args: string[], out: (s: string) => void): number {
-  const { values } = parseArgs({
-    args,
-    options: {
-      engine: { type: 'string', multiple: true },
-      workload: { type: 'string', multiple: true },
-      steps: { type: 'string', default: '3000000' },
-      cpu: { type: 'string', default: 'nehalem' },
-      json: { type: 'boolean', default: false },
-      lockstep: { type: 'boolean', default: false },
-      runs: { type: 'string', default: '500' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
+  const { values, positionals, given } = parseCommand('bench', args, BENCH_OPTIONS);
+  if (positionals.length > 0) throw new UsageError(`bench: unexpected argument '${positionals[0]}' (see popek bench --help)`);
   if (values.help) {
     out(BENCH_HELP + '\n');
     return 0;
@@ -103,7 +106,10 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
   if (values.lockstep) {
     const engine = values.engine?.[0] ?? 'native';
     engineFactory(engine);
-    const r = benchLockstep(engine, parseCount(values.runs, '--runs', 1));
+    if (given.has('counters')) throw new UsageError('--counters does not apply with --lockstep');
+    const progress = progressReporter(`bench --lockstep ${engine}`);
+    const r = benchLockstep(engine, parseCount(values.runs, '--runs', 1, 1_000_000), progress.update);
+    progress.end();
     out(
       values.json
         ? JSON.stringify(r) + '\n'
@@ -146,12 +152,21 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
       `${r.engine.padEnd(12)} ${r.workload.padEnd(12)} ${String(r.instructions).padStart(12)} ${r.mips.toFixed(2).padStart(10)} ${String(r.exits).padStart(9)} ${model.padStart(17)} ${overhead.padStart(9)}\n`,
     );
   }
-  out('\ncounters:\n');
-  for (const r of rows)
-    out(
-      `  ${r.engine} × ${r.workload}: ${Object.entries(r.counters)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}\n`,
-    );
+  if (values.counters) out('\n' + countersTable(rows) + '\n');
   return 0;
+}
+
+/** `--counters` (issue 14.10): per workload, one row per counter, one column per engine ('-': the engine has no such counter). */
+export function countersTable(rows: readonly BenchRow[]): string {
+  const out: string[] = [];
+  for (const workload of [...new Set(rows.map((r) => r.workload))]) {
+    const rs = rows.filter((r) => r.workload === workload);
+    const names = [...new Set(rs.flatMap((r) => Object.keys(r.counters)))];
+    const w0 = Math.max(`counters: ${workload}`.length, ...names.map((n) => n.length));
+    const ws = rs.map((r) => Math.max(r.engine.length, ...names.map((n) => String(r.counters[n] ?? '-').length)));
+    out.push(`${`counters: ${workload}`.padEnd(w0)}  ${rs.map((r, i) => r.engine.padStart(ws[i]!)).join('  ')}`);
+    for (const n of names) out.push(`${n.padEnd(w0)}  ${rs.map((r, i) => String(r.counters[n] ?? '-').padStart(ws[i]!)).join('  ')}`);
+    out.push('');
+  }
+  return out.join('\n').trimEnd();
 }

@@ -1,27 +1,42 @@
 // `popek replay FILE.json` (DESIGN §10): re-run a saved counterexample and show the
-// side-by-side divergence — or say that the engine now agrees with the spec.
+// divergence — or say that the engine now agrees with the spec. The engine, bugs, RAM,
+// budget and events come from the file; each flag overrides one of them (to try a fix:
+// `--engine` another engine, `--bug` another bug set).
 
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { splitCase } from '../../properties/check/counterexample.ts';
 import { isReplayFile } from '../../properties/check/replay-file.ts';
 import { divergenceOf } from '../../properties/check/suite.ts';
-import { parseEvents } from './events-file.ts';
+import { checkEventsFit, parseEvents, readEventsFile } from './events-file.ts';
 import { engineFactory } from './engines.ts';
-import { UsageError } from './usage.ts';
+import { parseCommand } from './options.ts';
+import { checkBugs } from './run.ts';
+import { UsageError, parseCount, parseSize } from './usage.ts';
 
-export const REPLAY_HELP = `usage: popek replay FILE.json
+export const REPLAY_HELP = `usage: popek replay FILE.json [--engine E] [--bug B]... [--ram SIZE] [--max-steps N] [--events FILE.json] [--verbose]
 
-Re-run a counterexample written by popek check: its assembly, events, RAM size and
-budget, on the same engine with the same bugs switched on, in lockstep with the spec.
+Re-run a counterexample saved by popek check: its assembly, events, RAM size and budget,
+on the same engine with the same bugs switched on, in lockstep with the spec.
+  --engine E        run it on another engine
+  --bug B           switch on these bugs instead of the file's (repeatable)
+  --ram SIZE        another RAM size (bytes or with K/M/G, a multiple of 4096)
+  --max-steps N     another step budget
+  --events FILE     another schedule of host events
+  --verbose         print the whole program and every field of both observations
 Exit 1 if it still diverges, 0 if the engine now agrees.`;
 
+export const REPLAY_OPTIONS = {
+  engine: { type: 'string' },
+  bug: { type: 'string', multiple: true },
+  ram: { type: 'string' },
+  'max-steps': { type: 'string' },
+  events: { type: 'string' },
+  verbose: { type: 'boolean', short: 'v', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
 export function replayCommand(args: string[], out: (s: string) => void): number {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { help: { type: 'boolean', short: 'h', default: false } },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseCommand('replay', args, REPLAY_OPTIONS);
   if (values.help) {
     out(REPLAY_HELP + '\n');
     return 0;
@@ -35,14 +50,22 @@ export function replayCommand(args: string[], out: (s: string) => void): number 
     throw new UsageError(`cannot read replay file '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   if (!isReplayFile(json)) throw new UsageError(`${path}: not a popek counterexample file`);
-  engineFactory(json.engine);
-  const events = parseEvents(json.events, path);
-  const bugs = json.bugs.length ? ` with --bug ${json.bugs.join(',')}` : '';
+  const engine = values.engine ?? json.engine;
+  engineFactory(engine);
+  const bugs = values.bug ?? json.bugs;
+  checkBugs(engine, bugs);
+  const ramBytes = values.ram === undefined ? json.ramBytes : parseSize(values.ram, '--ram', 4096, 0xfee00000);
+  if (ramBytes % 4096 !== 0) throw new UsageError(`--ram: ${values.ram} is not a multiple of 4096`);
+  const maxSteps = values['max-steps'] === undefined ? json.maxSteps : parseCount(values['max-steps'], '--max-steps');
+  const events = values.events === undefined ? parseEvents(json.events, path) : readEventsFile(values.events);
+  checkEventsFit(events, ramBytes, values.events ?? path);
+  const withBugs = bugs.length ? ` with --bug ${bugs.join(' --bug ')}` : '';
   out(
-    `${json.property} on ${json.engine}${bugs}, ${json.instructions} instructions (fast-check seed ${json.seed}, path ${json.path || '-'})\n\n`,
+    `${json.property} on ${engine}${withBugs}, ${json.instructions} body instructions (fast-check seed ${json.seed}, path ${json.path || '-'})\n\n`,
   );
-  out(json.source.trimEnd() + '\n\n');
-  const divergence = divergenceOf(json.source, { events, ramBytes: json.ramBytes, maxSteps: json.maxSteps }, json.engine, json.bugs);
-  out((divergence ?? `equivalent: ${json.engine} now agrees with the spec on this case`) + '\n');
+  if (values.verbose) out(json.source.trimEnd() + '\n\n');
+  else out((splitCase(json.source)?.body.join('\n') ?? json.source.trimEnd()) + '\n\n');
+  const divergence = divergenceOf(json.source, { events, ramBytes, maxSteps }, engine, bugs, { brief: !values.verbose });
+  out((divergence ?? `equivalent: ${engine} now agrees with the spec on this case`) + '\n');
   return divergence ? 1 : 0;
 }
