@@ -257,7 +257,8 @@ export function divergenceOf(
 /**
  * What makes two failures the same for `check --keep-going` (issue 14.5): for a divergence,
  * the first diverging instruction with its registers, numbers and memory operands
- * abstracted (`mov r, cs`, `sidt [m]`) and the first differing field; for the other
+ * abstracted (`mov r, cs`, `sidt [m]`) and the first differing field (`regs` for any
+ * register, `ram` for any address); for the other
  * properties, the first line of the failure with its numbers abstracted.
  */
 export function divergenceSignature(d: Divergence): string {
@@ -269,7 +270,7 @@ export function divergenceSignature(d: Divergence): string {
     d.error !== undefined
       ? 'engine threw'
       : d.fields[0]
-        ? d.fields[0].path.replace(/\[.*$/, '')
+        ? d.fields[0].path.replace(/\[.*$/, '').replace(/^regs\..*/, 'regs') // registers are abstracted in the instruction too
         : `outcome ${d.outcome.spec}/${d.outcome.engine}`;
   return `${insn} -> ${field}`;
 }

@@ -60,22 +60,24 @@ export function formatDivergence(d: Divergence, engineName: string, opts: Format
   lines.push(`  step outcome: spec ${d.outcome.spec}, ${engineName} ${d.outcome.engine}`);
   if (d.error) lines.push(`  ${engineName} threw: ${d.error}`);
   const differing = new Set(d.fields.map((f) => rowOf(f.path)));
-  const a = rows(d.spec);
-  const b = rows(d.engine);
-  const w0 = Math.max(...a.map(([k]) => k.length)) + 2;
+  // Brief: the differing rows only, and not the trace tail, which the `* trace[i]` line below says exactly.
+  const shown = (k: string) => !brief || (differing.has(k.replace(/ \(.*$/, '')) && !k.startsWith('trace'));
+  const a = rows(d.spec).filter(([k]) => shown(k));
+  const b = rows(d.engine).filter(([k]) => shown(k));
+  const w0 = Math.max(0, ...a.map(([k]) => k.length)) + 2;
   const w1 = Math.max(20, ...a.map(([, v]) => Math.min(v.length, 60)));
-  lines.push(`  ${''.padEnd(w0)}${'spec'.padEnd(w1)}  ${engineName}`);
+  if (a.length > 0) lines.push(`  ${''.padEnd(w0)}${'spec'.padEnd(w1)}  ${engineName}`);
   for (let i = 0; i < a.length; i++) {
     const [k, va] = a[i]!;
     const vb = b[i]![1];
     const differs = differing.has(k.replace(/ \(.*$/, ''));
-    if (brief && !differs) continue;
     const line = `${differs ? '*' : ' '} ${k.padEnd(w0)}${va.slice(0, 60).padEnd(w1)}  ${vb.slice(0, 60)}`;
     lines.push(differs ? mark(line) : line);
   }
+  const show = (v: unknown) => (v !== null && typeof v === 'object' && 'kind' in v ? traceText(v as TraceEntry) : JSON.stringify(v));
   for (const f of d.fields) {
     if (f.path.startsWith('ram') || f.path.startsWith('trace'))
-      lines.push(mark(`* ${f.path}: spec ${JSON.stringify(f.spec)}, ${engineName} ${JSON.stringify(f.engine)}`));
+      lines.push(mark(`* ${f.path}: spec ${show(f.spec)}, ${engineName} ${show(f.engine)}`));
   }
   return lines.join('\n');
 }
