@@ -80,8 +80,12 @@ export function ramText(bytes: number): string {
   return bytes % 1024 === 0 ? `${bytes / 1024}K` : String(bytes);
 }
 
-/** The one command that reproduces the divergence (issue 14.2). */
-export function reproduceCommand(f: ReplayFile, sPath: string, eventsPath: string | undefined): string {
+/**
+ * The one command that reproduces the failure (issue 14.2): `popek diff` for a divergence
+ * from the spec; `popek replay` for the other properties, which diff does not check.
+ */
+export function reproduceCommand(f: ReplayFile, sPath: string, eventsPath: string | undefined, replayPath: string): string {
+  if (f.property !== 'equivalence') return `popek replay ${replayPath}`;
   return [
     `popek diff ${sPath} --engine ${f.engine}`,
     ...f.bugs.map((b) => `--bug ${b}`),

@@ -16,6 +16,9 @@ import type { Divergence } from '../lockstep/lockstep.ts';
 import { formatDivergence, type FormatOptions } from '../lockstep/report.ts';
 import type { ReplayFile } from './replay-file.ts';
 
+/** What a property reads of a case: what a replay file keeps of it, so `popek replay` can re-check any property. */
+export type SavedCase = Pick<CheckCase, 'source' | 'events' | 'ramBytes' | 'maxSteps'>;
+
 export interface PropertyDef {
   name: string;
   /** What a failure means, for the report. */
@@ -23,7 +26,7 @@ export interface PropertyDef {
   /** The engines it is about (default: every engine). */
   engines?: readonly string[];
   /** undefined when the property holds for this case, else the failure as text. */
-  check(c: CheckCase, engine: string, bugs: readonly string[]): string | undefined;
+  check(c: SavedCase, engine: string, bugs: readonly string[]): string | undefined;
 }
 
 /** Lockstep equivalence with the spec, under the host events the case schedules (DESIGN §7). */

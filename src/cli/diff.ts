@@ -4,7 +4,7 @@
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { formatDivergence } from '../../properties/lockstep/report.ts';
 import { engineFactory, makeEngine } from './engines.ts';
-import { parseCommand } from './options.ts';
+import { parseCommand, refuseWith } from './options.ts';
 import { MACHINE_HELP, MACHINE_OPTIONS, checkBugs, runSetup } from './run.ts';
 import { assembleFile } from './source.ts';
 
@@ -24,11 +24,12 @@ export const DIFF_OPTIONS = {
 } as const;
 
 export function diffCommand(args: string[], out: (s: string) => void): number {
-  const { values, positionals } = parseCommand('diff', args, DIFF_OPTIONS);
+  const { values, positionals, given } = parseCommand('diff', args, DIFF_OPTIONS);
   if (values.help) {
     out(DIFF_HELP + '\n');
     return 0;
   }
+  refuseWith(given, 'json', ['engine', 'bug', 'ram', 'max-steps', 'events']);
   const setup = runSetup(values, positionals, 'diff');
   const engine = values.engine ?? 'native';
   const make = engineFactory(engine); // an unknown engine is a usage error before any work

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { splitCase } from '../../properties/check/counterexample.ts';
 import { isReplayFile } from '../../properties/check/replay-file.ts';
-import { divergenceOf } from '../../properties/check/suite.ts';
+import { PROPERTIES, appliesTo, divergenceOf } from '../../properties/check/suite.ts';
 import { checkEventsFit, parseEvents, readEventsFile } from './events-file.ts';
 import { engineFactory } from './engines.ts';
 import { parseCommand } from './options.ts';
@@ -16,14 +16,15 @@ import { UsageError, parseCount, parseSize } from './usage.ts';
 export const REPLAY_HELP = `usage: popek replay FILE.json [--engine E] [--bug B]... [--ram SIZE] [--max-steps N] [--events FILE.json] [--verbose]
 
 Re-run a counterexample saved by popek check: its assembly, events, RAM size and budget,
-on the same engine with the same bugs switched on, in lockstep with the spec.
+on the same engine with the same bugs switched on, against the same property (for
+equivalence: in lockstep with the spec).
   --engine E        run it on another engine
   --bug B           switch on these bugs instead of the file's (repeatable)
   --ram SIZE        another RAM size (bytes or with K/M/G, a multiple of 4096)
   --max-steps N     another step budget
   --events FILE     another schedule of host events
   --verbose         print the whole program and every field of both observations
-Exit 1 if it still diverges, 0 if the engine now agrees.`;
+Exit 1 if it still fails, 0 if the engine now agrees.`;
 
 export const REPLAY_OPTIONS = {
   engine: { type: 'string' },
@@ -52,6 +53,10 @@ export function replayCommand(args: string[], out: (s: string) => void): number 
   if (!isReplayFile(json)) throw new UsageError(`${path}: not a popek counterexample file`);
   const engine = values.engine ?? json.engine;
   engineFactory(engine);
+  const property = PROPERTIES.find((p) => p.name === json.property);
+  if (!property) throw new UsageError(`${path}: unknown property '${json.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);
+  if (!appliesTo(property, engine))
+    throw new UsageError(`property '${property.name}' is about ${property.engines!.join(', ')}, not ${engine}`);
   const bugs = values.bug ?? json.bugs;
   checkBugs(engine, bugs);
   const ramBytes = values.ram === undefined ? json.ramBytes : parseSize(values.ram, '--ram', 4096, 0xfee00000);
@@ -65,7 +70,13 @@ export function replayCommand(args: string[], out: (s: string) => void): number 
   );
   if (values.verbose) out(json.source.trimEnd() + '\n\n');
   else out((splitCase(json.source)?.body.join('\n') ?? json.source.trimEnd()) + '\n\n');
-  const divergence = divergenceOf(json.source, { events, ramBytes, maxSteps }, engine, bugs, { brief: !values.verbose });
-  out((divergence ?? `equivalent: ${engine} now agrees with the spec on this case`) + '\n');
-  return divergence ? 1 : 0;
+  const c = { source: json.source, events, ramBytes, maxSteps };
+  if (property.name === 'equivalence') {
+    const divergence = divergenceOf(json.source, c, engine, bugs, { brief: !values.verbose });
+    out((divergence ?? `equivalent: ${engine} now agrees with the spec on this case`) + '\n');
+    return divergence ? 1 : 0;
+  }
+  const failure = property.check(c, engine, bugs);
+  out((failure ?? `holds: ${property.name} now holds for ${engine} on this case`) + '\n');
+  return failure === undefined ? 0 : 1;
 }

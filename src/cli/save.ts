@@ -45,7 +45,7 @@ export function saveCounterexample(dir: string, found: Found): Saved {
     const replayPath = join(dir, `${stem}.json`);
     const sPath = join(dir, `${stem}.s`);
     const eventsPath = events === undefined ? undefined : join(dir, `${stem}.events.json`);
-    const command = reproduceCommand(file, sPath, eventsPath);
+    const command = reproduceCommand(file, sPath, eventsPath, replayPath);
     const program = programText(dir, programFiles(file, command), found.source, command, file);
     // One stem for all three files: the first where none holds other content.
     if (!fits(replayPath, json) || !fits(sPath, program.text) || (eventsPath !== undefined && !fits(eventsPath, events!))) continue;

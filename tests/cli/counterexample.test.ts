@@ -92,6 +92,11 @@ describe('saving', () => {
     expect(JSON.parse(readFileSync(second.eventsPath!, 'utf8'))).toEqual(found.events);
   });
 
+  test('a failure of another property is reproduced by popek replay, which checks that property', () => {
+    const saved = saveCounterexample(join(scratch, 'audit'), { ...found, property: 'audit', engine: 'vmx-shadow', bugs: [] });
+    expect(saved.command).toBe(`popek replay ${saved.replayPath}`);
+  });
+
   test('two bug sets, the same seed and chunk: two names', () => {
     const dir = join(scratch, 'two');
     saveCounterexample(dir, found);
