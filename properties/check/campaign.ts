@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { chunkSeed, chunksOf, type Shard } from './seeds.ts';
-import { PROPERTIES, appliesTo, runChunk, type ChunkOutcome, type PropertyDef } from './suite.ts';
+import { PROPERTIES, appliesTo, runChunk, runChunkKeepGoing, type ChunkOutcome, type Failure, type PropertyDef } from './suite.ts';
 import { DEFAULT_TIMEOUT_MS } from '../../src/engines/guard.ts';
 import { isPluginPath } from '../../src/engines/plugin.ts';
 
@@ -20,6 +20,8 @@ export interface CampaignOptions {
   shard?: Shard;
   /** How long a plugin engine may take over one case (guard.ts); built-in engines are not guarded. */
   timeoutMs?: number;
+  /** Do not stop at the first failure: collect the distinct ones (issue 14.5; in this thread, chunks in order). */
+  keepGoing?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -33,7 +35,9 @@ export interface CampaignResult {
   runs: number;
   chunks: number;
   seconds: number;
-  failure?: ChunkOutcome['failure'] & { chunk: number };
+  failure?: Failure & { chunk: number };
+  /** Every failure: the first one, or with keepGoing each distinct one, by chunk. */
+  failures: (Failure & { chunk: number })[];
 }
 
 export function propertyNamed(name = 'equivalence'): PropertyDef {
@@ -53,6 +57,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const outcomes: ChunkOutcome[] = [];
   const workers = Math.min(o.workers ?? 1, chunks.length);
   let done = 0;
+  if (o.keepGoing) return keepGoing(prop, o, shard, chunks, t0);
   const record = (r: ChunkOutcome) => {
     outcomes.push(r);
     done += r.runs;
@@ -84,8 +89,41 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     runs: outcomes.filter((r) => !failed || r.k <= failed.k).reduce((n, r) => n + r.runs, 0),
     chunks: outcomes.length,
     seconds: (performance.now() - t0) / 1000,
+    failures: [],
   };
-  if (failed?.failure) result.failure = { ...failed.failure, chunk: failed.k };
+  if (failed?.failure) {
+    result.failure = { ...failed.failure, chunk: failed.k };
+    result.failures.push(result.failure);
+  }
+  return result;
+}
+
+/** Every chunk, in order, sharing the signatures found so far: deterministic, whatever `workers` says. */
+function keepGoing(prop: PropertyDef, o: CampaignOptions, shard: Shard, chunks: { k: number; runs: number }[], t0: number): CampaignResult {
+  const known = new Set<string>();
+  const failures: CampaignResult['failures'] = [];
+  let runs = 0;
+  let done = 0;
+  for (const { k, runs: n } of chunks) {
+    const timeoutMs = isPluginPath(o.engine) ? (o.timeoutMs ?? DEFAULT_TIMEOUT_MS) : undefined;
+    const r = runChunkKeepGoing(prop, o.engine, o.bugs, chunkSeed(o.seed, k), n, known, timeoutMs);
+    failures.push(...r.failures.map((f) => ({ ...f, chunk: k })));
+    done += n;
+    runs += n;
+    o.onProgress?.(done, o.runs);
+  }
+  const result: CampaignResult = {
+    property: prop.name,
+    engine: o.engine,
+    bugs: o.bugs,
+    seed: o.seed,
+    shard,
+    runs,
+    chunks: chunks.length,
+    seconds: (performance.now() - t0) / 1000,
+    failures,
+  };
+  if (failures[0]) result.failure = failures[0];
   return result;
 }
 

@@ -30,6 +30,7 @@ export function isReplayFile(x: unknown): x is ReplayFile {
     o !== null &&
     o.popek === 'counterexample' &&
     o.version === 1 &&
+    typeof o.property === 'string' &&
     typeof o.engine === 'string' &&
     Array.isArray(o.bugs) &&
     typeof o.source === 'string' &&

@@ -14,9 +14,13 @@ import { engineFactory } from '../../src/engines/registry.ts';
 import { engineLabel, isPluginPath, pluginCapabilities } from '../../src/engines/plugin.ts';
 import { caseArb, caseInstructions, type CheckCase } from './cases.ts';
 import { lockstep, release } from '../lockstep/lockstep.ts';
-import { formatDivergence } from '../lockstep/report.ts';
+import type { Divergence } from '../lockstep/lockstep.ts';
+import { formatDivergence, type FormatOptions } from '../lockstep/report.ts';
 import type { ReplayFile } from './replay-file.ts';
 import { EngineHung, guarded } from '../../src/engines/guard.ts';
+
+/** What a property reads of a case: what a replay file keeps of it, so `popek replay` can re-check any property. */
+export type SavedCase = Pick<CheckCase, 'source' | 'events' | 'ramBytes' | 'maxSteps'>;
 
 export interface PropertyDef {
   name: string;
@@ -25,7 +29,7 @@ export interface PropertyDef {
   /** The engines it is about (default: every engine). */
   engines?: readonly string[];
   /** undefined when the property holds for this case, else the failure as text. */
-  check(c: CheckCase, engine: string, bugs: readonly string[]): string | undefined;
+  check(c: SavedCase, engine: string, bugs: readonly string[]): string | undefined;
 }
 
 /** Lockstep equivalence with the spec, under the host events the case schedules (DESIGN §7). */
@@ -127,7 +131,7 @@ function runOnce(e: { run(events: readonly HostEvent[], maxSteps: number): Obser
 }
 
 /** A plugin engine with `audit()` (plugin.ts): its audit after every step, in lockstep with the spec. */
-function auditedLockstep(c: CheckCase, engine: string, bugs: readonly string[]): string | undefined {
+function auditedLockstep(c: SavedCase, engine: string, bugs: readonly string[]): string | undefined {
   const make = engineFactory(engine);
   const audited = (image: Image, config: MachineConfig): Engine => {
     const e = make(image, { ...config, bugs }) as Engine & { audit(): string[] };
@@ -274,26 +278,89 @@ function imageOf(source: string): Image {
   return image;
 }
 
+/** The first divergence of the case in lockstep with the spec, or undefined. */
+export function firstDivergence(
+  source: string,
+  c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'>,
+  engine: string,
+  bugs: readonly string[],
+): Divergence | undefined {
+  const make = engineFactory(engine);
+  return lockstep((image, config) => make(image, { ...config, bugs }), {
+    image: imageOf(source),
+    config: { ramBytes: c.ramBytes },
+    events: c.events,
+    maxSteps: c.maxSteps,
+  }).divergence;
+}
+
 export function divergenceOf(
   source: string,
   c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'>,
   engine: string,
   bugs: readonly string[],
+  opts: FormatOptions = {},
 ): string | undefined {
-  const make = engineFactory(engine);
-  const r = lockstep((image, config) => make(image, { ...config, bugs }), {
-    image: imageOf(source),
-    config: { ramBytes: c.ramBytes },
-    events: c.events,
-    maxSteps: c.maxSteps,
-  });
-  return r.divergence ? formatDivergence(r.divergence, engineLabel(engine)) : undefined;
+  const d = firstDivergence(source, c, engine, bugs);
+  return d ? formatDivergence(d, engineLabel(engine), opts) : undefined;
 }
+
+/**
+ * What makes two failures the same for `check --keep-going` (issue 14.5): for a divergence,
+ * the first diverging instruction with its registers, numbers and memory operands
+ * abstracted (`mov r, cs`, `sidt [m]`) and the first differing field (`regs` for any
+ * register, `ram` for any address); for the other
+ * properties, the first line of the failure with its numbers abstracted.
+ */
+export function divergenceSignature(d: Divergence): string {
+  const insn = d.insn
+    .replace(/\[[^\]]*\]/g, '[m]')
+    .replace(/\b(e[a-d]x|e[sd]i|e[sb]p|[a-d]l|[sd]il|[sb]pl)\b/g, 'r')
+    .replace(/-?\b(0x[0-9a-f]+|\d+)\b/gi, 'n');
+  const field =
+    d.error !== undefined
+      ? 'engine threw'
+      : d.fields[0]
+        ? d.fields[0].path.replace(/\[.*$/, '').replace(/^regs\..*/, 'regs') // registers are abstracted in the instruction too
+        : `outcome ${d.outcome.spec}/${d.outcome.engine}`;
+  return `${insn} -> ${field}`;
+}
+
+const textSignature = (text: string) => (text.split('\n')[0] ?? '').replace(/-?\b(0x[0-9a-f]+|\d+)\b/gi, 'N');
+
+/** The failure of `prop` on the case as text and signature, or undefined when it holds (one lockstep run for equivalence). */
+export function failureOf(
+  prop: PropertyDef,
+  c: CheckCase,
+  engine: string,
+  bugs: readonly string[],
+  timeoutMs?: number,
+): { text: string; signature: string } | undefined {
+  const failure = (): { text: string; signature: string } | undefined => {
+    if (prop === equivalence) {
+      const d = firstDivergence(c.source, c, engine, bugs);
+      return d && { text: formatDivergence(d, engineLabel(engine)), signature: `${engine} ${prop.name}: ${divergenceSignature(d)}` };
+    }
+    const text = prop.check(c, engine, bugs);
+    return text === undefined ? undefined : { text, signature: `${engine} ${prop.name}: ${textSignature(text)}` };
+  };
+  // A plugin engine (timeoutMs set) runs guarded: one that does not return fails the case (guard.ts).
+  if (timeoutMs === undefined) return failure();
+  try {
+    return guarded(failure, timeoutMs);
+  } catch (e) {
+    if (e instanceof EngineHung) return { text: e.message, signature: `${engine} ${prop.name}: hung` };
+    throw e;
+  }
+}
+
+/** A shrunk counterexample, ready to be saved. */
+export type Failure = ReplayFile & { shrinks: number; signature: string };
 
 export interface ChunkOutcome {
   k: number;
   runs: number;
-  failure?: ReplayFile & { shrinks: number };
+  failure?: Failure;
 }
 
 /**
@@ -331,29 +398,69 @@ export function runChunk(
     { seed, numRuns },
   );
   if (!result.failed || result.counterexample === null) return { k, runs: result.numRuns };
-  const [c] = result.counterexample;
-  const divergence =
-    checkCase(prop, c, engine, bugs, timeoutMs) ??
-    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- what the property threw: an Error ('Error: message') or a primitive
-    String(result.errorInstance ?? 'the property failed');
+  return { k, runs: result.numRuns, failure: failureRecord(prop, engine, bugs, result, result.counterexample[0], timeoutMs) };
+}
+
+/**
+ * Run chunk k for `check --keep-going` (issue 14.5): a failure whose signature is in
+ * `known` counts as a pass — also while shrinking, so each shrink ends on a failure of a
+ * new kind — and after each new failure the chunk starts over, until it passes.
+ * `known` grows; the chunks of a campaign share it, run in order.
+ */
+export function runChunkKeepGoing(
+  prop: PropertyDef,
+  engine: string,
+  bugs: readonly string[],
+  seed: number,
+  numRuns: number,
+  known: Set<string>,
+  timeoutMs?: number,
+): { runs: number; failures: Failure[] } {
+  const failures: Failure[] = [];
+  let runs = 0;
+  for (;;) {
+    const result = fc.check(
+      fc.property(caseArb, (c) => {
+        const f = failureOf(prop, c, engine, bugs, timeoutMs);
+        return f === undefined || known.has(f.signature);
+      }),
+      { seed, numRuns },
+    );
+    runs += result.numRuns;
+    if (!result.failed || result.counterexample === null) return { runs, failures };
+    const failure = failureRecord(prop, engine, bugs, result, result.counterexample[0], timeoutMs);
+    if (known.has(failure.signature)) return { runs, failures }; // cannot happen: the predicate passed it
+    known.add(failure.signature);
+    failures.push(failure);
+  }
+}
+
+function failureRecord(
+  prop: PropertyDef,
+  engine: string,
+  bugs: readonly string[],
+  result: fc.RunDetails<[CheckCase]>,
+  c: CheckCase,
+  timeoutMs?: number,
+): Failure {
+  const f = failureOf(prop, c, engine, bugs, timeoutMs);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- what the property threw: an Error ('Error: message') or a primitive
+  const divergence = f?.text ?? String(result.errorInstance ?? 'the property failed');
   return {
-    k,
-    runs: result.numRuns,
-    failure: {
-      popek: 'counterexample',
-      version: 1,
-      property: prop.name,
-      engine,
-      bugs: [...bugs],
-      seed: result.seed,
-      path: result.counterexamplePath ?? '',
-      source: c.source,
-      events: c.events,
-      ramBytes: c.ramBytes,
-      maxSteps: c.maxSteps,
-      instructions: caseInstructions(c),
-      divergence,
-      shrinks: result.numShrinks,
-    },
+    popek: 'counterexample',
+    version: 1,
+    property: prop.name,
+    engine,
+    bugs: [...bugs],
+    seed: result.seed,
+    path: result.counterexamplePath ?? '',
+    source: c.source,
+    events: c.events,
+    ramBytes: c.ramBytes,
+    maxSteps: c.maxSteps,
+    instructions: caseInstructions(c),
+    divergence,
+    shrinks: result.numShrinks,
+    signature: f?.signature ?? `${engine} ${prop.name}: threw`,
   };
 }

@@ -258,7 +258,7 @@ describe('errors: FILE:LINE:COL: message', () => {
     [".dd '", 'x.s:1:5: unterminated character literal'],
     // parser
     ['fnord eax', "x.s:1:1: unknown instruction 'fnord'"],
-    ['.text', "x.s:1:1: unknown directive '.text' (known: .org .equ .dd .db .zero .align .entry)"],
+    ['.text', "x.s:1:1: unknown directive '.text' (known: .org .equ .dd .db .zero .align .entry .include)"],
     ['5: nop', "x.s:1:1: expected an instruction, a directive or a label, found '5'"],
     ['eax: nop', "x.s:1:1: 'eax' is a reserved word and cannot name a symbol"],
     ['.x: nop', "x.s:1:1: '.x' is not a valid symbol name (letters, digits, '_' and '.', not first a digit or '.')"],

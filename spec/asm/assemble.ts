@@ -43,8 +43,27 @@ interface Layout {
   firstByte: number | undefined;
 }
 
-export function assemble(source: string, file = '<input>'): { image: Image; symbols: ReadonlyMap<string, number> } {
-  const lines = source.split('\n').map((text, i) => parseLine(text, { file, line: i + 1 }));
+/**
+ * How `.include "PATH"` finds a file: `PATH` as written and the file that includes it;
+ * returns the included file's name (as errors will name it) and its text, or throws if
+ * it cannot be read. The assembler reads no files itself, so the model stays pure; the
+ * CLI passes one that resolves PATH relative to the including file.
+ */
+export type IncludeReader = (path: string, from: string) => { file: string; source: string };
+
+export interface AssembleOptions {
+  include?: IncludeReader;
+}
+
+/** Far deeper than any real program nests; a bound that also stops cycles a reader hides (e.g. via symlinks). */
+const MAX_INCLUDE_DEPTH = 16;
+
+export function assemble(
+  source: string,
+  file = '<input>',
+  options: AssembleOptions = {},
+): { image: Image; symbols: ReadonlyMap<string, number> } {
+  const lines = parseFile(source, { file, line: 0 }, options.include, []);
   const symbols = new SymbolTable();
   for (const line of lines) {
     for (const label of line.labels) symbols.declareLabel(label.name, line.where, label.col);
@@ -88,6 +107,7 @@ export function assemble(source: string, file = '<input>'): { image: Image; symb
         case 'org':
         case 'zero':
         case 'align':
+        case 'include': // expanded by parseFile
           break; // laid out in the first pass; the buffers start zeroed
       }
     }
@@ -97,6 +117,46 @@ export function assemble(source: string, file = '<input>'): { image: Image; symb
     image: { chunks: chunksOf(layout.regions, buffers), entry: entry?.value ?? layout.firstInsn ?? layout.firstByte ?? 0 },
     symbols: symbols.values(),
   };
+}
+
+/**
+ * Parse every line of `file`, splicing in the lines of each `.include`d file where its
+ * directive stands (a label on that line stays, at the address where the included
+ * lines start). `stack` holds the including files, to refuse cycles.
+ */
+function parseFile(source: string, at: Where, include: IncludeReader | undefined, stack: readonly Where[]): ParsedLine[] {
+  const includedFrom =
+    stack.length === 0
+      ? undefined
+      : stack
+          .map((w) => `${w.file}:${w.line}`)
+          .reverse()
+          .join(', ');
+  const out: ParsedLine[] = [];
+  source.split('\n').forEach((text, i) => {
+    const where: Where = includedFrom === undefined ? { file: at.file, line: i + 1 } : { file: at.file, line: i + 1, includedFrom };
+    const line = parseLine(text, where);
+    if (line.stmt?.k !== 'dir' || line.stmt.dir.k !== 'include') {
+      out.push(line);
+      return;
+    }
+    const { path, pathCol } = line.stmt.dir;
+    if (include === undefined) fail(where, line.stmt.col, `'.include' needs files: assemble from a file (popek run FILE.s)`);
+    let found: { file: string; source: string };
+    try {
+      found = include(path, at.file);
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      return fail(where, pathCol, `cannot include '${path}': ${typeof code === 'string' ? code : (e as Error).message}`);
+    }
+    const chain = [...stack, where];
+    const files = [...stack.map((w) => w.file), at.file];
+    if (files.includes(found.file)) fail(where, pathCol, `'${path}' would include itself: ${[...files, found.file].join(' -> ')}`);
+    if (chain.length > MAX_INCLUDE_DEPTH) fail(where, pathCol, `includes nested more than ${MAX_INCLUDE_DEPTH} deep`);
+    out.push({ where, labels: line.labels, stmt: null });
+    out.push(...parseFile(found.source, { file: found.file, line: 0 }, include, chain));
+  });
+  return out;
 }
 
 /** `.db` takes bytes written signed or unsigned: -128..255 (as u32: 0..0xFF or 0xFFFFFF80..). */
@@ -146,6 +206,7 @@ function layOut(lines: readonly ParsedLine[], symbols: SymbolTable): Layout {
         }
         case 'equ':
         case 'entry':
+        case 'include': // expanded by parseFile
           break;
       }
     }

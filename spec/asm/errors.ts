@@ -7,6 +7,8 @@ export interface Where {
   readonly file: string;
   /** 1-based. */
   readonly line: number;
+  /** For a line of an `.include`d file: the `FILE:LINE` chain of the directives that pulled it in. */
+  readonly includedFrom?: string;
 }
 
 export class AsmError extends Error {
@@ -28,5 +30,10 @@ export class AsmError extends Error {
 }
 
 export function fail(where: Where, col: number, detail: string): never {
-  throw new AsmError(where.file, where.line, col, detail);
+  throw new AsmError(
+    where.file,
+    where.line,
+    col,
+    where.includedFrom === undefined ? detail : `${detail} (included from ${where.includedFrom})`,
+  );
 }

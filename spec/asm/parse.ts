@@ -28,7 +28,9 @@ export type Directive =
   | { k: 'db'; items: DbItem[] }
   | { k: 'zero'; expr: Expr }
   | { k: 'align'; expr: Expr }
-  | { k: 'entry'; expr: Expr };
+  | { k: 'entry'; expr: Expr }
+  /** `.include "FILE"`: expanded by assemble.ts before layout, never laid out itself. */
+  | { k: 'include'; path: string; pathCol: number };
 
 export type Statement =
   { k: 'insn'; mnemonic: string; col: number; operands: Operand[] } | { k: 'dir'; name: string; col: number; dir: Directive };
@@ -112,6 +114,16 @@ function parseDirective(cur: Cursor, name: string, col: number): Directive {
           return { k: 'expr', expr: parseExpr(cur) };
         }),
       };
+    case '.include': {
+      const t = cur.next();
+      if (t?.kind !== 'str')
+        return cur.fail(
+          `'.include' expects a file name in double quotes, found ${t === undefined ? 'end of line' : `'${t.text}'`}`,
+          t?.col,
+        );
+      if (!cur.atEnd()) cur.fail(`expected end of line, found ${cur.found()}`);
+      return { k: 'include', path: String.fromCharCode(...t.bytes), pathCol: t.col };
+    }
     case '.equ': {
       const t = cur.next();
       if (t?.kind !== 'ident') return cur.fail(`'.equ' expects a name, found ${t === undefined ? 'end of line' : `'${t.text}'`}`, t?.col);
@@ -120,7 +132,7 @@ function parseDirective(cur: Cursor, name: string, col: number): Directive {
       return { k: 'equ', name: t.text, nameCol: t.col, expr: one() };
     }
     default:
-      return cur.fail(`unknown directive '${name}' (known: .org .equ .dd .db .zero .align .entry)`, col);
+      return cur.fail(`unknown directive '${name}' (known: .org .equ .dd .db .zero .align .entry .include)`, col);
   }
 }
 

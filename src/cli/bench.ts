@@ -4,7 +4,6 @@
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { assemble } from '../../spec/asm/assemble.ts';
 import fc from 'fast-check';
 import { caseArb } from '../../properties/check/cases.ts';
@@ -12,18 +11,20 @@ import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { DEFAULT_SEED } from './check.ts';
 import { ENGINE_NAMES } from '../engines/registry.ts';
 import { commandEngine, engineFactory, makeEngine } from './engines.ts';
+import { parseCommand } from './options.ts';
+import { progressReporter } from './progress.ts';
 import { UsageError, parseCount } from './usage.ts';
 import { CPU_PROFILES, modelledCycles, type CpuProfile } from './cost-model.ts';
 import { figureCommand } from './figure-asplos06.ts';
 
-export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--cpu PROFILE] [--json]
+export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--cpu PROFILE] [--counters] [--json]
        popek bench --lockstep [--engine E] [--runs N] [--baseline]
        popek bench --protocol [--engine E] [--runs N]
        popek bench --figure asplos06 [--cpu PROFILE] [--json] [--svg OUT.svg]   (details: --figure asplos06 --help)
 
 Runs each workload of examples/bench on each engine and prints guest instructions per
 second (wall clock), exits, modelled cycles (DESIGN §9: counters × the costs of a CPU)
-and the overhead over native, then each engine's counters.
+and the overhead over native.
   --engine E     an engine (repeatable; default: every engine)
   --workload W   a workload name (repeatable; default: all)
   --steps N      step budget per run (default: 3000000)
@@ -36,7 +37,22 @@ and the overhead over native, then each engine's counters.
                  \`popek serve\` in another (docs/engine-protocol.md): runs/s of both and
                  the protocol's cost per step (process start not counted)
   --runs N       with --lockstep or --protocol: how many cases (default: 500)
-  --json         one JSON object`;
+  --counters     also each engine's counters, as a table (workloads × counters)
+  --json         one JSON object, counters included`;
+
+export const BENCH_OPTIONS = {
+  engine: { type: 'string', multiple: true },
+  workload: { type: 'string', multiple: true },
+  steps: { type: 'string', default: '3000000' },
+  cpu: { type: 'string', default: 'nehalem' },
+  json: { type: 'boolean', default: false },
+  counters: { type: 'boolean', default: false },
+  lockstep: { type: 'boolean', default: false },
+  protocol: { type: 'boolean', default: false },
+  runs: { type: 'string', default: '500' },
+  baseline: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
 
 const WORKLOADS_DIR = fileURLToPath(new URL('../../examples/bench/', import.meta.url));
 /** tight-loop and paging-loop measure raw speed; user-loop, fork and ptemod are the three workloads of the VMM trade-offs (issue 6, DESIGN §9). */
@@ -94,7 +110,14 @@ export interface LockstepBench {
  * once to warm up, then once timed; with `baseline` the full comparison is timed on the
  * same cases right after the fast one, so the ratio comes from one run.
  */
-export function benchLockstep(engine: string, runs: number, baseline = false): LockstepBench {
+export function benchLockstep(
+  engine: string,
+  runs: number,
+  baseline = false,
+  onProgress?: (done: number, total: number) => void,
+): LockstepBench {
+  const total = (baseline ? 4 : 2) * runs;
+  let done = 0;
   const cases = fc.sample(caseArb, { seed: DEFAULT_SEED, numRuns: runs });
   const make = engineFactory(engine);
   const images = cases.map((c) => assemble(c.source, 'generated.s').image);
@@ -104,6 +127,7 @@ export function benchLockstep(engine: string, runs: number, baseline = false): L
     cases.forEach((c, i) => {
       const run = { image: images[i]!, config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps };
       steps += lockstep(make, run, { compare }).steps;
+      onProgress?.(++done, total);
     });
     return { seconds: (performance.now() - t0) / 1000, steps };
   };
@@ -121,22 +145,12 @@ export function benchLockstep(engine: string, runs: number, baseline = false): L
 
 export function benchCommand(args: string[], out: (s: string) => void): number {
   if (args.some((a) => a === '--figure' || a.startsWith('--figure='))) return figureCommand(args, out);
-  const { values } = parseArgs({
-    args,
-    options: {
-      engine: { type: 'string', multiple: true },
-      workload: { type: 'string', multiple: true },
-      steps: { type: 'string', default: '3000000' },
-      cpu: { type: 'string', default: 'nehalem' },
-      json: { type: 'boolean', default: false },
-      lockstep: { type: 'boolean', default: false },
-      protocol: { type: 'boolean', default: false },
-      runs: { type: 'string', default: '500' },
-      baseline: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
+  const { values, positionals, given } = parseCommand('bench', args, BENCH_OPTIONS);
+  if (positionals.length > 0) throw new UsageError(`bench: unexpected argument '${positionals[0]}' (see popek bench --help)`);
+  if (values.lockstep || values.protocol)
+    for (const flag of ['counters', 'workload', 'steps', 'cpu'])
+      if (given.has(flag)) throw new UsageError(`--${flag} does not apply with --${values.lockstep ? 'lockstep' : 'protocol'}`);
+  if (given.has('baseline') && !values.lockstep) throw new UsageError('--baseline applies only with --lockstep');
   if (values.help) {
     out(BENCH_HELP + '\n');
     return 0;
@@ -165,7 +179,9 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
   if (values.lockstep) {
     const engine = values.engine?.[0] ?? 'native';
     engineFactory(engine);
-    const r = benchLockstep(engine, parseCount(values.runs, '--runs', 1), values.baseline);
+    const progress = progressReporter(`bench --lockstep ${engine}`);
+    const r = benchLockstep(engine, parseCount(values.runs, '--runs', 1, 1_000_000), values.baseline, progress.update);
+    progress.end();
     const line = (what: string, seconds: number, rps: number) =>
       `lockstep ${engine} vs spec, ${what}: ${r.runs} generated cases, ${r.stepsPerRun.toFixed(0)} steps per run on average, ${seconds.toFixed(2)} s: ${rps.toFixed(0)} runs/s on one core\n`;
     if (values.json) out(JSON.stringify(r) + '\n');
@@ -213,12 +229,21 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
       `${r.engine.padEnd(12)} ${r.workload.padEnd(12)} ${String(r.instructions).padStart(12)} ${r.mips.toFixed(2).padStart(10)} ${String(r.exits).padStart(9)} ${model.padStart(17)} ${overhead.padStart(9)}\n`,
     );
   }
-  out('\ncounters:\n');
-  for (const r of rows)
-    out(
-      `  ${r.engine} × ${r.workload}: ${Object.entries(r.counters)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}\n`,
-    );
+  if (values.counters) out('\n' + countersTable(rows) + '\n');
   return 0;
+}
+
+/** `--counters` (issue 14.10): per workload, one row per counter, one column per engine ('-': the engine has no such counter). */
+export function countersTable(rows: readonly BenchRow[]): string {
+  const out: string[] = [];
+  for (const workload of [...new Set(rows.map((r) => r.workload))]) {
+    const rs = rows.filter((r) => r.workload === workload);
+    const names = [...new Set(rs.flatMap((r) => Object.keys(r.counters)))];
+    const w0 = Math.max(`counters: ${workload}`.length, ...names.map((n) => n.length));
+    const ws = rs.map((r) => Math.max(r.engine.length, ...names.map((n) => String(r.counters[n] ?? '-').length)));
+    out.push(`${`counters: ${workload}`.padEnd(w0)}  ${rs.map((r, i) => r.engine.padStart(ws[i]!)).join('  ')}`);
+    for (const n of names) out.push(`${n.padEnd(w0)}  ${rs.map((r, i) => String(r.counters[n] ?? '-').padStart(ws[i]!)).join('  ')}`);
+    out.push('');
+  }
+  return out.join('\n').trimEnd();
 }

@@ -1,119 +1,126 @@
 // `popek check [--engine E] [--runs N] [--seed S] [--bug B] [--workers N] [--shard I/N] [--json]`
 // (DESIGN §10): run the property suite; exit 1 on a counterexample, which is shrunk,
-// written to a replay file and printed as VX32 assembly with the first divergence.
+// saved (replay file, `.s`, events: save.ts) and printed short — the generated body and
+// the fields that differ — with the one `popek diff` command that reproduces it.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { defaultWorkers, runCampaign, type CampaignResult } from '../../properties/check/campaign.ts';
-import { PROPERTIES, appliesTo } from '../../properties/check/suite.ts';
+import { formatReport, type Found } from '../../properties/check/counterexample.ts';
+import { PROPERTIES, appliesTo, divergenceOf } from '../../properties/check/suite.ts';
 import { caseStats, formatStats } from '../../properties/check/stats.ts';
-import { BUG_CATALOG, EQUIVALENT_ENGINES } from '../engines/registry.ts';
+import { BUG_CATALOG, ENGINES, EQUIVALENT_ENGINES } from '../engines/registry.ts';
 import { DEFAULT_TIMEOUT_MS } from '../engines/guard.ts';
-import { basename } from 'node:path';
-import { findEngine } from '../engines/registry.ts';
 import { engineLabel } from '../engines/plugin.ts';
-import { commandEngine, isPlugin, resolveEngine } from './engines.ts';
+import { commandEngine, engineFactory, resolveEngine } from './engines.ts';
+import { parseCommand, refuseWith } from './options.ts';
 import { progressReporter } from './progress.ts';
-import { UsageError, parseCount } from './usage.ts';
+import { checkBugs } from './run.ts';
+import { saveCounterexample, type Saved } from './save.ts';
+import { UsageError, U32_MAX, parseCount } from './usage.ts';
 
 export const DEFAULT_SEED = 20261125;
+const MAX_RUNS = 1_000_000_000;
+const MAX_WORKERS = 256;
 
-export const CHECK_HELP = `usage: popek check [--engine E]... [--engine-cmd CMD]... [--runs N] [--seed S] [--bug B]... [--workers N] [--shard I/N] [--json]
-       popek check --stats [--runs N] [--seed S]
-       popek check --list-bugs
+export const CHECK_HELP = `usage: popek check [--engine E]... [--property P] [--runs N] [--seed S] [--bug B]... [--workers N] [--shard I/N]
+                   [--out DIR] [--keep-going] [--verbose] [--json]
+       popek check --stats [--runs N] [--seed S] [--json]
+       popek check --list-bugs [--engine E]... [--json]
        popek check --merge RESULT.json...
 
 Generate random guest programs with host events and check, in lockstep with the spec,
 that the engine gives the same guest-visible results. On a counterexample: shrink it,
-write it to a replay file (popek replay FILE.json) and print it as VX32 assembly with the
-first divergence; exit 1.
+save it (a replay file for popek replay, and a .s for popek run and popek diff), print
+the generated body, the first divergence and the command that reproduces it; exit 1.
   --engine E      engine to check (repeatable; default: ${EQUIVALENT_ENGINES.join(', ')}, or with --bug the bug's engines),
                   or the path of a plugin module: ./my-vmm.ts (its default export or createEngine, popek/engine)
-  --timeout-ms N  how long a plugin engine may take over one case before it counts as hung (default: ${DEFAULT_TIMEOUT_MS})
   --engine-cmd C  check a process speaking the engine protocol (docs/engine-protocol.md), started as C
+  --timeout-ms N  how long a plugin engine may take over one case before it counts as hung (default: ${DEFAULT_TIMEOUT_MS})
   --property P    ${PROPERTIES.map((p) => (p.engines ? `${p.name} (${p.engines.join(', ')})` : p.name)).join(', ')}
                   (default: equivalence)
-  --runs N        generated cases per engine (default: 300)
-  --seed S        campaign seed (default: ${DEFAULT_SEED}); the same seed gives the same run
+  --runs N        generated cases per engine, 1 to ${MAX_RUNS} (default: 300)
+  --seed S        campaign seed, 0 to ${U32_MAX} (default: ${DEFAULT_SEED}); the same seed gives the same run
   --bug B         switch on a catalog bug (repeatable); --list-bugs prints the names
-  --workers N     worker threads (default: all cores); results do not depend on it
+  --workers N     worker threads, 1 to ${MAX_WORKERS} (default: all cores); results do not depend on it
   --shard I/N     run slice I of N of the campaign (disjoint, reproducible, as CI matrices do)
-  --out DIR       where replay files go (default: popek-replays)
+  --out DIR       where counterexamples are saved (default: popek-replays); files are never overwritten
+  --keep-going    do not stop at the first counterexample: collect the distinct ones (engine,
+                  property, first diverging instruction and field), each shrunk and saved
+  --verbose       print the whole program and every field of both observations
   --json          the campaign result as JSON (feed shard results to --merge)
   --stats         instead of checking: how often the campaign's cases reach each hard case
+  --list-bugs     the known-bug catalog: name, engines, what the bug does
   --merge FILE..  merge the --json results of the shards of one campaign`;
 
+export const CHECK_OPTIONS = {
+  engine: { type: 'string', multiple: true },
+  'engine-cmd': { type: 'string', multiple: true },
+  'timeout-ms': { type: 'string', default: String(DEFAULT_TIMEOUT_MS) },
+  property: { type: 'string', default: 'equivalence' },
+  runs: { type: 'string', default: '300' },
+  seed: { type: 'string', default: String(DEFAULT_SEED) },
+  bug: { type: 'string', multiple: true, default: [] as string[] },
+  workers: { type: 'string' },
+  shard: { type: 'string' },
+  out: { type: 'string', default: 'popek-replays' },
+  json: { type: 'boolean', default: false },
+  'keep-going': { type: 'boolean', default: false },
+  verbose: { type: 'boolean', short: 'v', default: false },
+  'list-bugs': { type: 'boolean', default: false },
+  stats: { type: 'boolean', default: false },
+  merge: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** A campaign seed: any 32-bit value, kept as fast-check's signed form. */
+export const parseSeed = (text: string): number => parseCount(text, '--seed', 0, U32_MAX) | 0;
+
 export async function checkCommand(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      engine: { type: 'string', multiple: true },
-      'engine-cmd': { type: 'string', multiple: true },
-      property: { type: 'string', default: 'equivalence' },
-      runs: { type: 'string', default: '300' },
-      seed: { type: 'string', default: String(DEFAULT_SEED) },
-      bug: { type: 'string', multiple: true, default: [] },
-      workers: { type: 'string' },
-      shard: { type: 'string' },
-      out: { type: 'string', default: 'popek-replays' },
-      'timeout-ms': { type: 'string', default: String(DEFAULT_TIMEOUT_MS) },
-      json: { type: 'boolean', default: false },
-      'list-bugs': { type: 'boolean', default: false },
-      stats: { type: 'boolean', default: false },
-      merge: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals, given } = parseCommand('check', args, CHECK_OPTIONS);
   if (values.help) {
     out(CHECK_HELP + '\n');
     return 0;
   }
-  if (values['list-bugs']) {
-    out(Object.keys(BUG_CATALOG).join('\n') + '\n');
-    return 0;
-  }
+  // A flag that does not apply in a mode is an error, not silently ignored (issue 14.8).
+  refuseWith(given, 'list-bugs', ['engine', 'json']);
+  refuseWith(given, 'stats', ['runs', 'seed', 'json']);
+  refuseWith(given, 'merge', []);
+  if (values['list-bugs']) return listBugs(values.engine ?? [], values.json, out);
   if (values.merge) return mergeResults(positionals, out);
-  if (positionals.length > 0) throw new UsageError(`check: unexpected argument '${positionals[0]}'`);
+  if (positionals.length > 0) throw new UsageError(`check: unexpected argument '${positionals[0]}' (see popek check --help)`);
+  if (given.has('json') && given.has('verbose')) throw new UsageError('--verbose does not apply with --json');
 
-  const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
-  // A bug switched on without --engine means: check the engines that have that switch.
-  const property = PROPERTIES.find((p) => p.name === values.property);
-  if (!property) throw new UsageError(`unknown property '${values.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);
-  // Without --engine: the bugs' engines, else every equivalent engine the property is about.
-  const commands = (values['engine-cmd'] ?? []).map(commandEngine);
-  const engines =
-    values.engine || commands.length > 0
-      ? await Promise.all([...(values.engine ?? []), ...commands].map((e) => resolveEngine(e, timeoutMs)))
-      : values.bug.length > 0
-        ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))]
-        : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e));
-  for (const e of engines) {
-    if (!appliesTo(property, e))
-      throw new UsageError(
-        `property '${property.name}' is about ${property.engines!.join(', ')}${property.name === 'audit' ? ', or a plugin whose engine has audit(): string[]' : ''}, not ${engineLabel(e)}`,
-      );
-  }
-  for (const b of values.bug) {
-    const entry =
-      BUG_CATALOG[b] ??
-      (engines.some((e) => isPlugin(e) && Object.hasOwn(findEngine(e)!.bugs, b)) ? { engines: [] as string[] } : undefined);
-    if (!entry) throw new UsageError(`unknown bug '${b}' (popek check --list-bugs)`);
-    for (const e of engines)
-      if (!entry.engines.includes(e) && !(isPlugin(e) && Object.hasOwn(findEngine(e)!.bugs, b)))
-        throw new UsageError(`bug '${b}' is a switch of ${entry.engines.join(', ')}, not of ${e}`);
-  }
-  const runs = parseCount(values.runs, '--runs', 1);
-  if (!/^-?\d+$/.test(values.seed)) throw new UsageError(`--seed: '${values.seed}' is not an integer`);
-  const seed = Number(values.seed) | 0;
+  const runs = parseCount(values.runs, '--runs', 1, MAX_RUNS);
+  const seed = parseSeed(values.seed);
   if (values.stats) {
     const stats = caseStats(runs, seed);
     out(values.json ? JSON.stringify(stats, null, 2) + '\n' : formatStats(stats) + '\n');
     return 0;
   }
-  const workers = values.workers === undefined ? defaultWorkers() : parseCount(values.workers, '--workers', 1);
+  const property = PROPERTIES.find((p) => p.name === values.property);
+  if (!property) throw new UsageError(`unknown property '${values.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);
+  const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
+  const named = [...(values.engine ?? []), ...(values['engine-cmd'] ?? []).map(commandEngine)];
+  const resolved = await Promise.all(named.map((e) => resolveEngine(e, timeoutMs)));
+  // A plugin may bring bugs of its own (plugin.ts); the catalog's are checked per engine below.
+  if (resolved.length === 0)
+    for (const b of values.bug) if (!BUG_CATALOG[b]) throw new UsageError(`unknown bug '${b}' (popek check --list-bugs)`);
+  // Without --engine: the bugs' engines, else every equivalent engine the property is about.
+  const engines =
+    resolved.length > 0
+      ? resolved
+      : values.bug.length > 0
+        ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]!.engines))]
+        : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e));
+  for (const e of engines) {
+    engineFactory(e);
+    if (!appliesTo(property, e))
+      throw new UsageError(
+        `property '${property.name}' is about ${property.engines!.join(', ')}${property.name === 'audit' ? ', or a plugin whose engine has audit(): string[]' : ''}, not ${engineLabel(e)}`,
+      );
+    checkBugs(e, values.bug);
+  }
+  const workers = values.workers === undefined ? defaultWorkers() : parseCount(values.workers, '--workers', 1, MAX_WORKERS);
   const shard = values.shard === undefined ? undefined : parseShard(values.shard);
 
   const results: CampaignResult[] = [];
@@ -127,54 +134,71 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
       seed,
       workers,
       shard,
+      keepGoing: values['keep-going'],
       timeoutMs,
       onProgress: progress.update,
     });
     progress.end();
     results.push(r);
-    if (r.failure) break;
+    if (r.failures.length > 0 && !values['keep-going']) break;
   }
-  const failed = results.find((r) => r.failure);
-  let replayPath: string | undefined;
-  if (failed?.failure) {
-    mkdirSync(values.out, { recursive: true });
-    // A plugin goes by its file's name; a process engine's name is its command line: keep
-    // the file name to safe characters.
-    const label = isPlugin(failed.engine) ? basename(failed.engine).replace(/\.[^.]*$/, '') : failed.engine;
-    replayPath = join(
-      values.out,
-      `${label.replace(/[^\w.-]+/g, '_').slice(0, 80)}-${failed.property}-${failed.seed >>> 0}-${failed.failure.chunk}.json`,
-    );
-    const { shrinks: _shrinks, chunk: _chunk, ...file } = failed.failure;
-    writeFileSync(replayPath, JSON.stringify(file, null, 2) + '\n');
-  }
+  const found = results.flatMap((r) =>
+    r.failures.map((f) => ({ result: r, found: { ...f, campaignSeed: r.seed } satisfies Found, shrinks: f.shrinks })),
+  );
+  const saved = found.map((x) => saveCounterexample(values.out, x.found));
   if (values.json) {
-    out(JSON.stringify({ results, replay: replayPath ?? null }, null, 2) + '\n');
-  } else {
-    for (const r of results) {
-      const where = r.shard.count > 1 ? ` (shard ${r.shard.index}/${r.shard.count})` : '';
-      out(
-        `${engineLabel(r.engine)}: ${r.property}${where}: ${r.failure ? 'FAILED' : 'ok'} after ${r.runs} runs in ${r.seconds.toFixed(1)} s (seed ${r.seed})\n`,
-      );
-    }
-    if (failed?.failure) out('\n' + formatCounterexample(failed.failure, replayPath!));
+    out(JSON.stringify({ results, replay: saved[0]?.replayPath ?? null, saved }, null, 2) + '\n');
+    return found.length > 0 ? 1 : 0;
   }
-  return failed ? 1 : 0;
+  for (const r of results) {
+    const where = r.shard.count > 1 ? ` (shard ${r.shard.index}/${r.shard.count})` : '';
+    const verdict = r.failures.length === 0 ? 'ok' : r.failures.length === 1 ? 'FAILED' : `FAILED (${r.failures.length} distinct failures)`;
+    out(`${r.engine}: ${r.property}${where}: ${verdict} after ${r.runs} runs in ${r.seconds.toFixed(1)} s (seed ${r.seed >>> 0})\n`);
+  }
+  if (found.length > 1) {
+    out('\ndistinct failures:\n');
+    found.forEach((x, i) => out(`  ${i + 1}. ${x.found.signature}: ${x.found.instructions} body instructions, ${saved[i]!.sPath}\n`));
+  }
+  found.forEach((x, i) => out('\n' + report(x.found, x.result.runs, x.shrinks, saved[i]!, values.verbose)));
+  return found.length > 0 ? 1 : 0;
 }
 
-export function formatCounterexample(f: NonNullable<CampaignResult['failure']>, replayPath: string): string {
-  const bugs = f.bugs.length ? ` with --bug ${f.bugs.join(',')}` : '';
-  return [
-    `counterexample for ${f.property} on ${engineLabel(f.engine)}${bugs}: ${f.instructions} instructions after ${f.shrinks} shrinks`,
-    `replay: popek replay ${replayPath}`,
-    ...(f.events.length ? [`events: ${JSON.stringify(f.events)}`] : []),
-    `ram: ${f.ramBytes} bytes, budget ${f.maxSteps} steps`,
-    '',
-    f.source.trimEnd(),
-    '',
-    f.divergence,
-    '',
-  ].join('\n');
+function report(f: Found, runs: number, shrinks: number, saved: Saved, verbose: boolean): string {
+  // The saved text is the full divergence; the brief one comes from one more lockstep run.
+  const brief = f.property === 'equivalence' && !verbose ? divergenceOf(f.source, f, f.engine, f.bugs, { brief: true }) : undefined;
+  return formatReport({
+    found: f,
+    runs,
+    shrinks,
+    bugDescriptions: Object.fromEntries(f.bugs.map((b) => [b, BUG_CATALOG[b]?.description ?? ''])),
+    replayPath: saved.replayPath,
+    sPath: saved.sPath,
+    command: saved.command,
+    divergence: brief ?? f.divergence,
+    verbose,
+  });
+}
+
+/** `--list-bugs` (issue 14.6): name, engines and the one-line description; `--engine` filters. */
+function listBugs(engines: readonly string[], json: boolean, out: (s: string) => void): number {
+  for (const e of engines) engineFactory(e);
+  const rows = Object.entries(BUG_CATALOG)
+    .filter(([, b]) => engines.length === 0 || b.engines.some((e) => engines.includes(e)))
+    .map(([name, b]) => ({ name, engines: [...b.engines], description: b.description }));
+  if (json) {
+    out(JSON.stringify(rows, null, 2) + '\n');
+    return 0;
+  }
+  const w = Math.max(...rows.map((r) => r.name.length));
+  const we = Math.max(...rows.map((r) => r.engines.join(',').length));
+  for (const r of rows) out(`${r.name.padEnd(w)}  ${r.engines.join(',').padEnd(we)}  ${r.description}\n`);
+  if (rows.length === 0)
+    out(
+      `no catalog bugs for ${engines.join(', ')} (engines with bugs: ${Object.keys(ENGINES)
+        .filter((e) => Object.keys(ENGINES[e]!.bugs).length > 0)
+        .join(', ')})\n`,
+    );
+  return 0;
 }
 
 function parseShard(text: string) {
@@ -208,7 +232,7 @@ function mergeResults(files: string[], out: (s: string) => void): number {
     const shards = rs.map((r) => r.shard.index).sort((a, b) => a - b);
     const count = rs[0]!.shard.count;
     const missing = Array.from({ length: count }, (_, i) => i + 1).filter((i) => !shards.includes(i));
-    const failure = rs.filter((r) => r.failure).sort((a, b) => a.failure!.chunk - b.failure!.chunk)[0]?.failure;
+    const failure = rs.flatMap((r) => r.failures).sort((a, b) => a.chunk - b.chunk)[0];
     failed ||= failure !== undefined;
     const runs = rs.reduce((n, r) => n + r.runs, 0);
     const seconds = Math.max(...rs.map((r) => r.seconds));

@@ -1,8 +1,9 @@
 // `popek classify [--json]` (DESIGN §10): the Popek–Goldberg table of VX32, computed by
 // spec/classify.ts, and the verdict of Theorem 1.
 
-import { parseArgs } from 'node:util';
 import { classifyAll, SETTINGS } from '../../spec/classify.ts';
+import { parseCommand } from './options.ts';
+import { UsageError } from './usage.ts';
 
 export const CLASSIFY_HELP = `usage: popek classify [--json] [--runs]
 
@@ -15,16 +16,15 @@ Then Theorem 1: classic trap-and-emulate works iff every sensitive instruction i
   --json   the table, every run and the verdict as JSON
   --runs   also print the outcome of every run`;
 
+export const CLASSIFY_OPTIONS = {
+  json: { type: 'boolean', default: false },
+  runs: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
 export function classifyCommand(args: string[], out: (s: string) => void): number {
-  const { values } = parseArgs({
-    args,
-    options: {
-      json: { type: 'boolean', default: false },
-      runs: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
+  const { values, positionals } = parseCommand('classify', args, CLASSIFY_OPTIONS);
+  if (positionals.length > 0) throw new UsageError(`classify: unexpected argument '${positionals[0]}' (see popek classify --help)`);
   if (values.help) {
     out(CLASSIFY_HELP + '\n');
     return 0;

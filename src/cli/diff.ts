@@ -1,50 +1,51 @@
-// `popek diff FILE.s --engine E [--events F] [--max-steps N] [--ram SIZE]` (DESIGN §10):
+// `popek diff FILE.s --engine E [--bug B]... [--events F] [--max-steps N] [--ram SIZE]` (DESIGN §10):
 // run the spec and E in lockstep and print the first divergence, or "equivalent".
 
-import { parseArgs } from 'node:util';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { formatDivergence } from '../../properties/lockstep/report.ts';
-import { DEFAULT_TIMEOUT_MS } from '../engines/guard.ts';
 import { engineLabel } from '../engines/plugin.ts';
-import { commandEngine, guardedRun, isPlugin, makeEngine, resolveEngine } from './engines.ts';
-import { RUN_OPTIONS, runSetup } from './run.ts';
-import { assembleFile } from './source.ts';
-import { UsageError, parseCount } from './usage.ts';
 import { qemuDiff } from '../../properties/qemu-diff.ts';
-import type { RunSetup } from './run.ts';
+import { engineFactory, guardedRun, isPlugin, makeEngine } from './engines.ts';
+import { parseCommand, refuseWith } from './options.ts';
+import { MACHINE_HELP, MACHINE_OPTIONS, checkBugs, engineOf, runSetup, type RunSetup } from './run.ts';
+import { assembleFile } from './source.ts';
+import { UsageError } from './usage.ts';
 
-export const DIFF_HELP = `usage: popek diff FILE.s --engine E|--engine-cmd CMD [--ram SIZE] [--max-steps N] [--events FILE.json] [--timeout-ms N]
+export const DIFF_HELP = `usage: popek diff FILE.s --engine E|--engine-cmd CMD [--bug B]... [--ram SIZE] [--max-steps N] [--events FILE.json] [--json] [--verbose]
 
 Run the spec and engine E side by side, compare the observations (DESIGN §2) after
-every step, and print the first divergence with both observations — or "equivalent".
+every step, and print the first divergence: the fields that differ — or "equivalent".
+${MACHINE_HELP.replace('(default: spec)', '(default: native)')}
+  --verbose         print every field of both observations, not only those that differ
+  --json            {equivalent, steps, divergence} as one JSON object
 E is a registered engine or the path of a plugin module (./my-vmm.ts); a plugin that
-does not return within --timeout-ms (default ${DEFAULT_TIMEOUT_MS}) is stopped and reported.
-Exit 0 if equivalent, 1 on a divergence. --engine qemu runs the guest translated to IA-32
-under qemu-system-i386 (docs/qemu.md); a guest beyond the translation is said to be so.`;
+does not return within --timeout-ms is stopped and reported. --engine qemu runs the guest
+translated to IA-32 under qemu-system-i386 (docs/qemu.md); a guest beyond the
+translation is said to be so. Exit 0 if equivalent, 1 on a divergence.`;
+
+export const DIFF_OPTIONS = {
+  ...MACHINE_OPTIONS,
+  json: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', short: 'v', default: false },
+} as const;
 
 export async function diffCommand(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...RUN_OPTIONS, engine: { type: 'string' } },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals, given } = parseCommand('diff', args, DIFF_OPTIONS);
   if (values.help) {
     out(DIFF_HELP + '\n');
     return 0;
   }
+  refuseWith(given, 'json', ['engine', 'engine-cmd', 'timeout-ms', 'bug', 'ram', 'max-steps', 'events']);
   const setup = runSetup(values, positionals, 'diff');
   if (values.engine === 'qemu') return qemuDiffCommand(setup, values.json, out);
-  const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
-  // An unknown engine is a usage error before any work.
-  const engine = await resolveEngine(
-    values['engine-cmd'] === undefined ? (values.engine ?? 'native') : commandEngine(values['engine-cmd']),
-    timeoutMs,
-  );
+  const { engine, timeoutMs } = await engineOf(values, 'native'); // an unknown engine is a usage error before any work
+  const make = engineFactory(engine);
+  checkBugs(engine, values.bug);
   const { image } = assembleFile(setup.file);
   const config = { ramBytes: setup.ramBytes };
   makeEngine('spec', image, config); // an image that does not fit is a usage error too
-  const run = () => lockstep((img, cfg) => makeEngine(engine, img, cfg), { image, config, events: setup.events, maxSteps: setup.maxSteps });
+  const bugs = values.bug;
+  const run = () => lockstep((img, cfg) => make(img, { ...cfg, bugs }), { image, config, events: setup.events, maxSteps: setup.maxSteps });
   const result = isPlugin(engine) ? guardedRun(run, timeoutMs) : run();
   if (values.json) {
     out(
@@ -55,7 +56,7 @@ export async function diffCommand(args: string[], out: (s: string) => void): Pro
       }) + '\n',
     );
   } else if (result.divergence) {
-    out(formatDivergence(result.divergence, engineLabel(engine), process.stdout.isTTY === true) + '\n');
+    out(formatDivergence(result.divergence, engineLabel(engine), { color: process.stdout.isTTY === true, brief: !values.verbose }) + '\n');
   } else {
     out(
       `equivalent: spec and ${engineLabel(engine)} agree on all ${result.steps} steps (status ${result.spec.status}, icount ${result.spec.icount})\n`,

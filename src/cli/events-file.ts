@@ -64,3 +64,13 @@ function checkNumber(v: unknown, type: 'u32' | 'count' | 'vector', where: string
   if (type === 'vector' && (v < 32 || v > 255)) throw new UsageError(`${where}: external interrupt vectors are 32-255, not ${v}`);
   return v;
 }
+
+/** A `swap-out` or `migrate` of a gpa outside guest RAM names nothing: an error at load, not a crash mid-run. */
+export function checkEventsFit(events: readonly HostEvent[], ramBytes: number, where: string): void {
+  events.forEach((e, i) => {
+    if ((e.kind === 'swap-out' || e.kind === 'migrate') && e.gpa >= ramBytes)
+      throw new UsageError(
+        `${where}: event ${i}: gpa 0x${e.gpa.toString(16)} is outside guest RAM (0 to 0x${(ramBytes - 1).toString(16)})`,
+      );
+  });
+}

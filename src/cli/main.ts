@@ -8,6 +8,7 @@ import { diffCommand, DIFF_HELP } from './diff.ts';
 import { checkCommand, CHECK_HELP } from './check.ts';
 import { replayCommand, REPLAY_HELP } from './replay.ts';
 import { mutantsCommand, MUTANTS_HELP } from './mutants.ts';
+import { readFileSync } from 'node:fs';
 import { explainCommand, EXPLAIN_HELP } from './explain.ts';
 import { serveCommand, SERVE_HELP } from './serve.ts';
 import { initVmmCommand, INIT_VMM_HELP } from './init-vmm.ts';
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 const HELP = `usage: popek COMMAND [options]    (popek COMMAND --help for more)
+       popek --version
 
 popek checks virtual machine monitors against a reference model of VX32.
 
@@ -52,6 +54,11 @@ export async function main(argv: string[]): Promise<number> {
       stdout(HELP + '\n');
       return name === undefined ? 2 : 0;
     }
+    if (name === '--version' || name === '-V') {
+      stdout(`popek ${version()}\n`);
+      return 0;
+    }
+    if (name.startsWith('-')) throw new UsageError(`unknown option ${name} (see popek --help)`);
     const command = COMMANDS[name];
     if (!command) throw new UsageError(`unknown command '${name}' (one of ${Object.keys(COMMANDS).join(', ')})`);
     return await command.main(rest, stdout);
@@ -68,6 +75,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 2;
   }
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 /** node:util parseArgs reports misuse with these codes. */

@@ -2,10 +2,10 @@
 // or not, by which property, runs and seconds to the first failure, shrunk size.
 // Exit 1 if any bug escapes.
 
-import { parseArgs } from 'node:util';
 import { formatMutants, runMutants } from '../../properties/check/mutants.ts';
 import { BUG_CATALOG } from '../engines/registry.ts';
-import { DEFAULT_SEED } from './check.ts';
+import { DEFAULT_SEED, parseSeed } from './check.ts';
+import { parseCommand } from './options.ts';
 import { UsageError, parseCount } from './usage.ts';
 
 export const MUTANTS_HELP = `usage: popek mutants [--bug B]... [--runs N] [--seed S] [--json]
@@ -19,29 +19,27 @@ Exit 1 if any bug is not caught within --runs runs.
   --seed S   campaign seed (default: ${DEFAULT_SEED})
   --json     the results as JSON, with each counterexample's assembly and divergence`;
 
+export const MUTANTS_OPTIONS = {
+  bug: { type: 'string', multiple: true },
+  runs: { type: 'string', default: '2000' },
+  seed: { type: 'string', default: String(DEFAULT_SEED) },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
 export async function mutantsCommand(args: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      bug: { type: 'string', multiple: true },
-      runs: { type: 'string', default: '2000' },
-      seed: { type: 'string', default: String(DEFAULT_SEED) },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
+  const { values, positionals } = parseCommand('mutants', args, MUTANTS_OPTIONS);
+  if (positionals.length > 0) throw new UsageError(`mutants: unexpected argument '${positionals[0]}' (see popek mutants --help)`);
   if (values.help) {
     out(MUTANTS_HELP + '\n');
     return 0;
   }
   const names = values.bug ?? Object.keys(BUG_CATALOG);
   for (const b of names) if (!BUG_CATALOG[b]) throw new UsageError(`unknown bug '${b}' (popek check --list-bugs)`);
-  if (!/^-?\d+$/.test(values.seed)) throw new UsageError(`--seed: '${values.seed}' is not an integer`);
   const catalog = Object.fromEntries(names.map((b) => [b, BUG_CATALOG[b]!]));
   const results = await runMutants(catalog, {
-    seed: Number(values.seed) | 0,
-    maxRuns: parseCount(values.runs, '--runs', 1),
+    seed: parseSeed(values.seed),
+    maxRuns: parseCount(values.runs, '--runs', 1, 1_000_000_000),
     onBug: (bug, engine) => process.stderr.write(`mutants: ${bug} on ${engine}...\n`),
   });
   out(values.json ? JSON.stringify(results, null, 2) + '\n' : formatMutants(results) + '\n');

@@ -1,21 +1,32 @@
 // Errors a CLI user made (DESIGN §10): printed as one line `popek: ...`, exit 2, no stack.
+// Numbers are checked here against a stated range, so that a bad one names its flag and
+// the allowed range — never the parser's text, never a silent wrap.
 
 export class UsageError extends Error {}
 
-/** DESIGN §3.10.15: bytes, or with a K/M/G suffix (powers of 1024). */
-export function parseSize(text: string, what: string): number {
+/** The largest step budget or seed: the engines count steps, and fast-check takes seeds, in 32 bits. */
+export const U32_MAX = 0xffffffff;
+
+const SCALE = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as const;
+
+const sizeText = (n: number) => (n % 1024 ** 2 === 0 ? `${n / 1024 ** 2}M` : n % 1024 === 0 ? `${n / 1024}K` : String(n));
+
+/** DESIGN §3.10.15: bytes, or with a K/M/G suffix (powers of 1024), within [min, max]. */
+export function parseSize(text: string, flag: string, min: number, max: number): number {
+  const range = `from ${sizeText(min)} to ${sizeText(max)}`;
   const m = /^(\d+)([KMG]?)$/i.exec(text.trim());
-  if (!m) throw new UsageError(`${what}: '${text}' is not a size (bytes, or a number with K, M or G)`);
-  const scale = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G'];
-  const n = Number(m[1]) * scale;
-  if (!Number.isSafeInteger(n)) throw new UsageError(`${what}: '${text}' is too large`);
+  if (!m) throw new UsageError(`${flag}: '${text}' is not a size (bytes, or a number with K, M or G, ${range})`);
+  const n = Number(m[1]) * SCALE[m[2]!.toUpperCase() as keyof typeof SCALE];
+  if (!(n >= min && n <= max)) throw new UsageError(`${flag}: ${text} is out of range (${range})`);
   return n;
 }
 
-export function parseCount(text: string, what: string, min = 0): number {
-  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${what}: '${text}' is not a whole number`);
+/** A whole number written in decimal, within [min, max] (both safe integers). */
+export function parseCount(text: string, flag: string, min = 0, max = U32_MAX): number {
+  const range = `a whole number from ${min} to ${max}`;
+  if (!/^[+-]?\d+$/.test(text.trim())) throw new UsageError(`${flag}: '${text}' is not ${range}`);
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${what}: '${text}' must be a whole number ≥ ${min}`);
+  if (!(n >= min && n <= max)) throw new UsageError(`${flag}: ${text} is out of range (${range})`);
   return n;
 }
 

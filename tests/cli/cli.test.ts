@@ -108,7 +108,7 @@ describe('popek run', () => {
     expectUsageError(popek('run'), /expected one FILE\.s/);
     expectUsageError(popek('run', join(scratch, 'missing.s')), /cannot read .*missing\.s.*ENOENT/);
     expectUsageError(popek('run', 'examples/hello.s', '--ram', '12Q'), /--ram/);
-    expectUsageError(popek('run', 'examples/hello.s', '--ram', '1000'), /multiple of 4096/);
+    expectUsageError(popek('run', 'examples/hello.s', '--ram', '5000'), /multiple of 4096/);
     expectUsageError(popek('run', 'examples/hello.s', '--max-steps', '-1'), /--max-steps/);
     expectUsageError(popek('run', 'examples/hello.s', '--engine', 'qemu'), /unknown engine 'qemu'/);
     expectUsageError(popek('run', 'examples/hello.s', '--bogus'), /bogus/);
@@ -168,16 +168,17 @@ describe('popek check and replay', () => {
     const out = join(scratch, 'replays');
     const r = popek('check', '--runs', '200', '--bug', 'sti-shadow-ignored', '--workers', '1', '--out', out);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/counterexample for equivalence on native with --bug sti-shadow-ignored/);
+    expect(r.stdout).toMatch(/^counterexample: equivalence on native, seed 20261125: /m);
+    expect(r.stdout).toMatch(/^bug sti-shadow-ignored: /m);
     expect(r.stdout).toMatch(/first divergence at step \d+/);
-    const replayFile = /replay: popek replay (\S+)/.exec(r.stdout)![1]!;
+    const replayFile = /^saved: (\S+\.json) \(popek replay\)/m.exec(r.stdout)![1]!;
     const again = popek('replay', replayFile);
     expect(again.code).toBe(1);
     expect(again.stdout).toMatch(/first divergence at step \d+/);
   });
 
-  test('--list-bugs prints one name a line; unknown bugs and bad shards are usage errors', () => {
-    expect(popek('check', '--list-bugs').stdout.trim().split('\n')).toContain('tlb-no-flush-on-cr3');
+  test('--list-bugs prints name, engines and description; unknown bugs and bad shards are usage errors', () => {
+    expect(popek('check', '--list-bugs').stdout).toMatch(/^tlb-no-flush-on-cr3 +native +mov cr3 does not flush the TLB/m);
     expectUsageError(popek('check', '--bug', 'nonsense'), /unknown bug 'nonsense'/);
     expectUsageError(popek('check', '--shard', '3/2'), /--shard/);
     expectUsageError(
