@@ -9,9 +9,9 @@ import { formatReport, type Found } from '../../properties/check/counterexample.
 import { PROPERTIES, appliesTo, divergenceOf } from '../../properties/check/suite.ts';
 import { caseStats, formatStats } from '../../properties/check/stats.ts';
 import { BUG_CATALOG, ENGINES, EQUIVALENT_ENGINES } from '../engines/registry.ts';
-import { DEFAULT_TIMEOUT_MS } from '../engines/guard.ts';
+import { DEFAULT_TIMEOUT_MS, EngineHung, guarded } from '../engines/guard.ts';
 import { engineLabel } from '../engines/plugin.ts';
-import { commandEngine, engineFactory, resolveEngine } from './engines.ts';
+import { commandEngine, engineFactory, isPlugin, resolveEngine } from './engines.ts';
 import { parseCommand, refuseWith } from './options.ts';
 import { progressReporter } from './progress.ts';
 import { checkBugs } from './run.ts';
@@ -153,19 +153,30 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   for (const r of results) {
     const where = r.shard.count > 1 ? ` (shard ${r.shard.index}/${r.shard.count})` : '';
     const verdict = r.failures.length === 0 ? 'ok' : r.failures.length === 1 ? 'FAILED' : `FAILED (${r.failures.length} distinct failures)`;
-    out(`${r.engine}: ${r.property}${where}: ${verdict} after ${r.runs} runs in ${r.seconds.toFixed(1)} s (seed ${r.seed >>> 0})\n`);
+    out(
+      `${engineLabel(r.engine)}: ${r.property}${where}: ${verdict} after ${r.runs} runs in ${r.seconds.toFixed(1)} s (seed ${r.seed >>> 0})\n`,
+    );
   }
   if (found.length > 1) {
     out('\ndistinct failures:\n');
     found.forEach((x, i) => out(`  ${i + 1}. ${x.found.signature}: ${x.found.instructions} body instructions, ${saved[i]!.sPath}\n`));
   }
-  found.forEach((x, i) => out('\n' + report(x.found, x.result.runs, x.shrinks, saved[i]!, values.verbose)));
+  found.forEach((x, i) => out('\n' + report(x.found, x.result.runs, x.shrinks, saved[i]!, values.verbose, timeoutMs)));
   return found.length > 0 ? 1 : 0;
 }
 
-function report(f: Found, runs: number, shrinks: number, saved: Saved, verbose: boolean): string {
-  // The saved text is the full divergence; the brief one comes from one more lockstep run.
-  const brief = f.property === 'equivalence' && !verbose ? divergenceOf(f.source, f, f.engine, f.bugs, { brief: true }) : undefined;
+function report(f: Found, runs: number, shrinks: number, saved: Saved, verbose: boolean, timeoutMs: number): string {
+  // The saved text is the full divergence; the brief one comes from one more lockstep run,
+  // guarded for a plugin: one that hung keeps the saved text (the hang it was).
+  const rerun = () => divergenceOf(f.source, f, f.engine, f.bugs, { brief: true });
+  let brief: string | undefined;
+  if (f.property === 'equivalence' && !verbose) {
+    try {
+      brief = isPlugin(f.engine) ? guarded(rerun, timeoutMs) : rerun();
+    } catch (e) {
+      if (!(e instanceof EngineHung)) throw e;
+    }
+  }
   return formatReport({
     found: f,
     runs,
