@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { chunkSeed, chunksOf, type Shard } from './seeds.ts';
+import type { CaseGen } from './cases.ts';
 import { PROPERTIES, appliesTo, runChunk, type ChunkOutcome, type PropertyDef } from './suite.ts';
 
 export interface CampaignOptions {
@@ -16,6 +17,8 @@ export interface CampaignOptions {
   seed: number;
   workers?: number;
   shard?: Shard;
+  /** Guest profile and forced emulation (default: every guest, forced emulation at a share). */
+  gen?: CaseGen;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -56,7 +59,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   };
   if (workers <= 1) {
     for (const { k, runs } of chunks) {
-      const r = runChunk(prop, o.engine, o.bugs, k, chunkSeed(o.seed, k), runs);
+      const r = runChunk(prop, o.engine, o.bugs, k, chunkSeed(o.seed, k), runs, o.gen);
       record(r);
       if (r.failure) break;
     }
@@ -64,7 +67,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     await runOnWorkers(
       workers,
       chunks,
-      (k, runs) => ({ property: prop.name, engine: o.engine, bugs: [...o.bugs], k, seed: chunkSeed(o.seed, k), runs }),
+      (k, runs) => ({ property: prop.name, engine: o.engine, bugs: [...o.bugs], k, seed: chunkSeed(o.seed, k), runs, gen: o.gen ?? {} }),
       record,
     );
   }
@@ -90,6 +93,7 @@ export interface ChunkJob {
   k: number;
   seed: number;
   runs: number;
+  gen: CaseGen;
 }
 
 /** Hand chunks out in order; after a failure in chunk f, hand out nothing above f. */

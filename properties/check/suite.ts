@@ -10,7 +10,9 @@ import { VmxEptEngine } from '../../src/engines/vmx-ept.ts';
 import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
 import { diffObservations } from '../lockstep/compare.ts';
 import { engineFactory } from '../../src/engines/registry.ts';
-import { caseArb, caseInstructions, type CheckCase } from './cases.ts';
+import { MIN_GUEST_FRAMES } from '../../src/vmm/core/host.ts';
+import type { EngineFactory } from '../../src/engines/engine.ts';
+import { caseInstructions, checkCaseArb, type CaseGen, type CheckCase } from './cases.ts';
 import { lockstep } from '../lockstep/lockstep.ts';
 import { formatDivergence } from '../lockstep/report.ts';
 import type { ReplayFile } from './replay-file.ts';
@@ -30,9 +32,44 @@ export const equivalence: PropertyDef = {
   name: 'equivalence',
   meaning: 'the engine and the spec disagree on a guest-visible field',
   check(c, engine, bugs) {
-    return divergenceOf(c.source, c, engine, bugs);
+    return divergenceOf(c.source, c, engine, bugs, c.forcedEmulation);
   },
 };
+
+/**
+ * The VMX engines with their emulator in front of every hidden fault (`forceEmulation`,
+ * as properties/insn-states does): a case with `forcedEmulation` runs them so.
+ */
+const FORCED: Readonly<Record<string, EngineFactory>> = {
+  'vmx-shadow': (image, config) => new VmxShadowEngine(image, config, { forceEmulation: true }),
+  'vmx-ept': (image, config) => new VmxEptEngine(image, config, { forceEmulation: true }),
+};
+
+export const FORCED_EMULATION_ENGINES: readonly string[] = Object.keys(FORCED);
+
+/**
+ * DESIGN §6.14: no guest input may crash the host. A property whose engine throws (a
+ * freed frame, an out-of-range access) has found a bug: the throw is its failure, with the
+ * message, so it is shrunk and saved like any other — never a crash of popek. A failed
+ * audit is the audit property's own finding and keeps its text.
+ */
+export function crashText(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.startsWith('popek: audit failed') ? message : `engine crashed: ${message}`;
+}
+
+function guarded(p: PropertyDef): PropertyDef {
+  return {
+    ...p,
+    check(c, engine, bugs) {
+      try {
+        return p.check(c, engine, bugs);
+      } catch (err) {
+        return crashText(err);
+      }
+    },
+  };
+}
 
 /** What the VMM-only properties need of a VM on the host: its audit and its RAM as the guest sees it. */
 interface HostedVm {
@@ -96,7 +133,7 @@ export const auditEveryExit: PropertyDef = {
       e.run(c.events, c.maxSteps);
       return undefined;
     } catch (err) {
-      return err instanceof Error ? err.message : String(err);
+      return crashText(err);
     }
   },
 };
@@ -112,7 +149,9 @@ function differs(a: Observation, b: Observation, what: string): string | undefin
 /**
  * Host-event transparency (DESIGN §7): the same guest with its host-only events and
  * without them ends with identical observations; for a VMM also on a host that
- * overcommits RAM 4:1 with its own structures squeezed to the minimum.
+ * overcommits RAM 4:1 with its own structures squeezed to the minimum, and on the
+ * smallest host the VMM accepts (MIN_GUEST_FRAMES: the working set of one instruction),
+ * where every instruction that needs more is emulated (the thrashing fallback).
  */
 export const hostEventTransparency: PropertyDef = {
   name: 'transparency',
@@ -133,7 +172,10 @@ export const hostEventTransparency: PropertyDef = {
       c.events,
       c.maxSteps,
     );
-    return differs(irqsOnly, squeezed, 'roomy host vs overcommitted host with the VMM squeezed');
+    const s = differs(irqsOnly, squeezed, 'roomy host vs overcommitted host with the VMM squeezed');
+    if (s !== undefined) return s;
+    const smallest = host(image, config, { pressure: 'squeeze', hostGuestFrames: MIN_GUEST_FRAMES }).run(c.events, c.maxSteps);
+    return differs(irqsOnly, smallest, `roomy host vs the smallest host (${MIN_GUEST_FRAMES} frames for guest RAM)`);
   },
 };
 
@@ -170,7 +212,7 @@ export const isolation: PropertyDef = {
     try {
       e.run([...c.events, { at: 0, kind: 'switch-vm' }], c.maxSteps);
     } catch (err) {
-      return err instanceof Error ? err.message : String(err);
+      return crashText(err);
     }
     const other = e.companion!;
     const ram = other.p2m.snapshot(new Uint8Array(BYSTANDER_RAM));
@@ -205,7 +247,7 @@ export const noninterference: PropertyDef = {
         'idle neighbour vs busy neighbour',
       );
     } catch (err) {
-      return err instanceof Error ? err.message : String(err);
+      return crashText(err);
     }
   },
 };
@@ -213,7 +255,9 @@ export const noninterference: PropertyDef = {
 /** Whether `p` says anything about `engine` (the VMM-only properties need a host beneath it). */
 export const appliesTo = (p: PropertyDef, engine: string): boolean => p.engines === undefined || p.engines.includes(engine);
 
-export const PROPERTIES: readonly PropertyDef[] = [equivalence, auditEveryExit, hostEventTransparency, isolation, noninterference];
+export const PROPERTIES: readonly PropertyDef[] = [equivalence, auditEveryExit, hostEventTransparency, isolation, noninterference].map(
+  guarded,
+);
 
 const images = new Map<string, Image>();
 function imageOf(source: string): Image {
@@ -231,8 +275,9 @@ export function divergenceOf(
   c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'>,
   engine: string,
   bugs: readonly string[],
+  forcedEmulation = false,
 ): string | undefined {
-  const make = engineFactory(engine);
+  const make = (forcedEmulation ? FORCED[engine] : undefined) ?? engineFactory(engine);
   const r = lockstep((image, config) => make(image, { ...config, bugs }), {
     image: imageOf(source),
     config: { ramBytes: c.ramBytes },
@@ -256,9 +301,12 @@ export function runChunk(
   k: number,
   seed: number,
   numRuns: number,
+  gen: CaseGen = {},
 ): ChunkOutcome {
+  // Forced emulation only means something to the VMX engines: elsewhere never draw it.
+  const forcedEmulation = FORCED[engine] === undefined ? 'never' : gen.forcedEmulation;
   const result = fc.check(
-    fc.property(caseArb, (c) => prop.check(c, engine, bugs) === undefined),
+    fc.property(checkCaseArb({ ...gen, forcedEmulation }), (c) => prop.check(c, engine, bugs) === undefined),
     { seed, numRuns },
   );
   if (!result.failed || result.counterexample === null) return { k, runs: result.numRuns };
@@ -282,6 +330,7 @@ export function runChunk(
       events: c.events,
       ramBytes: c.ramBytes,
       maxSteps: c.maxSteps,
+      ...(c.forcedEmulation ? { forcedEmulation: true } : {}),
       instructions: caseInstructions(c),
       divergence,
       shrinks: result.numShrinks,

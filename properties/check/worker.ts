@@ -5,5 +5,5 @@ import { propertyNamed, type ChunkJob } from './campaign.ts';
 import { runChunk } from './suite.ts';
 
 parentPort!.on('message', (j: ChunkJob) => {
-  parentPort!.postMessage(runChunk(propertyNamed(j.property), j.engine, j.bugs, j.k, j.seed, j.runs));
+  parentPort!.postMessage(runChunk(propertyNamed(j.property), j.engine, j.bugs, j.k, j.seed, j.runs, j.gen));
 });

@@ -6,7 +6,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultWorkers, runCampaign, type CampaignResult } from '../../properties/check/campaign.ts';
-import { PROPERTIES, appliesTo } from '../../properties/check/suite.ts';
+import { FORCED_EMULATION_ENGINES, PROPERTIES, appliesTo } from '../../properties/check/suite.ts';
+import { GUEST_PROFILES, PROFILES, isGuestProfile } from '../../properties/arbitraries/profiles.ts';
 import { caseStats, formatStats } from '../../properties/check/stats.ts';
 import { BUG_CATALOG, EQUIVALENT_ENGINES } from '../engines/registry.ts';
 import { engineFactory } from './engines.ts';
@@ -15,8 +16,8 @@ import { UsageError, parseCount } from './usage.ts';
 
 export const DEFAULT_SEED = 20261125;
 
-export const CHECK_HELP = `usage: popek check [--engine E]... [--runs N] [--seed S] [--bug B]... [--workers N] [--shard I/N] [--json]
-       popek check --stats [--runs N] [--seed S]
+export const CHECK_HELP = `usage: popek check [--engine E]... [--guests P] [--forced-emulation] [--runs N] [--seed S] [--bug B]... [--workers N] [--shard I/N] [--json]
+       popek check --stats [--guests P] [--runs N] [--seed S]
        popek check --list-bugs
        popek check --merge RESULT.json...
 
@@ -27,6 +28,10 @@ first divergence; exit 1.
   --engine E      engine to check (repeatable; default: ${EQUIVALENT_ENGINES.join(', ')}, or with --bug the bug's engines)
   --property P    ${PROPERTIES.map((p) => (p.engines ? `${p.name} (${p.engines.join(', ')})` : p.name)).join(', ')}
                   (default: equivalence)
+  --guests P      generated guests of one stage: ${GUEST_PROFILES.map((g) => `${g} (${PROFILES[g].summary})`).join(';\n                  ')}
+  --forced-emulation
+                  ${FORCED_EMULATION_ENGINES.join(', ')}: the VMM's emulator performs every access that takes a hidden
+                  fault, in every case (default: in one case in four)
   --runs N        generated cases per engine (default: 300)
   --seed S        campaign seed (default: ${DEFAULT_SEED}); the same seed gives the same run
   --bug B         switch on a catalog bug (repeatable); --list-bugs prints the names
@@ -52,6 +57,8 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
       json: { type: 'boolean', default: false },
       'list-bugs': { type: 'boolean', default: false },
       stats: { type: 'boolean', default: false },
+      guests: { type: 'string', default: 'all' },
+      'forced-emulation': { type: 'boolean', default: false },
       merge: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -73,11 +80,13 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   const property = PROPERTIES.find((p) => p.name === values.property);
   if (!property) throw new UsageError(`unknown property '${values.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);
   // Without --engine: the bugs' engines, else every equivalent engine the property is about.
+  // With --forced-emulation: only the engines that have an emulator to force.
   const engines =
     values.engine ??
     (values.bug.length > 0
       ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]?.engines ?? []))]
-      : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e)));
+      : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e))
+    ).filter((e) => !values['forced-emulation'] || FORCED_EMULATION_ENGINES.includes(e));
   for (const e of engines) {
     engineFactory(e);
     if (!appliesTo(property, e)) throw new UsageError(`property '${property.name}' is about ${property.engines!.join(', ')}, not ${e}`);
@@ -88,11 +97,18 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
     for (const e of engines)
       if (!entry.engines.includes(e)) throw new UsageError(`bug '${b}' is a switch of ${entry.engines.join(', ')}, not of ${e}`);
   }
+  if (!isGuestProfile(values.guests))
+    throw new UsageError(`--guests: unknown profile '${values.guests}' (one of ${GUEST_PROFILES.join(', ')})`);
+  if (values['forced-emulation'])
+    for (const e of engines)
+      if (!FORCED_EMULATION_ENGINES.includes(e))
+        throw new UsageError(`--forced-emulation: ${e} has no emulator to force (one of ${FORCED_EMULATION_ENGINES.join(', ')})`);
+  const gen = { guests: values.guests, forcedEmulation: values['forced-emulation'] ? ('always' as const) : ('share' as const) };
   const runs = parseCount(values.runs, '--runs', 1);
   if (!/^-?\d+$/.test(values.seed)) throw new UsageError(`--seed: '${values.seed}' is not an integer`);
   const seed = Number(values.seed) | 0;
   if (values.stats) {
-    const stats = caseStats(runs, seed);
+    const stats = caseStats(runs, seed, gen);
     out(values.json ? JSON.stringify(stats, null, 2) + '\n' : formatStats(stats) + '\n');
     return 0;
   }
@@ -110,6 +126,7 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
       seed,
       workers,
       shard,
+      gen,
       onProgress: progress.update,
     });
     progress.end();

@@ -42,7 +42,13 @@ export function replayCommand(args: string[], out: (s: string) => void): number 
     `${json.property} on ${json.engine}${bugs}, ${json.instructions} instructions (fast-check seed ${json.seed}, path ${json.path || '-'})\n\n`,
   );
   out(json.source.trimEnd() + '\n\n');
-  const divergence = divergenceOf(json.source, { events, ramBytes: json.ramBytes, maxSteps: json.maxSteps }, json.engine, json.bugs);
+  const divergence = divergenceOf(
+    json.source,
+    { events, ramBytes: json.ramBytes, maxSteps: json.maxSteps },
+    json.engine,
+    json.bugs,
+    json.forcedEmulation === true,
+  );
   out((divergence ?? `equivalent: ${json.engine} now agrees with the spec on this case`) + '\n');
   return divergence ? 1 : 0;
 }
