@@ -178,17 +178,7 @@ export function renderAliasEdit(p: AliasEditPiece, { setup }: Ctx): Emit {
   const edit: string[] = (() => {
     switch (p.path) {
       case 'big':
-        return [
-          ...(p.install
-            ? [
-                ...setBit('pse', true),
-                ins('mov eax, 0 | PS | P | RW | A | D'),
-                ins(`mov [PD_${space} + 4], eax`, 'PDE 1: a 4 MiB page onto 0'),
-              ]
-            : []),
-          ins(`mov eax, ${value}`),
-          ins(`mov [BIG + ${pt} + ${slot}], eax`, 'through the 4 MiB alias of RAM'),
-        ];
+        return [ins(`mov eax, ${value}`), ins(`mov [BIG + ${pt} + ${slot}], eax`, 'through the 4 MiB alias of RAM')];
       case 'second':
         return [
           ins(`mov eax, ${pt} | P | RW`),
@@ -212,6 +202,10 @@ export function renderAliasEdit(p: AliasEditPiece, { setup }: Ctx): Emit {
     title: `edit PTE ${p.entry} of playground ${space} ${p.path === 'big' ? 'through the 4 MiB alias' : p.path === 'second' ? 'through a second 4 KiB mapping' : 'with paging off'}, then use it`,
     lines: [
       ...(p.load ? [ins(`mov eax, PD_${p.space}`), ins('mov cr3, eax')] : []),
+      // The alias first: the prime must run under the paging mode (CR4.PSE) of the edit.
+      ...(p.install
+        ? [...setBit('pse', true), ins('mov eax, 0 | PS | P | RW | A | D'), ins(`mov [PD_${space} + 4], eax`, 'PDE 1: a 4 MiB page onto 0')]
+        : []),
       ...(p.prime === 'write' ? [ins('mov eax, F1 | P | RW | US'), ins(`mov [${pt} + ${slot}], eax`)] : []),
       ins(`mov ${u.reg}, [PLAY + ${hex(p.entry * 0x1000)} + ${hex(u.off)}]`, 'the VMM shadows the table and this entry'),
       ...edit,
