@@ -8,10 +8,11 @@ import fc from 'fast-check';
 import { assemble } from '../../spec/asm/assemble.ts';
 import { SpecMachine } from '../../spec/machine.ts';
 import type { HostEvent } from '../../spec/observation.ts';
-import { anchorPiece, eventAt, eventSpecArb, type EventSpec } from './events.ts';
-import { pieceArb, type Piece } from './pieces/index.ts';
+import { anchorPiece, eventAt, type EventSpec } from './events.ts';
+import type { Piece } from './pieces/index.ts';
+import { PROFILES, type GuestProfile } from './profiles.ts';
 import { layoutBody, render } from './render.ts';
-import { setupArb, type Setup } from './setup.ts';
+import type { Setup } from './setup.ts';
 
 export interface GuestCase {
   setup: Setup;
@@ -29,6 +30,8 @@ export const MAX_STEPS = 2000;
 export interface CaseOptions {
   maxPieces?: number;
   maxEvents?: number;
+  /** The stage the guests are restricted to (profiles.ts; default `all`). */
+  profile?: GuestProfile;
 }
 
 /** Pieces where an irq is most interesting: cli/sti/popf/hlt, and rings with popf, cli or sti. */
@@ -120,11 +123,16 @@ export function buildCase(setup: Setup, pieces: Piece[], specs: readonly EventSp
 }
 
 export function caseArb(opts: CaseOptions = {}): fc.Arbitrary<GuestCase> {
-  return fc
-    .record({
-      setup: setupArb,
-      pieces: fc.array(pieceArb, { maxLength: opts.maxPieces ?? 14, size: 'medium' }),
-      specs: fc.array(eventSpecArb, { maxLength: opts.maxEvents ?? 10, size: 'medium' }),
-    })
-    .map(({ setup, pieces, specs }) => buildCase(setup, pieces, specs));
+  const profile = PROFILES[opts.profile ?? 'all'];
+  return (
+    fc
+      // Pieces before the setup: shrinking simplifies the pieces first (to their short
+      // forms), then the setup as far as the shorter pieces still fail.
+      .record({
+        pieces: fc.array(profile.piece, { maxLength: opts.maxPieces ?? 14, size: 'medium' }),
+        setup: profile.setup,
+        specs: opts.maxEvents === undefined ? profile.events : profile.events.map((s) => s.slice(0, opts.maxEvents)),
+      })
+      .map(({ setup, pieces, specs }) => buildCase(setup, pieces, specs))
+  );
 }

@@ -6,7 +6,7 @@
 import { assemble } from '../../spec/asm/assemble.ts';
 import type { Observation, TraceEntry } from '../../spec/observation.ts';
 import type { GuestCase } from './case.ts';
-import { V_DF, V_GP, V_NP, V_PF } from './layout.ts';
+import { PD_A, PT_MMIO, V_DF, V_GP, V_NP, V_PF } from './layout.ts';
 import { render } from './render.ts';
 import type { Piece } from './pieces/index.ts';
 import { straddles } from './pieces/memory.ts';
@@ -39,6 +39,10 @@ export const HARD_CASE_TAGS = [
   'popf-cpl3',
   'priv-at-cpl>0',
   'invalid-encoding',
+  'mode-change-live',
+  'pt-edit-alias',
+  'pt-edit-second-map',
+  'pt-edit-paging-off',
 ] as const;
 
 const accessesPlayOrBig = (p: Piece): boolean =>
@@ -52,7 +56,9 @@ const accessesPlayOrBig = (p: Piece): boolean =>
 const touchesBig = (p: Piece): boolean =>
   (p.kind === 'mem' && p.target.area === 'big') ||
   (p.kind === 'far-call' && p.target.via === 'big') ||
-  (p.kind === 'pde-edit' && p.change.slot === 'big' && p.use !== null);
+  (p.kind === 'pde-edit' && p.change.slot === 'big' && p.use !== null) ||
+  (p.kind === 'mode' && p.target.area === 'big') ||
+  (p.kind === 'alias-edit' && p.path === 'big');
 
 const isPopfAtCpl3 = (p: Piece): boolean => p.kind === 'user' && p.ring === 3 && p.ops.some((o) => o.op === 'popf');
 
@@ -69,12 +75,30 @@ export function labelsOf(c: GuestCase): string[] {
   const tags = new Set<string>();
   const add = (t: string, when: boolean) => when && tags.add(t);
   const any = (f: (p: Piece) => boolean) => pieces.some(f);
-  const paging = setup.paging || any((p) => p.kind === 'cr-toggle' && p.bit === 'pg' && p.on);
-  const pse = setup.pse || any((p) => p.kind === 'cr-toggle' && p.bit === 'pse' && p.on);
+  const paging =
+    setup.paging ||
+    any(
+      (p) =>
+        (p.kind === 'cr-toggle' && p.bit === 'pg' && p.on) ||
+        (p.kind === 'mode' && p.bit === 'pg') ||
+        (p.kind === 'alias-edit' && p.path === 'paging-off'),
+    );
+  const pse =
+    setup.pse ||
+    any(
+      (p) =>
+        (p.kind === 'cr-toggle' && p.bit === 'pse' && p.on) ||
+        (p.kind === 'mode' && p.bit === 'pse') ||
+        (p.kind === 'alias-edit' && p.install),
+    );
   const anyBig =
     setup.spaces.A.big !== null ||
     setup.spaces.B.big !== null ||
-    any((p) => p.kind === 'pde-edit' && p.change.slot === 'big' && p.change.big !== null);
+    any(
+      (p) =>
+        (p.kind === 'pde-edit' && p.change.slot === 'big' && p.change.big !== null) ||
+        ((p.kind === 'mode' || p.kind === 'alias-edit') && p.install),
+    );
 
   add('paging', paging);
   add('4M-page', paging && pse && anyBig && any(touchesBig));
@@ -87,19 +111,41 @@ export function labelsOf(c: GuestCase): string[] {
       (setup.spaces.A.recursive || setup.spaces.B.recursive) &&
       any((p) => (p.kind === 'mem' && p.target.area === 'rec') || (p.kind === 'pte-edit' && p.via === 'rec')),
   );
-  add('pt-edit-live', paging && any((p) => (p.kind === 'pte-edit' || p.kind === 'pde-edit') && p.use !== null));
+  add(
+    'pt-edit-live',
+    paging && any((p) => ((p.kind === 'pte-edit' || p.kind === 'pde-edit') && p.use !== null) || p.kind === 'alias-edit'),
+  );
+  // pieces/modes.ts: an edit through the 4 MiB alias (needs CR4.PSE and PDE 1, which the
+  // piece may install), through a second 4 KiB mapping, or with paging off.
+  const bigAlias = (s: 'A' | 'B') => setup.pse && setup.spaces[s].big !== null && !setup.spaces[s].big.rsvd;
+  add(
+    'pt-edit-alias',
+    any((p) => p.kind === 'alias-edit' && p.path === 'big' && (p.install || bigAlias(p.load ? p.space : setup.startSpace))),
+  );
+  add(
+    'pt-edit-second-map',
+    any((p) => p.kind === 'alias-edit' && p.path === 'second'),
+  );
+  add(
+    'pt-edit-paging-off',
+    any((p) => p.kind === 'alias-edit' && p.path === 'paging-off'),
+  );
+  add(
+    'mode-change-live',
+    any((p) => p.kind === 'mode'),
+  );
   add('cr3-switch', paging && any((p) => p.kind === 'cr3'));
   add(
     'wp-toggle',
-    any((p) => p.kind === 'cr-toggle' && p.bit === 'wp'),
+    any((p) => (p.kind === 'cr-toggle' || p.kind === 'mode') && p.bit === 'wp'),
   );
   add(
     'pse-toggle',
-    any((p) => p.kind === 'cr-toggle' && p.bit === 'pse'),
+    any((p) => (p.kind === 'cr-toggle' || p.kind === 'mode') && p.bit === 'pse'),
   );
   add(
     'paging-toggle',
-    any((p) => p.kind === 'cr-toggle' && p.bit === 'pg'),
+    any((p) => (p.kind === 'cr-toggle' || p.kind === 'mode') && p.bit === 'pg'),
   );
   add(
     'invlpg',
@@ -152,6 +198,24 @@ export function labelsOf(c: GuestCase): string[] {
   add(
     'host-events',
     events.some((e) => e.kind !== 'irq'),
+  );
+  // What the swap profile must reach: a page table or the code itself leaving its frame.
+  const moved = events.flatMap((e) => (e.kind === 'swap-out' || e.kind === 'migrate' ? [e.gpa >>> 12] : []));
+  add(
+    'swap-of-table',
+    moved.some((f) => f >= PD_A >>> 12 && f <= PT_MMIO >>> 12),
+  );
+  add(
+    'swap-of-code',
+    moved.some((f) => f <= 1),
+  );
+  add(
+    'migrate',
+    events.some((e) => e.kind === 'migrate'),
+  );
+  add(
+    'evict-shadow',
+    events.some((e) => e.kind === 'evict-shadow'),
   );
   add(
     'sensitive-unprivileged',

@@ -174,18 +174,20 @@ export function identityTableLines(ramBytes: number, data1: Perm, presetAD: bool
 }
 
 /** One address space's directory and playground table, as `.org`/`.dd` lines with comments. */
-export function spaceLines(name: SpaceName, sp: SpaceSetup): string[] {
+export function spaceLines(name: SpaceName, sp: SpaceSetup, presetAD = false): string[] {
+  // With A and D preset, the fixed entries carry A too: no walk ever sets a bit (profiles.ts, x86).
+  const a = presetAD ? ' | A' : '';
   const pd = name === 'A' ? 'PD_A' : 'PD_B';
   const pt = name === 'A' ? 'PT_PLAY_A' : 'PT_PLAY_B';
   const out = [
     `.org ${pd}                      ; address space ${name}`,
-    `    .dd PT_LOW | P | RW | US    ; PDE 0: the identity map, shared by A and B`,
+    `    .dd PT_LOW | P | RW | US${a}    ; PDE 0: the identity map, shared by A and B`,
     `    .dd ${sp.big ? bigPdeText(sp.big) : '0'}${sp.big ? '    ; PDE 1: 4 MiB page onto 0 at BIG (needs CR4.PSE)' : '    ; PDE 1: absent'}`,
     `    .dd ${pt} | ${permText(sp.playPde)}    ; PDE 2: the playground at PLAY`,
     `.org ${pd} + 4 * ${hex(MMIO_PDE)}`,
-    `    .dd PT_MMIO | P | RW | US    ; the device window`,
+    `    .dd PT_MMIO | P | RW | US${a}    ; the device window`,
   ];
-  if (sp.recursive) out.push(`.org ${pd} + 4 * ${REC_SLOT}`, `    .dd ${pd} | P | RW    ; recursive: the directory maps itself at REC`);
+  if (sp.recursive) out.push(`.org ${pd} + 4 * ${REC_SLOT}`, `    .dd ${pd} | P | RW${a}    ; recursive: the directory maps itself at REC`);
   out.push(`.org ${pt}                 ; playground of ${name}: PLAY + 0x1000·i`);
   for (let i = 0; i < sp.play.length; i += 4) {
     out.push(
@@ -199,8 +201,8 @@ export function spaceLines(name: SpaceName, sp: SpaceSetup): string[] {
 }
 
 /** The MMIO table: PTE 0x200 maps gva MMIO to the device (DESIGN §3.2). */
-export function mmioTableLines(): string[] {
-  return [`.org PT_MMIO + 4 * ${hex((MMIO >>> 12) & 0x3ff)}`, `    .dd MMIO | P | RW | US`];
+export function mmioTableLines(presetAD = false): string[] {
+  return [`.org PT_MMIO + 4 * ${hex((MMIO >>> 12) & 0x3ff)}`, `    .dd MMIO | P | RW | US${presetAD ? ' | A' : ''}`];
 }
 
 /** Frames mapped by more than one playground gva of a space, or by the 4 MiB alias too. */

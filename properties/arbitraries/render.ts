@@ -250,9 +250,9 @@ function dataLines(setup: Setup): string[] {
     ]),
     '.org PT_LOW                       ; identity map of RAM and one page beyond',
     ...identityTableLines(setup.ramBytes, setup.data1, setup.presetAD),
-    ...spaceLines('A', setup.spaces.A),
-    ...spaceLines('B', setup.spaces.B),
-    ...mmioTableLines(),
+    ...spaceLines('A', setup.spaces.A, setup.presetAD),
+    ...spaceLines('B', setup.spaces.B, setup.presetAD),
+    ...mmioTableLines(setup.presetAD),
   ];
 }
 

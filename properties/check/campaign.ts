@@ -9,6 +9,7 @@ import { chunkSeed, chunksOf, type Shard } from './seeds.ts';
 import { PROPERTIES, appliesTo, runChunk, runChunkKeepGoing, type ChunkOutcome, type Failure, type PropertyDef } from './suite.ts';
 import { DEFAULT_TIMEOUT_MS } from '../../src/engines/guard.ts';
 import { isPluginPath } from '../../src/engines/plugin.ts';
+import type { CaseGen } from './cases.ts';
 
 export interface CampaignOptions {
   property?: string;
@@ -22,6 +23,8 @@ export interface CampaignOptions {
   timeoutMs?: number;
   /** Do not stop at the first failure: collect the distinct ones (issue 14.5; in this thread, chunks in order). */
   keepGoing?: boolean;
+  /** Guest profile and forced emulation (default: every guest, forced emulation at a share). */
+  gen?: CaseGen;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -67,7 +70,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const timeoutMs = isPluginPath(o.engine) ? (o.timeoutMs ?? DEFAULT_TIMEOUT_MS) : undefined;
   if (workers <= 1) {
     for (const { k, runs } of chunks) {
-      const r = runChunk(prop, o.engine, o.bugs, k, chunkSeed(o.seed, k), runs, timeoutMs);
+      const r = runChunk(prop, o.engine, o.bugs, k, chunkSeed(o.seed, k), runs, timeoutMs, o.gen);
       record(r);
       if (r.failure) break;
     }
@@ -75,7 +78,16 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     await runOnWorkers(
       workers,
       chunks,
-      (k, runs) => ({ property: prop.name, engine: o.engine, bugs: [...o.bugs], k, seed: chunkSeed(o.seed, k), runs, timeoutMs }),
+      (k, runs) => ({
+        property: prop.name,
+        engine: o.engine,
+        bugs: [...o.bugs],
+        k,
+        seed: chunkSeed(o.seed, k),
+        runs,
+        timeoutMs,
+        gen: o.gen ?? {},
+      }),
       record,
     );
   }
@@ -106,7 +118,7 @@ function keepGoing(prop: PropertyDef, o: CampaignOptions, shard: Shard, chunks: 
   let done = 0;
   for (const { k, runs: n } of chunks) {
     const timeoutMs = isPluginPath(o.engine) ? (o.timeoutMs ?? DEFAULT_TIMEOUT_MS) : undefined;
-    const r = runChunkKeepGoing(prop, o.engine, o.bugs, chunkSeed(o.seed, k), n, known, timeoutMs);
+    const r = runChunkKeepGoing(prop, o.engine, o.bugs, chunkSeed(o.seed, k), n, known, timeoutMs, o.gen);
     failures.push(...r.failures.map((f) => ({ ...f, chunk: k })));
     done += n;
     runs += n;
@@ -136,6 +148,7 @@ export interface ChunkJob {
   runs: number;
   /** Set for a plugin engine, which the worker loads by its path. */
   timeoutMs: number | undefined;
+  gen: CaseGen;
 }
 
 /** Hand chunks out in order; after a failure in chunk f, hand out nothing above f. */

@@ -1,9 +1,10 @@
 // What `popek check` generates: a guest case of properties/arbitraries, rendered once to
 // the VX32 assembly that is run, printed and saved in replay files.
 
-import type fc from 'fast-check';
+import fc from 'fast-check';
 import type { HostEvent } from '../../spec/observation.ts';
 import { caseArb as guestCaseArb, type GuestCase } from '../arbitraries/case.ts';
+import type { GuestProfile } from '../arbitraries/profiles.ts';
 import { bodyInsnCount, render } from '../arbitraries/render.ts';
 
 export interface CheckCase {
@@ -12,16 +13,49 @@ export interface CheckCase {
   events: HostEvent[];
   ramBytes: number;
   maxSteps: number;
+  /**
+   * Run a VMX engine with its emulator in front of every hidden fault (the engines'
+   * `forceEmulation`, after KVM's force_emulation_prefix): the emulator's operand sizes and
+   * permission checks then meet every access of the guest, not only traced and MMIO ones.
+   */
+  forcedEmulation: boolean;
 }
 
+/** `share`: one case in four, drawn (so shrinking tries without it); `always`: every case. */
+export type ForcedEmulation = 'never' | 'share' | 'always';
+
+export interface CaseGen {
+  guests?: GuestProfile;
+  forcedEmulation?: ForcedEmulation;
+}
+
+const forcedArb = (f: ForcedEmulation): fc.Arbitrary<boolean> =>
+  f === 'share'
+    ? fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) })
+    : fc.constant(f === 'always');
+
+const arbs = new Map<string, fc.Arbitrary<CheckCase>>();
+
 /** Mapped, so fast-check still shrinks the pieces and events underneath. */
-export const caseArb: fc.Arbitrary<CheckCase> = guestCaseArb().map((guest) => ({
-  guest,
-  source: render(guest),
-  events: guest.events,
-  ramBytes: guest.ramBytes,
-  maxSteps: guest.maxSteps,
-}));
+export function checkCaseArb({ guests = 'all', forcedEmulation = 'share' }: CaseGen = {}): fc.Arbitrary<CheckCase> {
+  const key = `${guests}/${forcedEmulation}`;
+  let arb = arbs.get(key);
+  if (arb === undefined) {
+    arb = fc.tuple(guestCaseArb({ profile: guests }), forcedArb(forcedEmulation)).map(([guest, forced]) => ({
+      guest,
+      source: render(guest),
+      events: guest.events,
+      ramBytes: guest.ramBytes,
+      maxSteps: guest.maxSteps,
+      forcedEmulation: forced,
+    }));
+    arbs.set(key, arb);
+  }
+  return arb;
+}
+
+/** The default campaign's cases. */
+export const caseArb: fc.Arbitrary<CheckCase> = checkCaseArb();
 
 /** The size of a counterexample: instructions in the generated body (not the fixed prologue). */
 export const caseInstructions = (c: CheckCase): number => bodyInsnCount(c.guest);

@@ -17,6 +17,8 @@ export interface ReplayFile {
   events: HostEvent[];
   ramBytes: number;
   maxSteps: number;
+  /** The VMX engine ran with its emulator in front of every hidden fault (cases.ts). */
+  forcedEmulation?: boolean;
   /** Instructions in the generated body after shrinking. */
   instructions: number;
   /** The first divergence, as `popek diff` prints it. */

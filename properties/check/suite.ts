@@ -12,7 +12,9 @@ import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
 import { diffObservations } from '../lockstep/compare.ts';
 import { engineFactory } from '../../src/engines/registry.ts';
 import { engineLabel, isPluginPath, pluginCapabilities } from '../../src/engines/plugin.ts';
-import { caseArb, caseInstructions, type CheckCase } from './cases.ts';
+import { caseInstructions, checkCaseArb, type CaseGen, type CheckCase } from './cases.ts';
+import { MIN_GUEST_FRAMES } from '../../src/vmm/core/host.ts';
+import type { EngineFactory } from '../../src/engines/engine.ts';
 import { lockstep, release } from '../lockstep/lockstep.ts';
 import type { Divergence } from '../lockstep/lockstep.ts';
 import { formatDivergence, type FormatOptions } from '../lockstep/report.ts';
@@ -40,6 +42,41 @@ export const equivalence: PropertyDef = {
     return divergenceOf(c.source, c, engine, bugs);
   },
 };
+
+/**
+ * The VMX engines with their emulator in front of every hidden fault (`forceEmulation`,
+ * as properties/insn-states does): a case with `forcedEmulation` runs them so.
+ */
+const FORCED: Readonly<Record<string, EngineFactory>> = {
+  'vmx-shadow': (image, config) => new VmxShadowEngine(image, config, { forceEmulation: true }),
+  'vmx-ept': (image, config) => new VmxEptEngine(image, config, { forceEmulation: true }),
+};
+
+export const FORCED_EMULATION_ENGINES: readonly string[] = Object.keys(FORCED);
+
+/**
+ * DESIGN §6.14: no guest input may crash the host. A property whose engine throws (a
+ * freed frame, an out-of-range access) has found a bug: the throw is its failure, with the
+ * message, so it is shrunk and saved like any other — never a crash of popek. A failed
+ * audit is the audit property's own finding and keeps its text.
+ */
+export function crashText(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.startsWith('popek: audit failed') ? message : `engine crashed: ${message}`;
+}
+
+function crashesAreFindings(p: PropertyDef): PropertyDef {
+  return {
+    ...p,
+    check(c, engine, bugs) {
+      try {
+        return p.check(c, engine, bugs);
+      } catch (err) {
+        return crashText(err);
+      }
+    },
+  };
+}
 
 /** What the VMM-only properties need of a VM on the host: its audit and its RAM as the guest sees it. */
 interface HostedVm {
@@ -114,7 +151,7 @@ export const auditEveryExit: PropertyDef = {
       e.run(c.events, c.maxSteps);
       return undefined;
     } catch (err) {
-      return err instanceof Error ? err.message : String(err);
+      return crashText(err);
     } finally {
       release(e);
     }
@@ -159,7 +196,9 @@ function differs(a: Observation, b: Observation, what: string): string | undefin
 /**
  * Host-event transparency (DESIGN §7): the same guest with its host-only events and
  * without them ends with identical observations; for a VMM also on a host that
- * overcommits RAM 4:1 with its own structures squeezed to the minimum.
+ * overcommits RAM 4:1 with its own structures squeezed to the minimum, and on the
+ * smallest host the VMM accepts (MIN_GUEST_FRAMES: the working set of one instruction),
+ * where every instruction that needs more is emulated (the thrashing fallback).
  */
 export const hostEventTransparency: PropertyDef = {
   name: 'transparency',
@@ -182,9 +221,20 @@ export const hostEventTransparency: PropertyDef = {
       c.events,
       c.maxSteps,
     );
-    return differs(irqsOnly, squeezed, 'roomy host vs overcommitted host with the VMM squeezed');
+    const s = differs(irqsOnly, squeezed, 'roomy host vs overcommitted host with the VMM squeezed');
+    if (s !== undefined || !SMALLEST_HOST_ENGINES.includes(engine)) return s;
+    const smallest = host(image, config, { pressure: 'squeeze', hostGuestFrames: MIN_GUEST_FRAMES }).run(c.events, c.maxSteps);
+    return differs(irqsOnly, smallest, `roomy host vs the smallest host (${MIN_GUEST_FRAMES} frames for guest RAM)`);
   },
 };
+
+/**
+ * The VMMs checked on the smallest host. Not yet vmx-ept: there its thrashing fallback
+ * meets instructions its emulator does not perform ("cannot emulate the instruction"),
+ * found by this very check (`popek check --property transparency --engine vmx-ept` with
+ * the engine added here fails at run 142 of the default seed); add it once that is fixed.
+ */
+const SMALLEST_HOST_ENGINES: readonly string[] = ['vmx-shadow'];
 
 /** The bystander VM of the isolation property: RAM full of canaries, a loop that reads them. */
 const CANARY = 0xa5;
@@ -219,7 +269,7 @@ export const isolation: PropertyDef = {
     try {
       e.run([...c.events, { at: 0, kind: 'switch-vm' }], c.maxSteps);
     } catch (err) {
-      return err instanceof Error ? err.message : String(err);
+      return crashText(err);
     }
     const other = e.companion!;
     const ram = other.p2m.snapshot(new Uint8Array(BYSTANDER_RAM));
@@ -256,7 +306,7 @@ export const noninterference: PropertyDef = {
         'idle neighbour vs busy neighbour',
       );
     } catch (err) {
-      return err instanceof Error ? err.message : String(err);
+      return crashText(err);
     }
   },
 };
@@ -265,7 +315,9 @@ export const noninterference: PropertyDef = {
 export const appliesTo = (p: PropertyDef, engine: string): boolean =>
   p.engines === undefined || p.engines.includes(engine) || (p === auditEveryExit && pluginCapabilities(engine)?.audit === true);
 
-export const PROPERTIES: readonly PropertyDef[] = [equivalence, auditEveryExit, hostEventTransparency, isolation, noninterference];
+export const PROPERTIES: readonly PropertyDef[] = [equivalence, auditEveryExit, hostEventTransparency, isolation, noninterference].map(
+  crashesAreFindings,
+);
 
 const images = new Map<string, Image>();
 function imageOf(source: string): Image {
@@ -281,11 +333,11 @@ function imageOf(source: string): Image {
 /** The first divergence of the case in lockstep with the spec, or undefined. */
 export function firstDivergence(
   source: string,
-  c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'>,
+  c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'> & { forcedEmulation?: boolean | undefined },
   engine: string,
   bugs: readonly string[],
 ): Divergence | undefined {
-  const make = engineFactory(engine);
+  const make = (c.forcedEmulation ? FORCED[engine] : undefined) ?? engineFactory(engine);
   return lockstep((image, config) => make(image, { ...config, bugs }), {
     image: imageOf(source),
     config: { ramBytes: c.ramBytes },
@@ -296,7 +348,7 @@ export function firstDivergence(
 
 export function divergenceOf(
   source: string,
-  c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'>,
+  c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'> & { forcedEmulation?: boolean | undefined },
   engine: string,
   bugs: readonly string[],
   opts: FormatOptions = {},
@@ -337,7 +389,7 @@ export function failureOf(
   timeoutMs?: number,
 ): { text: string; signature: string } | undefined {
   const failure = (): { text: string; signature: string } | undefined => {
-    if (prop === equivalence) {
+    if (prop.name === equivalence.name) {
       const d = firstDivergence(c.source, c, engine, bugs);
       return d && { text: formatDivergence(d, engineLabel(engine)), signature: `${engine} ${prop.name}: ${divergenceSignature(d)}` };
     }
@@ -392,9 +444,12 @@ export function runChunk(
   seed: number,
   numRuns: number,
   timeoutMs?: number,
+  gen: CaseGen = {},
 ): ChunkOutcome {
+  // Forced emulation only means something to the VMX engines: elsewhere never draw it.
+  const forcedEmulation = FORCED[engine] === undefined ? 'never' : gen.forcedEmulation;
   const result = fc.check(
-    fc.property(caseArb, (c) => checkCase(prop, c, engine, bugs, timeoutMs) === undefined),
+    fc.property(checkCaseArb({ ...gen, forcedEmulation }), (c) => checkCase(prop, c, engine, bugs, timeoutMs) === undefined),
     { seed, numRuns },
   );
   if (!result.failed || result.counterexample === null) return { k, runs: result.numRuns };
@@ -415,12 +470,13 @@ export function runChunkKeepGoing(
   numRuns: number,
   known: Set<string>,
   timeoutMs?: number,
+  gen: CaseGen = {},
 ): { runs: number; failures: Failure[] } {
   const failures: Failure[] = [];
   let runs = 0;
   for (;;) {
     const result = fc.check(
-      fc.property(caseArb, (c) => {
+      fc.property(checkCaseArb({ ...gen, forcedEmulation: FORCED[engine] === undefined ? 'never' : gen.forcedEmulation }), (c) => {
         const f = failureOf(prop, c, engine, bugs, timeoutMs);
         return f === undefined || known.has(f.signature);
       }),
@@ -458,6 +514,7 @@ function failureRecord(
     events: c.events,
     ramBytes: c.ramBytes,
     maxSteps: c.maxSteps,
+    ...(c.forcedEmulation ? { forcedEmulation: true } : {}),
     instructions: caseInstructions(c),
     divergence,
     shrinks: result.numShrinks,

@@ -9,6 +9,6 @@ parentPort!.on('message', (j: ChunkJob) => {
   // A plugin engine is loaded in each thread by its path (the main thread probed it already);
   // a rejection is an uncaught error of this thread, which the campaign reports.
   void (isPluginPath(j.engine) ? loadPlugin(j.engine) : Promise.resolve()).then(() =>
-    parentPort!.postMessage(runChunk(propertyNamed(j.property), j.engine, j.bugs, j.k, j.seed, j.runs, j.timeoutMs)),
+    parentPort!.postMessage(runChunk(propertyNamed(j.property), j.engine, j.bugs, j.k, j.seed, j.runs, j.timeoutMs, j.gen)),
   );
 });

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { defaultWorkers, runCampaign, type CampaignResult } from '../../properties/check/campaign.ts';
 import { formatReport, type Found } from '../../properties/check/counterexample.ts';
 import { PROPERTIES, appliesTo, divergenceOf } from '../../properties/check/suite.ts';
+import { FORCED_EMULATION_ENGINES } from '../../properties/check/suite.ts';
+import { GUEST_PROFILES, PROFILES, isGuestProfile } from '../../properties/arbitraries/profiles.ts';
 import { caseStats, formatStats } from '../../properties/check/stats.ts';
 import { BUG_CATALOG, ENGINES, EQUIVALENT_ENGINES } from '../engines/registry.ts';
 import { DEFAULT_TIMEOUT_MS, EngineHung, guarded } from '../engines/guard.ts';
@@ -22,9 +24,9 @@ export const DEFAULT_SEED = 20261125;
 const MAX_RUNS = 1_000_000_000;
 const MAX_WORKERS = 256;
 
-export const CHECK_HELP = `usage: popek check [--engine E]... [--property P] [--runs N] [--seed S] [--bug B]... [--workers N] [--shard I/N]
-                   [--out DIR] [--keep-going] [--verbose] [--json]
-       popek check --stats [--runs N] [--seed S] [--json]
+export const CHECK_HELP = `usage: popek check [--engine E]... [--property P] [--guests P] [--forced-emulation] [--runs N] [--seed S] [--bug B]...
+                   [--workers N] [--shard I/N] [--out DIR] [--keep-going] [--verbose] [--json]
+       popek check --stats [--guests P] [--runs N] [--seed S] [--json]
        popek check --list-bugs [--engine E]... [--json]
        popek check --merge RESULT.json...
 
@@ -38,6 +40,10 @@ the generated body, the first divergence and the command that reproduces it; exi
   --timeout-ms N  how long a plugin engine may take over one case before it counts as hung (default: ${DEFAULT_TIMEOUT_MS})
   --property P    ${PROPERTIES.map((p) => (p.engines ? `${p.name} (${p.engines.join(', ')})` : p.name)).join(', ')}
                   (default: equivalence)
+  --guests P      generated guests of one stage: ${GUEST_PROFILES.map((g) => `${g} (${PROFILES[g].summary})`).join(';\n                  ')}
+  --forced-emulation
+                  ${FORCED_EMULATION_ENGINES.join(', ')}: the VMM's emulator performs every access that takes a hidden
+                  fault, in every case (default: in one case in four)
   --runs N        generated cases per engine, 1 to ${MAX_RUNS} (default: 300)
   --seed S        campaign seed, 0 to ${U32_MAX} (default: ${DEFAULT_SEED}); the same seed gives the same run
   --bug B         switch on a catalog bug (repeatable); --list-bugs prints the names
@@ -68,6 +74,8 @@ export const CHECK_OPTIONS = {
   verbose: { type: 'boolean', short: 'v', default: false },
   'list-bugs': { type: 'boolean', default: false },
   stats: { type: 'boolean', default: false },
+  guests: { type: 'string', default: 'all' },
+  'forced-emulation': { type: 'boolean', default: false },
   merge: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -83,7 +91,7 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   }
   // A flag that does not apply in a mode is an error, not silently ignored (issue 14.8).
   refuseWith(given, 'list-bugs', ['engine', 'json']);
-  refuseWith(given, 'stats', ['runs', 'seed', 'json']);
+  refuseWith(given, 'stats', ['runs', 'seed', 'json', 'guests']);
   refuseWith(given, 'merge', []);
   if (values['list-bugs']) return listBugs(values.engine ?? [], values.json, out);
   if (values.merge) return mergeResults(positionals, out);
@@ -92,8 +100,11 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
 
   const runs = parseCount(values.runs, '--runs', 1, MAX_RUNS);
   const seed = parseSeed(values.seed);
+  if (!isGuestProfile(values.guests))
+    throw new UsageError(`--guests: unknown profile '${values.guests}' (one of ${GUEST_PROFILES.join(', ')})`);
+  const gen = { guests: values.guests, forcedEmulation: values['forced-emulation'] ? ('always' as const) : ('share' as const) };
   if (values.stats) {
-    const stats = caseStats(runs, seed);
+    const stats = caseStats(runs, seed, gen);
     out(values.json ? JSON.stringify(stats, null, 2) + '\n' : formatStats(stats) + '\n');
     return 0;
   }
@@ -105,13 +116,21 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
   // A plugin may bring bugs of its own (plugin.ts); the catalog's are checked per engine below.
   if (resolved.length === 0)
     for (const b of values.bug) if (!BUG_CATALOG[b]) throw new UsageError(`unknown bug '${b}' (popek check --list-bugs)`);
-  // Without --engine: the bugs' engines, else every equivalent engine the property is about.
+  // Without --engine: the bugs' engines, else every equivalent engine the property is about;
+  // with --forced-emulation, of those only the engines that have an emulator to force.
   const engines =
     resolved.length > 0
       ? resolved
-      : values.bug.length > 0
-        ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]!.engines))]
-        : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e));
+      : (values.bug.length > 0
+          ? [...new Set(values.bug.flatMap((b) => BUG_CATALOG[b]!.engines))]
+          : EQUIVALENT_ENGINES.filter((e) => appliesTo(property, e))
+        ).filter((e) => !values['forced-emulation'] || FORCED_EMULATION_ENGINES.includes(e));
+  if (values['forced-emulation'])
+    for (const e of engines)
+      if (!FORCED_EMULATION_ENGINES.includes(e))
+        throw new UsageError(
+          `--forced-emulation: ${engineLabel(e)} has no emulator to force (one of ${FORCED_EMULATION_ENGINES.join(', ')})`,
+        );
   for (const e of engines) {
     engineFactory(e);
     if (!appliesTo(property, e))
@@ -136,6 +155,7 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
       shard,
       keepGoing: values['keep-going'],
       timeoutMs,
+      gen,
       onProgress: progress.update,
     });
     progress.end();

@@ -73,7 +73,7 @@ export async function replayCommand(args: string[], out: (s: string) => void): P
   );
   if (values.verbose) out(json.source.trimEnd() + '\n\n');
   else out((splitCase(json.source)?.body.join('\n') ?? json.source.trimEnd()) + '\n\n');
-  const c = { source: json.source, events, ramBytes, maxSteps };
+  const c = { source: json.source, events, ramBytes, maxSteps, forcedEmulation: json.forcedEmulation === true };
   // A plugin runs guarded; a hang replays as the hang it was (DESIGN §10).
   const guard = (run: () => string | undefined): string | undefined => {
     try {

@@ -10,6 +10,7 @@ import { deliveryArb, renderDelivery, type DeliveryPiece } from './delivery.ts';
 import { mmioArb, portArb, renderMmio, renderPort, type MmioPiece, type PortPiece } from './devices.ts';
 import { iflagArb, renderIflag, type IflagPiece } from './iflag.ts';
 import { memArb, renderMem, type MemPiece } from './memory.ts';
+import { aliasEditArb, modeArb, renderAliasEdit, renderMode, type AliasEditPiece, type ModePiece } from './modes.ts';
 import {
   cr3Arb,
   crToggleArb,
@@ -68,6 +69,8 @@ export type Piece =
   | Cr3Piece
   | CrTogglePiece
   | InvlpgPiece
+  | ModePiece
+  | AliasEditPiece
   | UserPiece
   | DeliveryPiece
   | MmioPiece
@@ -79,32 +82,67 @@ export type Piece =
 
 export type PieceKind = Piece['kind'];
 
-const w = (weight: number, arbitrary: fc.Arbitrary<Piece>) => ({ weight, arbitrary });
+/** Each kind's arbitrary, listed simplest first: fast-check's oneof shrinks toward the first. */
+export const PIECE_ARBS: readonly (readonly [PieceKind, fc.Arbitrary<Piece>])[] = [
+  ['alu', aluArb],
+  ['mem', memArb],
+  ['push-pop', pushPopArb],
+  ['call', callArb],
+  ['loop', loopArb],
+  ['port', portArb],
+  ['sensitive', sensitiveArb],
+  ['int', softIntArb],
+  ['invalid', invalidArb],
+  ['mmio', mmioArb],
+  ['iflag', iflagArb],
+  ['pte-edit', pteEditArb],
+  ['pde-edit', pdeEditArb],
+  ['cr3', cr3Arb],
+  ['cr-toggle', crToggleArb],
+  ['invlpg', invlpgArb],
+  ['mode', modeArb],
+  ['alias-edit', aliasEditArb],
+  ['far-call', farCallArb],
+  ['user', userArb],
+  ['delivery', deliveryArb],
+  ['smc', smcArb],
+];
 
-/** Listed simplest first: fast-check's oneof shrinks toward the first arbitrary. */
-export const pieceArb: fc.Arbitrary<Piece> = fc.oneof(
-  { depthSize: 'small' },
-  w(6, aluArb),
-  w(9, memArb),
-  w(2, pushPopArb),
-  w(2, callArb),
-  w(2, loopArb),
-  w(3, portArb),
-  w(3, sensitiveArb),
-  w(2, softIntArb),
-  w(2, invalidArb),
-  w(3, mmioArb),
-  w(9, iflagArb),
-  w(6, pteEditArb),
-  w(2, pdeEditArb),
-  w(3, cr3Arb),
-  w(3, crToggleArb),
-  w(2, invlpgArb),
-  w(2, farCallArb),
-  w(7, userArb),
-  w(3, deliveryArb),
-  w(2, smcArb),
-);
+export type PieceWeights = Partial<Record<PieceKind, number>>;
+
+/** The default mix: favours the pieces that reach DESIGN §7's hard cases. */
+export const DEFAULT_WEIGHTS: PieceWeights = {
+  alu: 6,
+  mem: 9,
+  'push-pop': 2,
+  call: 2,
+  loop: 2,
+  port: 3,
+  sensitive: 3,
+  int: 2,
+  invalid: 2,
+  mmio: 3,
+  iflag: 9,
+  'pte-edit': 6,
+  'pde-edit': 2,
+  cr3: 3,
+  'cr-toggle': 3,
+  invlpg: 2,
+  mode: 3,
+  'alias-edit': 4,
+  'far-call': 2,
+  user: 7,
+  delivery: 4,
+  smc: 2,
+};
+
+/** A piece drawn with the given weights (kinds without a weight, or weight 0, never occur). */
+export function piecesOf(weights: PieceWeights): fc.Arbitrary<Piece> {
+  const arbs = PIECE_ARBS.filter(([k]) => (weights[k] ?? 0) > 0).map(([k, arbitrary]) => ({ weight: weights[k]!, arbitrary }));
+  return fc.oneof({ depthSize: 'small' }, ...arbs);
+}
+
+export const pieceArb: fc.Arbitrary<Piece> = piecesOf(DEFAULT_WEIGHTS);
 
 export function renderPiece(p: Piece, ctx: Ctx): Emit {
   switch (p.kind) {
@@ -132,6 +170,10 @@ export function renderPiece(p: Piece, ctx: Ctx): Emit {
       return renderCrToggle(p, ctx);
     case 'invlpg':
       return renderInvlpg(p, ctx);
+    case 'mode':
+      return renderMode(p, ctx);
+    case 'alias-edit':
+      return renderAliasEdit(p, ctx);
     case 'user':
       return renderUser(p, ctx);
     case 'delivery':

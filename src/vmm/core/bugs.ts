@@ -26,6 +26,15 @@ export const VMM_BUGS = {
     "a 4 MiB guest page is split from the faulting page instead of the large page's first frame: its 4 KiB pieces map off by the fault's offset",
   'gpte-outside-ram-mapped': 'a gpte naming a frame beyond guest RAM is mapped to the host frame of that number',
   'us-not-enforced': 'the walker treats every page as user-accessible',
+  'role-without-wp':
+    'shadow pages are not keyed on CR0.WP: the supervisor-writable sptes built for WP = 0 keep serving after the guest sets WP (KVM role-bit class: a mode bit missing from the role)',
+  'role-without-pse':
+    'shadow pages are not keyed on CR4.PSE: the 4 MiB mappings shadowed with PSE on keep serving after the guest clears it (KVM role-bit class)',
+  'large-alias-not-write-protected':
+    'memory tracing skips sptes of 4 MiB guest pages: a guest table stays writable through a large-page alias, and edits through it leave stale sptes (KVM large-page write-tracking class)',
+  'phys-mode-not-traced':
+    'memory tracing skips the physical-mode shadow: a table edited while guest paging is off leaves the cached shadow of that table stale when paging comes back on',
+  'emulated-byte-store-as-word': "the VMM's emulator performs a byte store as a 4-byte store: the three bytes after it are overwritten",
 } as const;
 
 export type VmmBug = keyof typeof VMM_BUGS;
@@ -54,6 +63,11 @@ export class VmmBugs {
   readonly largePageSplitWrong: boolean;
   readonly gpteOutsideRamMapped: boolean;
   readonly usNotEnforced: boolean;
+  readonly roleWithoutWp: boolean;
+  readonly roleWithoutPse: boolean;
+  readonly largeAliasNotWriteProtected: boolean;
+  readonly physModeNotTraced: boolean;
+  readonly emulatedByteStoreAsWord: boolean;
 
   constructor(names: readonly string[] = []) {
     const on = (b: VmmBug): boolean => names.includes(b);
@@ -77,5 +91,10 @@ export class VmmBugs {
     this.largePageSplitWrong = on('large-page-split-wrong');
     this.gpteOutsideRamMapped = on('gpte-outside-ram-mapped');
     this.usNotEnforced = on('us-not-enforced');
+    this.roleWithoutWp = on('role-without-wp');
+    this.roleWithoutPse = on('role-without-pse');
+    this.largeAliasNotWriteProtected = on('large-alias-not-write-protected');
+    this.physModeNotTraced = on('phys-mode-not-traced');
+    this.emulatedByteStoreAsWord = on('emulated-byte-store-as-word');
   }
 }

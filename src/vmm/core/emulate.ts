@@ -153,8 +153,9 @@ export class Emulator {
         regs[a] = this.buf[0]!;
         break;
       case 0x15:
-        this.buf[0] = regs[a]!;
-        if (!this.access(paging, m, 1, ACC_WRITE | user)) return this.fault!;
+        if (this.bugs.emulatedByteStoreAsWord) this.view.setInt32(0, regs[a]!, true);
+        else this.buf[0] = regs[a]!;
+        if (!this.access(paging, m, this.bugs.emulatedByteStoreAsWord ? 4 : 1, ACC_WRITE | user)) return this.fault!;
         break;
       case 0x42: // call imm
       case 0x43: // call a (target read before the push)

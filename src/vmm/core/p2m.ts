@@ -27,6 +27,13 @@ export class P2m {
   /** Set by the VM: zap every spte of `gfn` before its frame moves (the rmap walk). */
   unmap: (gfn: number) => void = () => {};
 
+  /**
+   * Contents in transit (auditP2m): the digest of each swapped-out gfn's page taken when it
+   * left, and what went wrong when a page came back (swap-in, migration) different.
+   */
+  readonly departed = new Map<number, number>();
+  readonly contentErrors: string[] = [];
+
   /** Counters (not guest-visible). */
   allocations = 0;
   swapOuts = 0;
@@ -63,6 +70,7 @@ export class P2m {
     const cur = this.p2m[gfn]!; // allocGuest may have evicted; never this gfn (it had no frame)
     if (isSwapped(cur)) {
       host.swap.take(slotOf(cur), host.mem.ram.subarray(hfn * PAGE_SIZE, (hfn + 1) * PAGE_SIZE));
+      this.arrived(gfn, hfn, 'swap-in');
       this.swapIns++;
     } else this.allocations++;
     this.p2m[gfn] = hfn;
@@ -86,6 +94,7 @@ export class P2m {
     if (hfn < 0) return false;
     this.unmap(gfn);
     const host = this.host;
+    this.departed.set(gfn, pageDigest(host.mem.ram, hfn));
     const slot = host.swap.put(host.mem.ram.subarray(hfn * PAGE_SIZE, (hfn + 1) * PAGE_SIZE));
     this.p2m[gfn] = SWAPPED_BASE - slot;
     host.freeGuestFrame(hfn);
@@ -108,11 +117,21 @@ export class P2m {
     }
     this.unmap(gfn);
     const ram = host.mem.ram;
+    this.departed.set(gfn, pageDigest(ram, old));
     ram.copyWithin(hfn * PAGE_SIZE, old * PAGE_SIZE, (old + 1) * PAGE_SIZE);
+    this.arrived(gfn, hfn, 'migration');
     this.p2m[gfn] = hfn;
     host.freeGuestFrame(old);
     this.migrations++;
     return true;
+  }
+
+  /** A page came back into frame `hfn`: it must hold what it held when it left. */
+  private arrived(gfn: number, hfn: number, how: string): void {
+    const want = this.departed.get(gfn);
+    this.departed.delete(gfn);
+    if (want !== undefined && pageDigest(this.host.mem.ram, hfn) !== want)
+      this.contentErrors.push(`p2m: gfn ${gfn} came back from ${how} with other contents than it left with`);
   }
 
   // ---- guest-physical accesses by the VMM (RAM only; callers route MMIO/open bus) ----
@@ -174,7 +193,12 @@ export class P2m {
  * each frame this VM owns is the one its p2m names for that gfn (no frame leaks).
  */
 export function auditP2m({ host, p2m }: { host: HostMemory; p2m: P2m }): string[] {
-  const out: string[] = [];
+  const out: string[] = [...p2m.contentErrors];
+  // Every gfn whose page left for the disk is on the disk, with the contents it left with.
+  for (const [gfn, want] of p2m.departed) {
+    if (!p2m.isSwapped(gfn)) out.push(`p2m: gfn ${gfn} left for the swap disk but the p2m does not say it is there`);
+    else if (swappedDigest(p2m, gfn) !== want) out.push(`p2m: gfn ${gfn} changed on the swap disk`);
+  }
   for (let gfn = 0; gfn < p2m.frames; gfn++) {
     const hfn = p2m.resident(gfn);
     if (hfn < 0) continue;
@@ -190,3 +214,17 @@ export function auditP2m({ host, p2m }: { host: HostMemory; p2m: P2m }): string[
   }
   return out;
 }
+
+/**
+ * FNV-1a over the page's 4096 bytes: taken when a page leaves its frame, compared when it
+ * returns (auditP2m). Written here, apart from the code that moves pages, so a copy bug
+ * cannot make both sides agree.
+ */
+export function pageDigest(ram: Uint8Array, hfn: number): number {
+  let h = 0x811c9dc5;
+  for (let i = hfn * PAGE_SIZE, end = i + PAGE_SIZE; i < end; i++) h = Math.imul(h ^ ram[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** The digest of a swapped-out gfn's page as the disk holds it (no swap-in). */
+const swappedDigest = (p2m: P2m, gfn: number): number => pageDigest(p2m.host.swap.peek(slotOf(p2m.p2m[gfn]!)), 0);

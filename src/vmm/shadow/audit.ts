@@ -8,7 +8,7 @@
 // composes the permissions itself, so a walker bug (the catalog's `pde-perms-ignored`,
 // `us-not-enforced`…) cannot vouch for the sptes built from its own results.
 
-import { PAGE_SIZE, PDE_PS, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US } from '../../hw/arch.ts';
+import { CR0_PG, CR0_WP, CR4_PSE, PAGE_SIZE, PDE_PS, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US } from '../../hw/arch.ts';
 import { gpteToGfn, largeGpdeToGfn } from '../core/walker.ts';
 import { auditHostMemory, type HostMemory } from '../core/host-memory.ts';
 import { auditP2m, type P2m } from '../core/p2m.ts';
@@ -22,10 +22,36 @@ export interface AuditSubject {
   shadow: ShadowMmu;
   /** The host TLB, when it currently holds this VM's translations. */
   tlb: Tlb | null;
+  /** The guest's control registers as it wrote them (for S8), when known. */
+  guest?: { cr0: number; cr4: number };
 }
 
 export function audit(s: AuditSubject): string[] {
-  return [...auditHostMemory(s.host), ...auditP2m(s), ...auditShadow(s), ...auditTlb(s)];
+  return [...auditHostMemory(s.host), ...auditP2m(s), ...auditShadow(s), ...auditMode(s), ...auditTlb(s)];
+}
+
+/**
+ * S8 (DESIGN §6.1, §6.7): the active root is the one for the guest's paging mode now —
+ * read from the guest's CR0 and CR4 (bits of DESIGN §3.1), not from the MMU's own view of
+ * the mode: a physical-mode root exactly when CR0.PG is clear, else a root whose role
+ * holds CR0.WP and CR4.PSE as they are. Its children's roles inherit both (S2), so a
+ * shadow built under another mode cannot serve this one.
+ */
+export function auditMode({ shadow, guest }: AuditSubject): string[] {
+  const root = shadow.active;
+  if (guest === undefined || root === null) return [];
+  const pg = (guest.cr0 & CR0_PG) !== 0;
+  const phys = (root.role & ROLE_PHYS) !== 0;
+  if (!pg) return phys ? [] : [`S8: guest paging is off but the active root (gfn ${root.gfn}) is not the physical-mode shadow`];
+  if (phys) return ['S8: guest paging is on but the active root is the physical-mode shadow'];
+  const out: string[] = [];
+  if (((guest.cr0 & CR0_WP) !== 0) !== ((root.role & ROLE_WP) !== 0))
+    out.push(`S8: guest CR0.WP = ${+((guest.cr0 & CR0_WP) !== 0)} but the active root's role has WP = ${+((root.role & ROLE_WP) !== 0)}`);
+  if (((guest.cr4 & CR4_PSE) !== 0) !== ((root.role & ROLE_PSE) !== 0))
+    out.push(
+      `S8: guest CR4.PSE = ${+((guest.cr4 & CR4_PSE) !== 0)} but the active root's role has PSE = ${+((root.role & ROLE_PSE) !== 0)}`,
+    );
+  return out;
 }
 
 const hex = (v: number): string => '0x' + (v >>> 0).toString(16);

@@ -160,7 +160,7 @@ export class ShadowMmu {
 
   /** Make the root for the guest's current paging mode active (README: guest CR3 write). */
   loadRoot(g: GuestPaging): ShadowPage {
-    const role = g.pg ? ROLE_L2 | (g.wp ? ROLE_WP : 0) | (g.pse ? ROLE_PSE : 0) : ROLE_L2 | ROLE_DIRECT | ROLE_PHYS;
+    const role = g.pg ? ROLE_L2 | this.modes(g) : ROLE_L2 | ROLE_DIRECT | ROLE_PHYS;
     const gfn = g.pg ? gpteToGfn(g.cr3) : 0;
     const key = this.keyOf(gfn, role);
     const cached = this.pages.get(key);
@@ -180,6 +180,11 @@ export class ShadowMmu {
     }
     if (prev !== root) this.flush();
     return root;
+  }
+
+  /** The mode bits of the role (§6.1); the role bugs leave one out. */
+  private modes(g: GuestPaging): number {
+    return (g.wp && !this.bugs.roleWithoutWp ? ROLE_WP : 0) | (g.pse && !this.bugs.roleWithoutPse ? ROLE_PSE : 0);
   }
 
   // ---------------------------------------------------------------------------------
@@ -204,7 +209,7 @@ export class ShadowMmu {
     else {
       let gfn: number;
       let role: number;
-      const modes = (g.wp ? ROLE_WP : 0) | (g.pse ? ROLE_PSE : 0);
+      const modes = this.modes(g);
       if (!g.pg) {
         gfn = pdi << 10;
         role = ROLE_DIRECT | ROLE_PHYS | ROLE_US | ROLE_RW;
@@ -255,7 +260,7 @@ export class ShadowMmu {
       if (perms === 0) perms = dirty ? PTE_RW : 0;
       else if (write && (access & ACC_USER) === 0 && dirty) perms = PTE_RW;
     }
-    if ((perms & PTE_RW) !== 0 && this.isTraced(gfn) && !this.bugs.noWriteProtect) perms &= ~PTE_RW;
+    if ((perms & PTE_RW) !== 0 && this.isTraced(gfn) && !this.bugs.noWriteProtect && !this.untracedBug(child)) perms &= ~PTE_RW;
     this.setLeaf(child, pti, gfn, hfn, perms);
     if (write && (perms & PTE_RW) === 0) return 'emulate';
     return 'mapped';
@@ -313,11 +318,18 @@ export class ShadowMmu {
     return sp;
   }
 
+  /** The tracing bugs: sptes of a large-page or a physical-mode shadow page escape write-protection. */
+  private untracedBug(sp: ShadowPage): boolean {
+    if ((sp.role & ROLE_PHYS) !== 0) return this.bugs.physModeNotTraced;
+    return sp.direct && this.bugs.largeAliasNotWriteProtected;
+  }
+
   /** A gfn became a shadowed table: remove write permission from every spte mapping it (§6.5). */
   private writeProtect(gfn: number): void {
     if (this.bugs.noWriteProtect) return;
     let changed = false;
     for (const addr of this.rmapOf(gfn)) {
+      if (this.untracedBug(this.byHfn.get(Math.floor(addr / PAGE_SIZE))!)) continue;
       const s = this.ram32[addr >>> 2]!;
       if ((s & PTE_RW) !== 0) {
         this.ram32[addr >>> 2] = s & ~PTE_RW;

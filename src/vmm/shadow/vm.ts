@@ -103,6 +103,7 @@ export class Vm extends PendingVectors {
       p2m: this.p2m,
       shadow: this.shadow,
       tlb: this.host.tlbOwner === this ? this.host.cpu.tlb : null,
+      guest: { cr0: this.cr0, cr4: this.cr4 },
     });
   }
 }
