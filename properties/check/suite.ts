@@ -313,7 +313,7 @@ export const noninterference: PropertyDef = {
 
 /** Whether `p` says anything about `engine` (the VMM-only properties need a host beneath it). */
 export const appliesTo = (p: PropertyDef, engine: string): boolean =>
-  p.engines === undefined || p.engines.includes(engine) || (p === auditEveryExit && pluginCapabilities(engine)?.audit === true);
+  p.engines === undefined || p.engines.includes(engine) || (p.name === auditEveryExit.name && pluginCapabilities(engine)?.audit === true);
 
 export const PROPERTIES: readonly PropertyDef[] = [equivalence, auditEveryExit, hostEventTransparency, isolation, noninterference].map(
   crashesAreFindings,
