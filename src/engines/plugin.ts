@@ -70,7 +70,11 @@ export async function loadPlugin(path: string, timeoutMs = DEFAULT_TIMEOUT_MS): 
   try {
     module = (await tsImport(pathToFileURL(file).href, import.meta.url)) as Record<string, unknown>;
   } catch (e) {
-    throw new PluginError(`plugin '${path}' failed to load: ${firstLine(e)}`);
+    // A kit written outside a project that has popek as a dependency cannot resolve popek/hw.
+    const hint = /Cannot find (module|package) 'popek/.test(firstLine(e))
+      ? ' (popek must be a dependency of the project that holds the module: npm install --save-dev PATH-TO-POPEK, or keep the module inside your popek checkout)'
+      : '';
+    throw new PluginError(`plugin '${path}' failed to load: ${firstLine(e)}${hint}`);
   }
   const make = factoryOf(module);
   if (make === undefined)
