@@ -15,7 +15,7 @@ import { Vm } from '../vmm/shadow/vm.ts';
 import { BtBugs } from '../vmm/bt/bugs.ts';
 import { CALLOUT_NAMES, K_IDENT, K_MOV_TO_CR, K_STORE, TC_FRAMES } from '../vmm/bt/translate.ts';
 import { BtVmm, RUN_NATIVE } from '../vmm/bt/vmm.ts';
-import { regsByName, vmObservation } from './vm-observation.ts';
+import { softwareVmmObservation } from './vm-observation.ts';
 import { guestFrames } from './vmx-engine.ts';
 
 /** The VMM's own IDTR and TR in the real registers (never seen: sidt and str are callouts). */
@@ -195,24 +195,7 @@ export class BtEngine implements Engine {
   }
 
   observe(): Observation {
-    const vm = this.vm;
-    const cpu = this.host.cpu;
-    const g = this.vmm.g;
-    return vmObservation(vm, this.ramCopy, {
-      status: this.status(),
-      icount: cpu.icount,
-      regs: regsByName(cpu.regs),
-      eip: cpu.eip >>> 0,
-      eflags: g.eflags >>> 0,
-      cpl: g.cpl,
-      cr0: vm.cr0 >>> 0,
-      cr2: g.cr2 >>> 0,
-      cr3: vm.cr3 >>> 0,
-      cr4: vm.cr4 >>> 0,
-      idtr: { base: g.idtrBase >>> 0, limit: g.idtrLimit },
-      tr: g.tr >>> 0,
-      trace: cpu.trace.map((t) => ({ ...t })),
-    });
+    return softwareVmmObservation(this.vm, this.ramCopy, this.host.cpu, this.vmm.g, this.status());
   }
 
   icount(): number {

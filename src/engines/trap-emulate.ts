@@ -14,7 +14,7 @@ import { Host } from '../vmm/core/host.ts';
 import { Vm } from '../vmm/shadow/vm.ts';
 import { TrapEmulateMonitor } from '../vmm/trap-emulate/monitor.ts';
 import { Schedule } from '../vmm/core/schedule.ts';
-import { regsByName, vmObservation } from './vm-observation.ts';
+import { softwareVmmObservation } from './vm-observation.ts';
 import { guestFrames } from './vmx-engine.ts';
 
 /**
@@ -128,24 +128,7 @@ export class TrapEmulateEngine implements Engine {
   }
 
   observe(): Observation {
-    const vm = this.vm;
-    const cpu = this.host.cpu;
-    const g = this.monitor.g;
-    return vmObservation(vm, this.ramCopy, {
-      status: this.status(),
-      icount: cpu.icount,
-      regs: regsByName(cpu.regs),
-      eip: cpu.eip >>> 0,
-      eflags: g.eflags >>> 0,
-      cpl: g.cpl,
-      cr0: vm.cr0 >>> 0,
-      cr2: g.cr2 >>> 0,
-      cr3: vm.cr3 >>> 0,
-      cr4: vm.cr4 >>> 0,
-      idtr: { base: g.idtrBase >>> 0, limit: g.idtrLimit },
-      tr: g.tr >>> 0,
-      trace: cpu.trace.map((t) => ({ ...t })),
-    });
+    return softwareVmmObservation(this.vm, this.ramCopy, this.host.cpu, this.monitor.g, this.status());
   }
 
   icount(): number {

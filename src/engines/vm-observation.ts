@@ -46,3 +46,46 @@ export function vmObservation(
     },
   };
 }
+
+/** What the legacy CPU holds of a guest run by a software VMM (trap-emulate, bt): the real registers. */
+export interface LegacyCpuView {
+  readonly icount: number;
+  readonly regs: Int32Array;
+  readonly eip: number;
+  readonly trace: readonly Observation['trace'][number][];
+}
+
+/** The privileged state such a VMM keeps in software (src/vmm/core/guest-view.ts). */
+export interface SoftwareGuestState {
+  readonly eflags: number;
+  readonly cpl: number;
+  readonly cr2: number;
+  readonly idtrBase: number;
+  readonly idtrLimit: number;
+  readonly tr: number;
+}
+
+/** The observation of a guest under a software VMM on legacy hardware: real registers, virtual privileged state. */
+export function softwareVmmObservation(
+  vm: VmView & { readonly cr0: number; readonly cr3: number; readonly cr4: number },
+  ramCopy: Uint8Array,
+  cpu: LegacyCpuView,
+  g: SoftwareGuestState,
+  status: Observation['status'],
+): Observation {
+  return vmObservation(vm, ramCopy, {
+    status,
+    icount: cpu.icount,
+    regs: regsByName(cpu.regs),
+    eip: cpu.eip >>> 0,
+    eflags: g.eflags >>> 0,
+    cpl: g.cpl,
+    cr0: vm.cr0 >>> 0,
+    cr2: g.cr2 >>> 0,
+    cr3: vm.cr3 >>> 0,
+    cr4: vm.cr4 >>> 0,
+    idtr: { base: g.idtrBase >>> 0, limit: g.idtrLimit },
+    tr: g.tr >>> 0,
+    trace: cpu.trace.map((t) => ({ ...t })),
+  });
+}

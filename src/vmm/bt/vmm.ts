@@ -23,7 +23,7 @@ import { ACC_FETCH, ACC_PFEC_MASK, ACC_USER, ACC_WRITE, EFLAGS_IF, PTE_RW, VEC_G
 import { operandGva, type EmuFault, type EventKind } from '../core/emulate.ts';
 import type { Vm } from '../shadow/vm.ts';
 import type { BtBugs } from './bugs.ts';
-import { BtGuest } from './guest-view.ts';
+import { GuestView } from '../core/guest-view.ts';
 import {
   CALLOUT_NAMES,
   K_CLI,
@@ -61,7 +61,7 @@ const GP0: EmuFault = { vector: VEC_GP, errorCode: 0 };
 type TrapClass = 'page-fault' | 'reflect' | 'host-interrupt';
 
 export class BtVmm implements Monitor {
-  readonly g: BtGuest;
+  readonly g: GuestView;
   readonly tc: TranslationCache;
   /** icount and trace length right after an `sti` that set IF: the STI shadow's boundary. */
   private stiIcount = -1;
@@ -91,7 +91,7 @@ export class BtVmm implements Monitor {
     readonly vm: Vm,
     readonly bugs: BtBugs,
   ) {
-    this.g = new BtGuest(cpu);
+    this.g = new GuestView(cpu);
     this.probe = (gva, access) => cpu.mmu.probe(gva, access);
     this.tc = new TranslationCache(vm.host.memory, cpu.mem.ram, (gfn) => this.writeProtect(gfn));
   }

@@ -29,7 +29,7 @@ import type { Monitor, MonitorAction, Trap } from '../../hw/legacy.ts';
 import { ACC_FETCH, ACC_PFEC_MASK, ACC_USER, VEC_GP, VEC_PF } from '../../hw/arch.ts';
 import type { EmuFault, EventKind } from '../core/emulate.ts';
 import type { Vm } from '../shadow/vm.ts';
-import { GuestView } from './guest-view.ts';
+import { GuestView } from '../core/guest-view.ts';
 import { emulatedOp, emulatePrivileged, type Emulated, type PrivilegedContext } from './privileged.ts';
 
 const OP_IRET = 0x65;

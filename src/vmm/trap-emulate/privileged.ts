@@ -9,7 +9,7 @@
 import { ACC_READ, EFLAGS_IF, VEC_GP } from '../../hw/arch.ts';
 import { operandGva, type EmuFault } from '../core/emulate.ts';
 import type { Vm } from '../shadow/vm.ts';
-import type { GuestView } from './guest-view.ts';
+import type { GuestView } from '../core/guest-view.ts';
 
 const GP0: EmuFault = { vector: VEC_GP, errorCode: 0 };
 

@@ -1,22 +1,27 @@
-// The guest as the trap-and-emulate monitor sees it (DESIGN §5 `trap-emulate`): the REAL
-// registers of the deprivileged CPU, except where the guest's view is privileged state
-// the monitor keeps in software. It implements the emulator's `EmuGuest`, so the shared
-// instruction emulator and software IDT delivery of core/emulate.ts work on it.
+// The guest as a software VMM on legacy hardware sees it — the trap-and-emulate monitor
+// (DESIGN §5 `trap-emulate`) and the binary translator (`bt`): the REAL registers of the
+// deprivileged CPU, except where the guest's view is privileged state the VMM keeps in
+// software. It implements the emulator's `EmuGuest`, so the shared instruction emulator
+// and software IDT delivery of core/emulate.ts work on it.
 //
 // Real vs virtual (legacy mode, src/hw/legacy.ts):
 // - regs, eip, icount, trace, halted: the real CPU's (the hardware never delivers an
-//   event itself in legacy mode, so `cpu.trace` holds exactly what the monitor reflected);
+//   event itself in legacy mode, so `cpu.trace` holds exactly what the VMM reflected);
 // - eflags: CF ZF SF OF are real (the guest's ALU sets them natively); IF and IOPL are
-//   virtual. The real IF stays 1 and the real IOPL 0, so cli/sti/in/out trap at rings 1–3
-//   — and `pushf`/`popf` see and keep the real ones: the Popek–Goldberg violation;
+//   virtual. The real IF stays 1 and the real IOPL 0, so cli/sti/in/out trap at rings 1–3.
+//   Under trap-and-emulate `pushf`/`popf` see and keep the real ones: the Popek–Goldberg
+//   violation; under bt every instruction that reads or writes them is a callout in the
+//   translation and never reaches the CPU;
 // - cpl: guest ring 0 runs at real ring 1 (deprivileged); rings 2 and 3 run as
 //   themselves; guest ring 1 shares real ring 1 with ring 0 (ring compression), told apart
-//   by `kernelCpl`. A native iret to ring 2 or 3 changes the real ring and so the view;
-// - cr2, idtr, tr: virtual (the real ones are the monitor's, which `sidt`/`str` reveal).
+//   by `kernelCpl`. A native iret to ring 2 or 3 changes the real ring and so the view
+//   (bt makes `mov a, cs` and `iret` callouts);
+// - cr2, idtr, tr: virtual (the real ones are the VMM's, which `sidt`/`str` reveal unless
+//   they are callouts, as under bt).
 
 import type { Cpu } from '../../hw/cpu.ts';
 import { EFLAGS_FIXED, EFLAGS_IF, EFLAGS_IOPL, EFLAGS_IOPL_SHIFT, EFLAGS_STATUS } from '../../hw/arch.ts';
-import type { EmuGuest } from '../core/emulate.ts';
+import type { EmuGuest } from './emulate.ts';
 
 /** The real eflags besides the guest's status flags: bit 1, IF = 1, IOPL = 0. */
 const REAL_FIXED = EFLAGS_IF | EFLAGS_FIXED;
