@@ -106,12 +106,9 @@ export const aliasEditArb: fc.Arbitrary<AliasEditPiece> = fc
   .record({
     kind: fc.constant('alias-edit' as const),
     space: fc.constantFrom<SpaceName>('A', 'B'),
-    // The alias needs CR4.PSE and a 4 MiB PDE 1: draw it (and its installation) more often.
-    path: fc.oneof(
-      { weight: 2, arbitrary: fc.constant('big' as const) },
-      { weight: 1, arbitrary: fc.constant('second' as const) },
-      { weight: 1, arbitrary: fc.constant('paging-off' as const) },
-    ),
+    // One path in three each (issue 20 item 7: each reached in ≥ 5 % of cases); the alias
+    // also needs CR4.PSE and a 4 MiB PDE 1, so its installation is drawn more often.
+    path: fc.constantFrom('big' as const, 'second' as const, 'paging-off' as const),
     via: fc.integer({ min: 0, max: PLAY_ENTRIES - 1 }),
     install: shortFirst(false, true, 2),
     load: shortFirst(false, true, 3),
