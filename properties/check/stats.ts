@@ -1,7 +1,9 @@
 // `popek check --stats`: which hard cases the generated guests of a campaign reach
 // (DESIGN §7, fc.statistics-style), computed from the cases and one spec run of each; and
 // how often the VMX engines reach their thrashing fallback on the smallest host the
-// `transparency` property runs them on, and how many cases run with forced emulation.
+// `transparency` property runs them on, how often a page comes back from swap or migration
+// with its contents checked on the `audit` property's host, and how many cases run with
+// forced emulation.
 
 import fc from 'fast-check';
 import { assemble } from '../../spec/asm/assemble.ts';
@@ -24,7 +26,9 @@ export interface Stats {
 
 /** Engine-side tags: reached only by running a VMX engine the way a property does. */
 const SMALLEST = { hostGuestFrames: MIN_GUEST_FRAMES, ...SMALLEST_SHADOW_POOL, maxEptTables: 1 };
-const ENGINE_TAGS = ['thrash-fallback:vmx-shadow', 'thrash-fallback:vmx-ept', 'forced-emulation'] as const;
+/** The audit property's host (suite.ts): all of RAM, the shadow pool squeezed. */
+const AUDITED = { maxShadowPages: 6, maxRoots: 2 };
+const ENGINE_TAGS = ['thrash-fallback:vmx-shadow', 'thrash-fallback:vmx-ept', 'content-digest', 'forced-emulation'] as const;
 
 /** The same cases a campaign with this seed and run count generates (chunk by chunk). */
 export function caseStats(runs: number, seed: number, gen: CaseGen = {}): Stats {
@@ -51,6 +55,16 @@ export function caseStats(runs: number, seed: number, gen: CaseGen = {}): Stats 
         }
         if ((e.counters().thrashEmulations ?? 0) > 0) add(`thrash-fallback:${name}`);
       }
+      // Every page that leaves its frame (swap-out, migration) has its digest taken, and
+      // checked when it comes back (p2m.ts, auditP2m): did one come back in the audit's run?
+      const audited = new VmxShadowEngine(image, config, AUDITED);
+      try {
+        audited.run(c.events, c.maxSteps);
+        const n = audited.counters();
+        if ((n.swapIns ?? 0) + (n.migrations ?? 0) > 0) add('content-digest');
+      } catch {
+        add('engine-crashed:vmx-shadow');
+      }
       if (c.forcedEmulation) add('forced-emulation');
       cases++;
       instructions += caseInstructions(c);
@@ -62,7 +76,7 @@ export function caseStats(runs: number, seed: number, gen: CaseGen = {}): Stats 
   ]);
   for (const t of [...hard, ...ENGINE_TAGS]) if (!counts.has(t)) counts.set(t, 0);
   if (gen.forcedEmulation !== 'never') hard.add('forced-emulation');
-  for (const t of ENGINE_TAGS.slice(0, 2)) hard.add(t);
+  for (const t of ENGINE_TAGS.slice(0, 3)) hard.add(t);
   const tags = [...counts]
     .map(([tag, n]) => ({ tag, percent: (100 * n) / cases, hard: hard.has(tag) }))
     .sort((a, b) => b.percent - a.percent);
@@ -143,6 +157,7 @@ export const TAG_MEANINGS: Readonly<Record<string, string>> = {
     'on the smallest host (5 guest frames, shadow root + 1 table) vmx-shadow emulates an instruction whose working set does not fit',
   'thrash-fallback:vmx-ept':
     'on the smallest host (5 guest frames, 1 EPT table) vmx-ept emulates an instruction whose working set does not fit',
+  'content-digest': "on the audit property's host a page came back from swap or migration and its contents were checked against its digest",
   'engine-crashed:vmx-shadow': 'vmx-shadow threw on the smallest host (a transparency finding)',
   'engine-crashed:vmx-ept': 'vmx-ept threw on the smallest host (a transparency finding)',
 };
