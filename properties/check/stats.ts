@@ -76,7 +76,9 @@ export function caseStats(runs: number, seed: number, gen: CaseGen = {}): Stats 
   ]);
   for (const t of [...hard, ...ENGINE_TAGS]) if (!counts.has(t)) counts.set(t, 0);
   if (gen.forcedEmulation !== 'never') hard.add('forced-emulation');
-  for (const t of ENGINE_TAGS.slice(0, 3)) hard.add(t);
+  for (const t of ENGINE_TAGS.slice(0, 2)) hard.add(t);
+  // Pages leave their frames on the audit's host only by host events: a profile without any has nothing to check.
+  if ((counts.get('host-events') ?? 0) > 0) hard.add('content-digest');
   const tags = [...counts]
     .map(([tag, n]) => ({ tag, percent: (100 * n) / cases, hard: hard.has(tag) }))
     .sort((a, b) => b.percent - a.percent);
