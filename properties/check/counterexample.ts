@@ -42,6 +42,8 @@ export function toReplayFile(f: ReplayFile): ReplayFile {
     events: f.events,
     ramBytes: f.ramBytes,
     maxSteps: f.maxSteps,
+    // Without it a forced-emulation finding replays on the plain engine and "now agrees".
+    ...(f.forcedEmulation === true ? { forcedEmulation: true } : {}),
     instructions: f.instructions,
     divergence: f.divergence,
   };
@@ -87,10 +89,12 @@ export function ramText(bytes: number): string {
 
 /**
  * The one command that reproduces the failure (issue 14.2): `popek diff` for a divergence
- * from the spec; `popek replay` for the other properties, which diff does not check.
+ * from the spec; `popek replay` for the other properties, which diff does not check, and
+ * for a case run with forced emulation.
  */
 export function reproduceCommand(f: ReplayFile, sPath: string, eventsPath: string | undefined, replayPath: string): string {
-  if (f.property !== 'equivalence') return `popek replay ${replayPath}`;
+  // diff runs engines as they are: forced emulation (a test mode of the VMX engines) only replays.
+  if (f.property !== 'equivalence' || f.forcedEmulation === true) return `popek replay ${replayPath}`;
   return [
     `popek diff ${sPath} ${engineFlag(f.engine)}`,
     ...f.bugs.map((b) => `--bug ${b}`),

@@ -13,6 +13,7 @@ import { HARD_CASE_TAGS, labelsOf, runtimeLabels } from '../arbitraries/labels.t
 import { PROFILES } from '../arbitraries/profiles.ts';
 import { caseInstructions, checkCaseArb, type CaseGen } from './cases.ts';
 import { chunkSeed, chunksOf } from './seeds.ts';
+import { SMALLEST_SHADOW_POOL } from './suite.ts';
 
 export interface Stats {
   cases: number;
@@ -22,7 +23,7 @@ export interface Stats {
 }
 
 /** Engine-side tags: reached only by running a VMX engine the way a property does. */
-const SMALLEST = { hostGuestFrames: MIN_GUEST_FRAMES, maxShadowPages: 5, maxRoots: 1, maxEptTables: 1 };
+const SMALLEST = { hostGuestFrames: MIN_GUEST_FRAMES, ...SMALLEST_SHADOW_POOL, maxEptTables: 1 };
 const ENGINE_TAGS = ['thrash-fallback:vmx-shadow', 'thrash-fallback:vmx-ept', 'forced-emulation'] as const;
 
 /** The same cases a campaign with this seed and run count generates (chunk by chunk). */
@@ -128,4 +129,20 @@ export const TAG_MEANINGS: Readonly<Record<string, string>> = {
   'status-halted': 'the run ends halted',
   'status-shutdown': 'the run ends in shutdown',
   'body-completed': 'the run reaches the end of the generated body',
+  'mode-change-live': 'CR4.PSE, CR0.WP or CR0.PG changes under live mappings, then the same addresses are used again',
+  'pt-edit-alias': 'a live table entry is edited through the 4 MiB alias of RAM, then used',
+  'pt-edit-second-map': 'a live table entry is edited through a second 4 KiB mapping of the table, then used',
+  'pt-edit-paging-off': 'a table entry is edited with paging off, then used with paging on',
+  'swap-of-table': 'a host event swaps out or migrates a page-table frame',
+  'swap-of-code': 'a host event swaps out or migrates a code frame',
+  migrate: 'a host event migrates a guest frame',
+  'evict-shadow': "a host event evicts the VMM's shadow pages (EPT tables under nested paging)",
+  'self-modifying-code': 'the guest overwrites an instruction it has run, then runs it again',
+  'forced-emulation': "the case runs the VMX engines with the VMM's emulator in front of every hidden fault",
+  'thrash-fallback:vmx-shadow':
+    'on the smallest host (5 guest frames, shadow root + 1 table) vmx-shadow emulates an instruction whose working set does not fit',
+  'thrash-fallback:vmx-ept':
+    'on the smallest host (5 guest frames, 1 EPT table) vmx-ept emulates an instruction whose working set does not fit',
+  'engine-crashed:vmx-shadow': 'vmx-shadow threw on the smallest host (a transparency finding)',
+  'engine-crashed:vmx-ept': 'vmx-ept threw on the smallest host (a transparency finding)',
 };

@@ -4,7 +4,7 @@
 import { SpecMachine } from '../../spec/machine.ts';
 import { HW_BUGS } from '../hw/bugs.ts';
 import { VMM_BUGS } from '../vmm/core/bugs.ts';
-import { EPT_BUGS } from '../vmm/ept/bugs.ts';
+import { EPT_VM_BUGS } from '../vmm/ept/bugs.ts';
 import { INTERPRET_BUGS } from '../vmm/interpret/bugs.ts';
 import { BT_BUGS } from '../vmm/bt/bugs.ts';
 import { BtEngine } from './bt.ts';
@@ -46,7 +46,7 @@ export const ENGINES: Readonly<Record<string, EngineEntry>> = {
     make: (image, config) => new VmxEptEngine(image, config),
     expected: 'equivalent',
     summary: 'VMX-lite non-root mode with nested paging (EPT)',
-    bugs: EPT_BUGS,
+    bugs: EPT_VM_BUGS,
   },
   bt: {
     make: (image, config) => new BtEngine(image, config),

@@ -39,6 +39,12 @@ export const VMM_BUGS = {
 
 export type VmmBug = keyof typeof VMM_BUGS;
 
+/**
+ * The switches that live in the instruction emulator (emulate.ts) alone: every VMM that
+ * performs instructions with it takes them, nested paging too (ept/vm.ts).
+ */
+export const EMULATOR_BUGS = ['emulated-byte-store-as-word', 'mmio-emulated-twice'] as const satisfies readonly VmmBug[];
+
 export const isVmmBug = (name: string): name is VmmBug => Object.hasOwn(VMM_BUGS, name);
 
 /** The switches as plain booleans. */

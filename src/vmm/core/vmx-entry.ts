@@ -90,6 +90,11 @@ export abstract class VmxVcpu<V extends EntryVm = EntryVm> {
     // VMX-lite consumes the STI shadow at the boundary even when the instruction after it
     // exits without retiring (a #PF, an EPT violation); VT-x reports blocking-by-STI then.
     if (exit.steps === 0 && shadowBefore && exit.reason !== 'interrupt-window') g.stiShadow = true;
+    // An entry that made progress ends the streak before its exit is handled: the exit
+    // belongs to the next instruction, whose working set has not thrashed yet. (Counted
+    // after the handler, a streak that ended at THRASHING_STALLS sent the next
+    // instruction's first fault to the emulator — `sti`, which has no memory operand.)
+    if (exit.steps > 0) this.stalls = 0;
     const handled = this.handleExit(exit);
     const softwareStep = handled === 'retired' || handled === 'delivered';
     if (exit.steps === 0 && handled === 'none') {

@@ -62,8 +62,9 @@ export class EptVm extends PendingVectors {
       this.lastHfn[gfn] = p2m.resident(gfn);
       this.ept.clear(gfn << PAGE_SHIFT, !bugs.noInveptAfterSwapOut);
     };
-    // The walker and the emulator of src/vmm, with none of the shadow VMM's catalog bugs.
-    const vmmBugs = new VmmBugs();
+    // The walker and the emulator of src/vmm, with the emulator's own catalog bugs only
+    // (EMULATOR_BUGS: none of the shadow MMU's or the walker's).
+    const vmmBugs = new VmmBugs(bugs.emulator);
     this.walker = new GuestWalker(p2m, vmmBugs);
     this.emulator = eptEmulator(p2m, this.walker, this.device, vmmBugs, (gpa, len) => this.emulatedStore(gpa, len));
   }
