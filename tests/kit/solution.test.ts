@@ -10,7 +10,7 @@
 // found and shrank, kept in fixtures/solution/regressions/. The verdict is the reference
 // model's (the lockstep differ), not a value read off the solution.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
@@ -43,4 +43,19 @@ test.each([
   const bad = await popek(...args, '--bug', bug);
   expect(bad.stdout).toMatch(/first divergence at step \d+/);
   expect(bad.code).toBe(1);
+});
+
+test("the kit is the solution minus its exercises: every method of the starter VMM is one of the solution's", () => {
+  /** The methods of a VMM class: members at the class's indentation, `name(` or `private name(`. */
+  const methods = (file: string) => new Set([...readFileSync(file, 'utf8').matchAll(/^ {2}(?:private )?(\w+)\(/gm)].map((m) => m[1]!));
+  const kit = methods(new URL('../../src/kit/vmm.ts', import.meta.url).pathname);
+  const done = methods(solution);
+  expect(kit.size).toBeGreaterThan(20);
+  expect([...kit].filter((m) => !done.has(m))).toEqual([]);
+  // What the solution adds are the exercises' own parts: the walk's guest-memory access (paging),
+  // tracing (traced, tableWritten, endGrants: the one-step grants, also MMIO's), swap (migrate,
+  // unmapFrame, forgetSpte: the rmap).
+  expect([...done].filter((m) => !kit.has(m)).sort()).toEqual(
+    ['endGrants', 'forgetSpte', 'migrate', 'readGpa32', 'tableWritten', 'traced', 'unmapFrame', 'writeGpa32', 'read32'].sort(),
+  );
 });
