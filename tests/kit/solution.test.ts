@@ -32,6 +32,12 @@ test.each([['physical'], ['paging'], ['tracing'], ['swap'], ['mmio']])(
   60_000,
 );
 
+test("the solution's own audit (DESIGN §6.13) holds after every step of generated guests of every stage", async () => {
+  const r = await popek('check', '--engine', solution, '--property', 'audit', '--runs', '20', '--workers', '1', '--out', out);
+  expect(r.stdout).toMatch(/vmm\.ts: audit: ok after 20 runs/);
+  expect(r.code).toBe(0);
+});
+
 test.each([
   ['tracing', 'no-write-protect', []],
   ['swap', 'no-rmap-on-swap', ['--events', join(regressions, 'swap.events.json')]],
@@ -54,8 +60,20 @@ test("the kit is the solution minus its exercises: every method of the starter V
   expect([...kit].filter((m) => !done.has(m))).toEqual([]);
   // What the solution adds are the exercises' own parts: the walk's guest-memory access (paging),
   // tracing (traced, tableWritten, endGrants: the one-step grants, also MMIO's), swap (migrate,
-  // unmapFrame, forgetSpte: the rmap).
+  // unmapFrame, forgetSpte: the rmap), and the guide's optional audit (audit, tablesResident).
   expect([...done].filter((m) => !kit.has(m)).sort()).toEqual(
-    ['endGrants', 'forgetSpte', 'migrate', 'readGpa32', 'tableWritten', 'traced', 'unmapFrame', 'writeGpa32', 'read32'].sort(),
+    [
+      'audit',
+      'endGrants',
+      'forgetSpte',
+      'migrate',
+      'read32',
+      'readGpa32',
+      'tableWritten',
+      'tablesResident',
+      'traced',
+      'unmapFrame',
+      'writeGpa32',
+    ].sort(),
   );
 });
