@@ -146,11 +146,11 @@ export class StarterVmm implements Engine {
    */
   private walk(gva: number, _access: number): Translation | { err: number } {
     // EXERCISE (stage paging): with CR0.PG = 1, walk the guest's tables from this.cr3
-    // (DESIGN §3.5), reading each gpte through the p2m (frameOf, and a read32 beside write32;
-    // all ones outside RAM: a walk never reaches the device): a not-present entry or a refused access is the
-    // guest's own fault, `{ err }` with P, W, U, RSVD; on success set A (and D on a write)
-    // in the guest's entries, and compose U/S and R/W of both levels (CR0.WP; 4 MiB pages
-    // with CR4.PSE). Then the shadow must also be dropped when a guest table changes.
+    // (DESIGN §3.5), reading each gpte through the p2m (frameOf, and a read32 beside
+    // write32; all ones outside RAM: a walk never reaches the device). A not-present entry
+    // or a refused access is the guest's own fault, `{ err }` with P, W, U, RSVD; on
+    // success set A (and D on a write) in the guest's entries, and compose U/S and R/W of
+    // both levels (CR0.WP; 4 MiB pages with CR4.PSE).
     return { gpa: gva >>> 0, user: true, writable: true };
   }
 
