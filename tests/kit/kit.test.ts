@@ -30,7 +30,7 @@ test('init-vmm writes vmm.ts and README.md, and never overwrites them', async ()
   expect(again.stderr).toMatch(/^popek: init-vmm: '.*vmm\.ts' exists; popek never overwrites it\n$/);
 });
 
-test('the kit type-checks in the project, against popek/engine and popek/hw by their package names', () => {
+test('the kit type-checks in the project, against popek/engine, popek/hw and popek/host by their package names', () => {
   const tsc = join(root, 'node_modules/typescript/bin/tsc');
   const r = spawnSync(
     process.execPath,

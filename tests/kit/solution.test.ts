@@ -10,7 +10,7 @@
 // found and shrank, kept in fixtures/solution/regressions/. The verdict is the reference
 // model's (the lockstep differ), not a value read off the solution.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
@@ -32,6 +32,12 @@ test.each([['physical'], ['paging'], ['tracing'], ['swap'], ['mmio']])(
   60_000,
 );
 
+test("the solution's own audit (DESIGN §6.13) holds after every step of generated guests of every stage", async () => {
+  const r = await popek('check', '--engine', solution, '--property', 'audit', '--runs', '20', '--workers', '1', '--out', out);
+  expect(r.stdout).toMatch(/vmm\.ts: audit: ok after 20 runs/);
+  expect(r.code).toBe(0);
+});
+
 test.each([
   ['tracing', 'no-write-protect', []],
   ['swap', 'no-rmap-on-swap', ['--events', join(regressions, 'swap.events.json')]],
@@ -43,4 +49,31 @@ test.each([
   const bad = await popek(...args, '--bug', bug);
   expect(bad.stdout).toMatch(/first divergence at step \d+/);
   expect(bad.code).toBe(1);
+});
+
+test("the kit is the solution minus its exercises: every method of the starter VMM is one of the solution's", () => {
+  /** The methods of a VMM class: members at the class's indentation, `name(` or `private name(`. */
+  const methods = (file: string) => new Set([...readFileSync(file, 'utf8').matchAll(/^ {2}(?:private )?(\w+)\(/gm)].map((m) => m[1]!));
+  const kit = methods(new URL('../../src/kit/vmm.ts', import.meta.url).pathname);
+  const done = methods(solution);
+  expect(kit.size).toBeGreaterThan(20);
+  expect([...kit].filter((m) => !done.has(m))).toEqual([]);
+  // What the solution adds are the exercises' own parts: the walk's guest-memory access (paging),
+  // tracing (traced, tableWritten, endGrants: the one-step grants, also MMIO's), swap (migrate,
+  // unmapFrame, forgetSpte: the rmap), and the guide's optional audit (audit, tablesResident).
+  expect([...done].filter((m) => !kit.has(m)).sort()).toEqual(
+    [
+      'audit',
+      'endGrants',
+      'forgetSpte',
+      'migrate',
+      'read32',
+      'readGpa32',
+      'tableWritten',
+      'tablesResident',
+      'traced',
+      'unmapFrame',
+      'writeGpa32',
+    ].sort(),
+  );
 });
