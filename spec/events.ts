@@ -62,7 +62,9 @@ export type DeliveryOutcome = 'entered' | 'escalated' | 'shutdown';
 export function deliver(h: Hart, trace: TraceEntry[], first: GuestEvent): DeliveryOutcome {
   const s = h.s;
   let ev = first;
+  const chain: number[] = [];
   for (;;) {
+    chain.push(ev.vector);
     const f = enterHandler(h, ev);
     if (f === undefined) {
       trace.push(traceEntry(ev, s.icount));
@@ -82,7 +84,7 @@ export function deliver(h: Hart, trace: TraceEntry[], first: GuestEvent): Delive
         break;
       case 'shutdown':
         s.shutdown = true;
-        trace.push({ icount: s.icount, kind: 'shutdown' });
+        trace.push({ icount: s.icount, kind: 'shutdown', chain: [...chain, f.vector] });
         return 'shutdown';
     }
   }

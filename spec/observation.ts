@@ -18,7 +18,17 @@ export type TraceEntry =
       /** The eip saved in the handler's frame (DESIGN §3.10.4). */
       eip: number;
     }
-  | { icount: number; kind: 'shutdown' };
+  | {
+      icount: number;
+      kind: 'shutdown';
+      /**
+       * Not guest-visible, and so not compared (§2): how the triple fault came about, for
+       * the people reading a run. The vectors whose delivery was attempted, in order — the
+       * first event, each fault or #DF §3.7 turned its delivery into — then the fault that
+       * hit the #DF.
+       */
+      chain?: number[];
+    };
 
 export const REG_NAMES = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'] as const;
 export type RegName = (typeof REG_NAMES)[number];

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { assemble } from '../../spec/asm/assemble.ts';
 import { SpecMachine } from '../../spec/machine.ts';
-import type { HostEvent } from '../../spec/observation.ts';
+import type { HostEvent, Image } from '../../spec/observation.ts';
 import { anchorPiece, eventAt, type EventSpec } from './events.ts';
 import type { Piece } from './pieces/index.ts';
 import { PROFILES, type GuestProfile } from './profiles.ts';
@@ -21,6 +21,13 @@ export interface GuestCase {
   events: HostEvent[];
   ramBytes: number;
   maxSteps: number;
+  /**
+   * The program assembled, as resolveSchedule already had to: the header comment is all
+   * that render(c) adds to what was assembled, so every run reuses it (issue 15.3).
+   */
+  image: Image;
+  /** Its symbols (`pN`, `pN_user`, `body_end`…), for the labels a run can tell (labels.ts). */
+  symbols: ReadonlyMap<string, number>;
 }
 
 /** DESIGN §7 targets ≪ 10 ms per lockstep run: a few hundred to 2000 steps. */
@@ -51,7 +58,7 @@ function resolveSchedule(
   pieces: readonly Piece[],
   specs: readonly EventSpec[],
   budget: number,
-): { events: HostEvent[]; bodySteps: number } {
+): { events: HostEvent[]; bodySteps: number; image: Image; symbols: ReadonlyMap<string, number> } {
   const estimate = layoutBody(setup, pieces);
   const { image, symbols } = assemble(render({ setup, pieces, events: [], maxSteps: budget }), 'case.s');
   const startOf = new Map<number, number>();
@@ -109,14 +116,14 @@ function resolveSchedule(
     const offset = 'offset' in when ? when.offset : 0;
     return eventAt(what, (j === undefined ? 0 : estimate.starts[j]!) + offset);
   });
-  return { events, bodySteps: bodySteps ?? estimate.total };
+  return { events, bodySteps: bodySteps ?? estimate.total, image, symbols };
 }
 
 export function buildCase(setup: Setup, pieces: Piece[], specs: readonly EventSpec[]): GuestCase {
-  const { events, bodySteps } = resolveSchedule(setup, pieces, specs, MAX_STEPS);
+  const { events, bodySteps, image, symbols } = resolveSchedule(setup, pieces, specs, MAX_STEPS);
   // Room for the whole body and the handlers of what arrives on the way, then some idling.
   const maxSteps = Math.min(MAX_STEPS, Math.max(MIN_STEPS, 2 * bodySteps + 12 * events.length + 64));
-  const c: GuestCase = { setup, pieces, events, ramBytes: setup.ramBytes, maxSteps };
+  const c: GuestCase = { setup, pieces, events, ramBytes: setup.ramBytes, maxSteps, image, symbols };
   // fast-check prints a counterexample with this: the program, ready for `popek run`.
   Object.defineProperty(c, fc.toStringMethod, { value: () => render(c), enumerable: false });
   return c;

@@ -3,11 +3,9 @@
 // observation where only running tells — the guest really ran at ring 3, a fault really
 // happened during delivery, an irq really arrived inside a cli/sti/popf/hlt piece.
 
-import { assemble } from '../../spec/asm/assemble.ts';
 import type { Observation, TraceEntry } from '../../spec/observation.ts';
 import type { GuestCase } from './case.ts';
 import { PD_A, PT_MMIO, V_DF, V_GP, V_NP, V_PF } from './layout.ts';
-import { render } from './render.ts';
 import type { Piece } from './pieces/index.ts';
 import { straddles } from './pieces/memory.ts';
 import type { UserPiece } from './pieces/user.ts';
@@ -253,7 +251,7 @@ const inRange = (v: number, [lo, hi]: Range) => v >= lo && v <= hi;
 
 /** Tags only a run can tell, from the spec's observation and the program's symbols. */
 export function runtimeLabels(c: GuestCase, obs: Observation): string[] {
-  const sym = assemble(render(c), 'case.s').symbols;
+  const sym = c.symbols;
   const at = (name: string): number => sym.get(name) ?? -1;
   const tags = new Set<string>();
   const add = (t: string, when: boolean) => when && tags.add(t);

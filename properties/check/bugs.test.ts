@@ -4,7 +4,9 @@
 
 import { expect, test } from 'vitest';
 import { BUG_CATALOG } from '../../src/engines/registry.ts';
+import { formatReport } from './counterexample.ts';
 import { formatMutants, runMutant, type MutantResult } from './mutants.ts';
+import { divergenceOf } from './suite.ts';
 import { runCampaign } from './campaign.ts';
 
 const SEED = 20261125;
@@ -20,6 +22,28 @@ const results: MutantResult[] = [];
 
 const cases = Object.entries(BUG_CATALOG).flatMap(([bug, { engines }]) => engines.map((engine) => ({ bug, engine })));
 
+/**
+ * The report `popek check --bug` prints for it, in lines (issue 14.3: it fits a screen).
+ * check prints its `E: P: FAILED …` line and a blank line before the report; the paths
+ * and command are one line each whatever their length.
+ */
+function reportLines(r: MutantResult): number {
+  const f = r.failure!;
+  const brief = f.property === 'equivalence' ? divergenceOf(f.source, f, f.engine, f.bugs, { brief: true }) : undefined;
+  const text = formatReport({
+    found: { ...f, campaignSeed: SEED },
+    runs: r.runs,
+    shrinks: f.shrinks,
+    bugDescriptions: { [r.bug]: BUG_CATALOG[r.bug]!.description },
+    replayPath: 'NAME.json',
+    sPath: 'NAME.s',
+    command: 'popek diff NAME.s …',
+    divergence: brief ?? f.divergence,
+    verbose: false,
+  });
+  return 2 + text.trimEnd().split('\n').length;
+}
+
 test.each(cases)('$bug on $engine is caught with a shrunk counterexample', async ({ bug, engine }) => {
   const r = await runMutant(bug, engine, { seed: SEED, maxRuns: MAX_RUNS });
   results.push(r);
@@ -27,6 +51,7 @@ test.each(cases)('$bug on $engine is caught with a shrunk counterexample', async
   expect(r.instructions, `${bug}: shrunk counterexample\n${r.source}\n${r.divergence}`).toBeLessThanOrEqual(
     MAX_INSTRUCTIONS_OF[bug] ?? MAX_INSTRUCTIONS,
   );
+  expect(reportLines(r), `${bug}: the report does not fit a screen`).toBeLessThanOrEqual(40);
 });
 
 test('without a bug, the same campaign passes', async () => {

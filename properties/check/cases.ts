@@ -2,14 +2,17 @@
 // the VX32 assembly that is run, printed and saved in replay files.
 
 import fc from 'fast-check';
-import type { HostEvent } from '../../spec/observation.ts';
+import type { HostEvent, Image } from '../../spec/observation.ts';
 import { caseArb as guestCaseArb, type GuestCase } from '../arbitraries/case.ts';
 import type { GuestProfile } from '../arbitraries/profiles.ts';
 import { bodyInsnCount, render } from '../arbitraries/render.ts';
 
 export interface CheckCase {
   guest: GuestCase;
-  source: string;
+  /** The program as text: rendered when first read (a passing run never reads it). */
+  readonly source: string;
+  /** The program assembled (the guest's own image: the same bytes as `source`). */
+  image: Image;
   events: HostEvent[];
   ramBytes: number;
   maxSteps: number;
@@ -41,14 +44,20 @@ export function checkCaseArb({ guests = 'all', forcedEmulation = 'share' }: Case
   const key = `${guests}/${forcedEmulation}`;
   let arb = arbs.get(key);
   if (arb === undefined) {
-    arb = fc.tuple(guestCaseArb({ profile: guests }), forcedArb(forcedEmulation)).map(([guest, forced]) => ({
-      guest,
-      source: render(guest),
-      events: guest.events,
-      ramBytes: guest.ramBytes,
-      maxSteps: guest.maxSteps,
-      forcedEmulation: forced,
-    }));
+    arb = fc.tuple(guestCaseArb({ profile: guests }), forcedArb(forcedEmulation)).map(([guest, forced]): CheckCase => {
+      let source: string | undefined;
+      return {
+        guest,
+        get source() {
+          return (source ??= render(guest));
+        },
+        image: guest.image,
+        events: guest.events,
+        ramBytes: guest.ramBytes,
+        maxSteps: guest.maxSteps,
+        forcedEmulation: forced,
+      };
+    });
     arbs.set(key, arb);
   }
   return arb;

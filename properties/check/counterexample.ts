@@ -165,16 +165,33 @@ export interface ReportInput {
   verbose: boolean;
 }
 
+const LABEL_LINE = /^([A-Za-z_.][\w.]*):\s*$/;
+
+/**
+ * The body as a report shows it: without the label lines no instruction refers to (each
+ * piece's `pN:`/`pN_end:`, `body_end:`), which mark pieces for the generator's statistics
+ * but tell a reader nothing the piece's `; ---- pN` heading does not. `body:` stays. The
+ * saved `.s` keeps every line.
+ */
+export function briefBody(body: readonly string[]): string[] {
+  const code = body.map((l) => l.replace(/;.*$/, '')).join('\n');
+  const referenced = (name: string) => new RegExp(`(?<![\\w.])${name.replace(/\./g, '\\.')}(?![\\w.:])`).test(code);
+  return body.filter((l, i) => {
+    const m = LABEL_LINE.exec(l);
+    return i === 0 || m === null || referenced(m[1]!);
+  });
+}
+
 /**
  * What `popek check` prints for a counterexample (issue 14.3): a header, the generated
- * body only (the set-up is in the included files), and the first divergence. With
- * `verbose`: the whole program instead of the body.
+ * body only (the set-up is in the included files; labels nothing refers to left out), and
+ * the first divergence. With `verbose`: the whole program instead of the body.
  */
 export function formatReport(r: ReportInput): string {
   const f = r.found;
   const split = splitCase(f.source);
   const program =
-    r.verbose || split === undefined ? f.source.trimEnd().split('\n') : [...(split.setup ? [split.setup] : []), ...split.body];
+    r.verbose || split === undefined ? f.source.trimEnd().split('\n') : [...(split.setup ? [split.setup] : []), ...briefBody(split.body)];
   return [
     `counterexample: ${f.property} on ${f.engine}, seed ${f.campaignSeed >>> 0}: after ${r.runs} runs and ${r.shrinks} shrink steps, ${f.instructions} body instructions`,
     ...f.bugs.map((b) => `bug ${b}: ${r.bugDescriptions[b] ?? '(no description)'}`),

@@ -1,7 +1,7 @@
 // The known-bug catalog against the suite (DESIGN §8, §10 `popek mutants`): switch each
 // bug on, run the campaign until the first counterexample, and record what caught it.
 
-import { runCampaign } from './campaign.ts';
+import { runCampaign, type CampaignResult } from './campaign.ts';
 
 export interface MutantResult {
   bug: string;
@@ -15,6 +15,8 @@ export interface MutantResult {
   instructions?: number;
   source?: string;
   divergence?: string;
+  /** The campaign's failure, as `popek check` reports it. */
+  failure?: CampaignResult['failure'];
 }
 
 export interface MutantOptions {
@@ -38,6 +40,7 @@ export async function runMutant(bug: string, engine: string, o: MutantOptions): 
     instructions: f.instructions,
     source: f.source,
     divergence: f.divergence,
+    failure: f,
   };
 }
 

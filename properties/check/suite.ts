@@ -21,8 +21,11 @@ import { formatDivergence, type FormatOptions } from '../lockstep/report.ts';
 import type { ReplayFile } from './replay-file.ts';
 import { EngineHung, guarded } from '../../src/engines/guard.ts';
 
-/** What a property reads of a case: what a replay file keeps of it, so `popek replay` can re-check any property. */
-export type SavedCase = Pick<CheckCase, 'source' | 'events' | 'ramBytes' | 'maxSteps'>;
+/**
+ * What a property reads of a case: what a replay file keeps of it, so `popek replay` can
+ * re-check any property; a generated case also brings its assembled image (cases.ts).
+ */
+export type SavedCase = Pick<CheckCase, 'source' | 'events' | 'ramBytes' | 'maxSteps'> & { image?: Image };
 
 export interface PropertyDef {
   name: string;
@@ -39,7 +42,8 @@ export const equivalence: PropertyDef = {
   name: 'equivalence',
   meaning: 'the engine and the spec disagree on a guest-visible field',
   check(c, engine, bugs) {
-    return divergenceOf(c.source, c, engine, bugs);
+    const d = lockstepDivergence(c, engine, bugs);
+    return d ? formatDivergence(d, engineLabel(engine)) : undefined;
   },
 };
 
@@ -162,7 +166,7 @@ export const auditEveryExit: PropertyDef = {
   engines: HOSTED_ENGINES,
   check(c, engine, bugs) {
     if (isPluginPath(engine)) return auditedLockstep(c, engine, bugs);
-    const e = hosted(engine)(imageOf(c.source), { ramBytes: c.ramBytes, bugs }, { pressure: 'audit', auditEveryExit: true });
+    const e = hosted(engine)(imageOf(c), { ramBytes: c.ramBytes, bugs }, { pressure: 'audit', auditEveryExit: true });
     try {
       e.run(c.events, c.maxSteps);
       return undefined;
@@ -197,7 +201,7 @@ function auditedLockstep(c: SavedCase, engine: string, bugs: readonly string[]):
     };
     return e;
   };
-  const r = lockstep(audited, { image: imageOf(c.source), config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps });
+  const r = lockstep(audited, { image: imageOf(c), config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps });
   return r.divergence ? formatDivergence(r.divergence, engineLabel(engine)) : undefined;
 }
 
@@ -221,7 +225,7 @@ export const hostEventTransparency: PropertyDef = {
   meaning: 'a host-only event (swap, migrate, evict, flush, reclaim, switch) changed what the guest observes',
   check(c, engine, bugs) {
     const make = engineFactory(engine);
-    const image = imageOf(c.source);
+    const image = imageOf(c);
     const config = { ramBytes: c.ramBytes, bugs };
     const withEvents = runOnce(make(image, config), c.events, c.maxSteps);
     const irqsOnly = runOnce(
@@ -273,7 +277,7 @@ export const isolation: PropertyDef = {
   check(c, engine, bugs) {
     const by = bystanderImage();
     const e = hosted(engine)(
-      imageOf(c.source),
+      imageOf(c),
       { ramBytes: c.ramBytes, bugs },
       {
         pressure: 'shared',
@@ -305,7 +309,7 @@ export const noninterference: PropertyDef = {
   meaning: 'what one VM observes depends on what another VM on the host runs',
   engines: SHARED_HOST_ENGINES,
   check(c, engine, bugs) {
-    const image = imageOf(c.source);
+    const image = imageOf(c);
     const events = [...c.events, { at: 0, kind: 'switch-vm' as const }, { at: Math.floor(c.maxSteps / 3), kind: 'switch-vm' as const }];
     const frames = Math.max(4, Math.floor((2 * c.ramBytes) / 4096 / 3));
     const run = (companion: { image: Image; ramBytes: number }) =>
@@ -334,8 +338,11 @@ export const PROPERTIES: readonly PropertyDef[] = [equivalence, auditEveryExit, 
   crashesAreFindings,
 );
 
+/** The case's image: a generated case has it, a replay file's source is assembled once (issue 15.3). */
 const images = new Map<string, Image>();
-function imageOf(source: string): Image {
+function imageOf(c: { readonly source: string; image?: Image | undefined }): Image {
+  if (c.image !== undefined) return c.image; // before c.source, which a generated case renders when read
+  const source = c.source;
   let image = images.get(source);
   if (image === undefined) {
     image = assemble(source, 'generated.s').image;
@@ -345,25 +352,33 @@ function imageOf(source: string): Image {
   return image;
 }
 
+type LockstepCase = SavedCase & { forcedEmulation?: boolean | undefined };
+
 /** The first divergence of the case in lockstep with the spec, or undefined. */
-export function firstDivergence(
-  source: string,
-  c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'> & { forcedEmulation?: boolean | undefined },
-  engine: string,
-  bugs: readonly string[],
-): Divergence | undefined {
+function lockstepDivergence(c: LockstepCase, engine: string, bugs: readonly string[]): Divergence | undefined {
   const make = (c.forcedEmulation ? FORCED[engine] : undefined) ?? engineFactory(engine);
   return lockstep((image, config) => make(image, { ...config, bugs }), {
-    image: imageOf(source),
+    image: imageOf(c),
     config: { ramBytes: c.ramBytes },
     events: c.events,
     maxSteps: c.maxSteps,
   }).divergence;
 }
 
+/** The first divergence of the program `source` run as `c` says, or undefined. */
+export function firstDivergence(
+  source: string,
+  c: Omit<LockstepCase, 'source'>,
+  engine: string,
+  bugs: readonly string[],
+): Divergence | undefined {
+  const { events, ramBytes, maxSteps, forcedEmulation, image } = c;
+  return lockstepDivergence({ source, image, events, ramBytes, maxSteps, forcedEmulation }, engine, bugs);
+}
+
 export function divergenceOf(
   source: string,
-  c: Pick<CheckCase, 'events' | 'ramBytes' | 'maxSteps'> & { forcedEmulation?: boolean | undefined },
+  c: Omit<LockstepCase, 'source'>,
   engine: string,
   bugs: readonly string[],
   opts: FormatOptions = {},
@@ -405,7 +420,7 @@ export function failureOf(
 ): { text: string; signature: string } | undefined {
   const failure = (): { text: string; signature: string } | undefined => {
     if (prop.name === equivalence.name) {
-      const d = firstDivergence(c.source, c, engine, bugs);
+      const d = lockstepDivergence(c, engine, bugs);
       return d && { text: formatDivergence(d, engineLabel(engine)), signature: `${engine} ${prop.name}: ${divergenceSignature(d)}` };
     }
     const text = prop.check(c, engine, bugs);

@@ -33,9 +33,16 @@ class Perturbed extends SpecMachine {
   ) {
     super(image, config);
   }
+  private more: [number, (m: SpecMachine) => void][] = [];
+  /** A second perturbation after `atStep` steps. */
+  also(atStep: number, perturb: (m: SpecMachine) => void): this {
+    this.more.push([atStep, perturb]);
+    return this;
+  }
   override step(): StepOutcome {
     const out = super.step();
     if (++this.n === this.atStep) this.perturb(this);
+    for (const [at, p] of this.more) if (this.n === at) p(this);
     return out;
   }
 }
@@ -72,6 +79,18 @@ describe('lockstep', () => {
     expect(r.divergence?.step).toBe(10);
     expect(r.divergence?.fields.map((f) => f.path)).toEqual(['ram[0x4321]']);
     expect(formatDivergence(r.divergence!, 'perturbed')).toMatch(/first divergence at step 10: /);
+  });
+
+  test('RAM perturbed, then a register three steps later: the first divergence is the RAM one (DESIGN §2)', () => {
+    // Steps 10 and 13 both fall between checkpoints 0 and 16: at step 13 the register shows
+    // first, and RAM differs too, so the step where RAM began to differ is the first.
+    const make = (i: Image, c: MachineConfig): Engine =>
+      new Perturbed(i, c, 11, (m) => (m.mem.ram[0x4321] = 7)).also(14, (m) => (m.s.regs[3] = 0xdead));
+    for (const compare of ['fast', 'full'] as const) {
+      const r = lockstep(make, { image: program, config, events: [], maxSteps: 1000 }, { ramStride: 16, compare });
+      expect(r.divergence?.step).toBe(10);
+      expect(r.divergence?.fields.map((f) => f.path)).toEqual(['ram[0x4321]']);
+    }
   });
 
   test('an engine that throws is a divergence, not a crash', () => {

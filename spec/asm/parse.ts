@@ -46,7 +46,25 @@ export interface ParsedLine {
   stmt: Statement | null;
 }
 
+/**
+ * Lines already parsed, by text: a parse is pure and its result never mutated, and
+ * generated programs repeat the same few hundred lines of set-up in every case (the
+ * property suite assembles thousands). Only successes are kept; bounded, so any input
+ * stream fits.
+ */
+const parsed = new Map<string, Omit<ParsedLine, 'where'>>();
+const MAX_PARSED = 50_000;
+
 export function parseLine(src: string, where: Where): ParsedLine {
+  const known = parsed.get(src);
+  if (known !== undefined) return { where, labels: known.labels, stmt: known.stmt };
+  const line = parseNew(src, where);
+  if (parsed.size >= MAX_PARSED) parsed.clear();
+  parsed.set(src, { labels: line.labels, stmt: line.stmt });
+  return line;
+}
+
+function parseNew(src: string, where: Where): ParsedLine {
   const { tokens, endCol } = lexLine(src, where);
   const cur = new Cursor(tokens, where, endCol);
   const labels: Label[] = [];

@@ -10,7 +10,8 @@ import { caseArb } from '../../properties/check/cases.ts';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { DEFAULT_SEED } from './check.ts';
 import { ENGINE_NAMES } from '../engines/registry.ts';
-import { commandEngine, engineFactory, makeEngine } from './engines.ts';
+import { engineLabel } from '../engines/plugin.ts';
+import { commandEngine, engineFactory, makeEngine, pluginWork, resolveEngine } from './engines.ts';
 import { parseCommand } from './options.ts';
 import { progressReporter } from './progress.ts';
 import { UsageError, parseCount } from './usage.ts';
@@ -25,7 +26,7 @@ export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... 
 Runs each workload of examples/bench on each engine and prints guest instructions per
 second (wall clock), exits, modelled cycles (DESIGN §9: counters × the costs of a CPU)
 and the overhead over native.
-  --engine E     an engine (repeatable; default: every engine)
+  --engine E     an engine (repeatable; default: every engine), or the path of a plugin module (./my-vmm.ts)
   --workload W   a workload name (repeatable; default: all)
   --steps N      step budget per run (default: 3000000)
   --cpu PROFILE  exit round-trip costs of ${CPU_PROFILES.map((c) => c.name).join(', ')} (default: nehalem)
@@ -143,7 +144,7 @@ export function benchLockstep(
   return r;
 }
 
-export function benchCommand(args: string[], out: (s: string) => void): number {
+export async function benchCommand(args: string[], out: (s: string) => void): Promise<number> {
   if (args.some((a) => a === '--figure' || a.startsWith('--figure='))) return figureCommand(args, out);
   const { values, positionals, given } = parseCommand('bench', args, BENCH_OPTIONS);
   if (positionals.length > 0) throw new UsageError(`bench: unexpected argument '${positionals[0]}' (see popek bench --help)`);
@@ -156,12 +157,12 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
     return 0;
   }
   if (values.protocol) {
-    const engine = values.engine?.[0] ?? 'native';
-    engineFactory(engine);
+    // A plugin is loaded and probed first, and named by its absolute path from then on.
+    const engine = await resolveEngine(values.engine?.[0] ?? 'native');
     const runs = parseCount(values.runs, '--runs', 1);
     const served = commandEngine(`node ${fileURLToPath(new URL('../../bin/popek.js', import.meta.url))} serve --engine ${engine}`);
     engineFactory(served); // starts the process and shakes hands before the clock runs
-    const local = benchLockstep(engine, runs);
+    const local = pluginWork(engine, () => benchLockstep(engine, runs));
     const remote = benchLockstep(served, runs);
     const steps = remote.stepsPerRun * runs;
     const perStepUs = ((remote.seconds - local.seconds) / steps) * 1e6;
@@ -177,13 +178,13 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
     return 0;
   }
   if (values.lockstep) {
-    const engine = values.engine?.[0] ?? 'native';
-    engineFactory(engine);
-    const progress = progressReporter(`bench --lockstep ${engine}`);
-    const r = benchLockstep(engine, parseCount(values.runs, '--runs', 1, 1_000_000), values.baseline, progress.update);
+    const engine = await resolveEngine(values.engine?.[0] ?? 'native');
+    const runs = parseCount(values.runs, '--runs', 1, 1_000_000);
+    const progress = progressReporter(`bench --lockstep ${engineLabel(engine)}`);
+    const r = pluginWork(engine, () => benchLockstep(engine, runs, values.baseline, progress.update));
     progress.end();
     const line = (what: string, seconds: number, rps: number) =>
-      `lockstep ${engine} vs spec, ${what}: ${r.runs} generated cases, ${r.stepsPerRun.toFixed(0)} steps per run on average, ${seconds.toFixed(2)} s: ${rps.toFixed(0)} runs/s on one core\n`;
+      `lockstep ${engineLabel(engine)} vs spec, ${what}: ${r.runs} generated cases, ${r.stepsPerRun.toFixed(0)} steps per run on average, ${seconds.toFixed(2)} s: ${rps.toFixed(0)} runs/s on one core\n`;
     if (values.json) out(JSON.stringify(r) + '\n');
     else {
       out(line('fast comparison', r.seconds, r.runsPerSecond));
@@ -202,12 +203,13 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
   const steps = parseCount(values.steps, '--steps', 1);
   const cpu = CPU_PROFILES.find((c) => c.name === values.cpu);
   if (!cpu) throw new UsageError(`--cpu: unknown profile '${values.cpu}' (one of ${CPU_PROFILES.map((c) => c.name).join(', ')})`);
-  for (const e of engines) engineFactory(e);
+  const resolved: string[] = [];
+  for (const e of engines) resolved.push(await resolveEngine(e));
   const rows: BenchRow[] = [];
-  for (const engine of engines) {
+  for (const engine of resolved) {
     for (const workload of workloads) {
-      process.stderr.write(`bench: ${engine} × ${workload}...\n`);
-      rows.push(benchOne(engine, workload, steps, cpu));
+      process.stderr.write(`bench: ${engineLabel(engine)} × ${workload}...\n`);
+      rows.push(pluginWork(engine, () => benchOne(engine, workload, steps, cpu)));
     }
   }
   for (const r of rows) {
@@ -226,7 +228,7 @@ export function benchCommand(args: string[], out: (s: string) => void): number {
     const model = r.engine === 'spec' ? '-' : (r.modelledCycles / 1e6).toFixed(2);
     const overhead = r.overhead === undefined ? '-' : `${r.overhead.toFixed(2)}x`;
     out(
-      `${r.engine.padEnd(12)} ${r.workload.padEnd(12)} ${String(r.instructions).padStart(12)} ${r.mips.toFixed(2).padStart(10)} ${String(r.exits).padStart(9)} ${model.padStart(17)} ${overhead.padStart(9)}\n`,
+      `${engineLabel(r.engine).padEnd(12)} ${r.workload.padEnd(12)} ${String(r.instructions).padStart(12)} ${r.mips.toFixed(2).padStart(10)} ${String(r.exits).padStart(9)} ${model.padStart(17)} ${overhead.padStart(9)}\n`,
     );
   }
   if (values.counters) out('\n' + countersTable(rows) + '\n');

@@ -10,7 +10,7 @@ import { PROPERTIES, appliesTo, divergenceOf } from '../../properties/check/suit
 import { FORCED_EMULATION_ENGINES } from '../../properties/check/suite.ts';
 import { GUEST_PROFILES, PROFILES, isGuestProfile } from '../../properties/arbitraries/profiles.ts';
 import { caseStats, formatStats } from '../../properties/check/stats.ts';
-import { BUG_CATALOG, ENGINES, EQUIVALENT_ENGINES } from '../engines/registry.ts';
+import { BUG_CATALOG, ENGINES, EQUIVALENT_ENGINES, findEngine } from '../engines/registry.ts';
 import { DEFAULT_TIMEOUT_MS, EngineHung, guarded } from '../engines/guard.ts';
 import { engineLabel } from '../engines/plugin.ts';
 import { commandEngine, engineFactory, isPlugin, resolveEngine } from './engines.ts';
@@ -201,7 +201,10 @@ function report(f: Found, runs: number, shrinks: number, saved: Saved, verbose: 
     found: f,
     runs,
     shrinks,
-    bugDescriptions: Object.fromEntries(f.bugs.map((b) => [b, BUG_CATALOG[b]?.description ?? ''])),
+    // A plugin's own bug is described by the plugin (its `bugs` export), even under a catalog name.
+    bugDescriptions: Object.fromEntries(
+      f.bugs.map((b) => [b, (isPlugin(f.engine) ? findEngine(f.engine)?.bugs[b] : undefined) ?? BUG_CATALOG[b]?.description ?? '']),
+    ),
     replayPath: saved.replayPath,
     sPath: saved.sPath,
     command: saved.command,

@@ -77,3 +77,18 @@ export function guardedRun<T>(run: () => T, timeoutMs: number): T {
     throw e;
   }
 }
+
+/**
+ * Work a command does with an engine outside a guarded run (bench, explain): for a plugin,
+ * a throw is "engine crashed: …" and, given `timeoutMs`, a hang is stopped — findings
+ * about the plugin, one `popek:` line and exit 1 (DESIGN §10), never popek's crash.
+ */
+export function pluginWork<T>(name: string, work: () => T, timeoutMs?: number): T {
+  if (!isPlugin(name)) return work();
+  try {
+    return timeoutMs === undefined ? work() : guardedRun(work, timeoutMs);
+  } catch (e) {
+    if (e instanceof EngineCrash || e instanceof UsageError) throw e;
+    throw new EngineCrash(`engine crashed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}

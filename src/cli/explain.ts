@@ -15,7 +15,9 @@ import { collect, listingOf } from './explain-page/collect.ts';
 import type { PageData } from './explain-page/model.ts';
 import { renderPage } from './explain-page/page.ts';
 import { parseEvents } from './events-file.ts';
-import { engineFactory, makeEngine } from './engines.ts';
+import { DEFAULT_TIMEOUT_MS } from '../engines/guard.ts';
+import { engineLabel } from '../engines/plugin.ts';
+import { engineFactory, isPlugin, makeEngine, pluginWork, resolveEngine } from './engines.ts';
 import { RUN_OPTIONS, runSetup } from './run.ts';
 import { assembleFile } from './source.ts';
 import { UsageError } from './usage.ts';
@@ -29,7 +31,7 @@ modelled cycles under a chosen CPU profile (DESIGN §9), and for each memory acc
 guest's page walk beside the shadow walk (vmx-shadow) or the 2-D walk (vmx-ept). For a
 counterexample written by popek check, the spec and the engine side by side, opened at
 the first divergence. Keys: ←/→ step, Home/End, e next event, x next exit; #step=N in the URL.
-  --engine E        engine to run on (default: vmx-shadow)
+  --engine E        engine to run on (default: vmx-shadow), or the path of a plugin module (./my-vmm.ts)
   --bug B           switch on a catalog bug (popek check --list-bugs), comma-separated
   --max-steps N     budget of steps (default: 10000)
   -o OUT.html       where to write the page (default: FILE.html beside the input's name, in the current directory)`;
@@ -43,7 +45,35 @@ const OPTIONS = {
   output: { type: 'string', short: 'o' },
 } as const;
 
-export function explainCommand(args: string[], out: (s: string) => void): number {
+/**
+ * `popek explain` from the command line: a plugin engine (`--engine ./my-vmm.ts`, or the
+ * engine a counterexample file names) is loaded first — tsx loads it asynchronously —
+ * then the page is built as for any engine.
+ */
+export async function explainMain(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  let name = values.engine;
+  if (positionals.length === 1 && positionals[0]!.endsWith('.json')) name = replayEngine(positionals[0]!) ?? name;
+  if (values.help || !isPlugin(name)) return explainCommand(args, out);
+  const loaded = await resolveEngine(name);
+  process.stderr.write(
+    `popek explain: ${engineLabel(loaded)} is a plugin: the page shows its state, events and counters; exits and walks are drawn for popek's own VMX engines\n`,
+  );
+  return explainCommand(args, out, (n) => (n === name ? loaded : n));
+}
+
+/** The engine a counterexample file names, if it is one (errors are explainCommand's to report). */
+function replayEngine(path: string): string | undefined {
+  try {
+    const json: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    return isReplayFile(json) ? json.engine : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `resolved` maps an engine's name as given to the name it was loaded under (a plugin's absolute path). */
+export function explainCommand(args: string[], out: (s: string) => void, resolved = (name: string) => name): number {
   const { values, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
   if (values.help) {
     out(EXPLAIN_HELP + '\n');
@@ -51,7 +81,7 @@ export function explainCommand(args: string[], out: (s: string) => void): number
   }
   if (positionals.length !== 1) throw new UsageError('explain: expected one FILE.s or REPLAY.json (see popek explain --help)');
   const input = positionals[0]!;
-  const data = input.endsWith('.json') ? replayPage(input) : runPage(values, positionals);
+  const data = input.endsWith('.json') ? replayPage(input, resolved) : runPage({ ...values, engine: resolved(values.engine) }, positionals);
   const target = values.output ?? basename(input).replace(/\.(s|json)$/, '') + '.html';
   try {
     writeFileSync(target, renderPage(data));
@@ -68,6 +98,7 @@ function bugsOf(engine: string, list: string | undefined): string[] {
   const bugs = list.split(',').filter((b) => b !== '');
   const entry = findEngine(engine);
   for (const b of bugs) {
+    if (entry && Object.hasOwn(entry.bugs, b)) continue; // a catalog bug of the engine, or a plugin's own
     if (!Object.hasOwn(BUG_CATALOG, b)) throw new UsageError(`--bug: unknown bug '${b}' (popek check --list-bugs)`);
     if (entry && !Object.hasOwn(entry.bugs, b))
       throw new UsageError(`--bug: ${b} is not a bug of ${engine} (it is one of ${BUG_CATALOG[b]!.engines.join(', ')})`);
@@ -84,9 +115,13 @@ function runPage(
   const bugs = bugsOf(values.engine, values.bug);
   const { image, source } = assembleFile(setup.file);
   const engine = makeEngine(values.engine, image, { ramBytes: setup.ramBytes, bugs });
-  const c = collect({ engine, ramBytes: setup.ramBytes, bugs, events: setup.events, maxSteps: setup.maxSteps });
+  const c = pluginWork(
+    values.engine,
+    () => collect({ engine, ramBytes: setup.ramBytes, bugs, events: setup.events, maxSteps: setup.maxSteps }),
+    DEFAULT_TIMEOUT_MS,
+  );
   return {
-    title: `popek explain ${basename(setup.file)} on ${values.engine}${bugs.length ? ` --bug ${bugs.join(',')}` : ''}`,
+    title: `popek explain ${basename(setup.file)} on ${engineLabel(values.engine)}${bugs.length ? ` --bug ${bugs.join(',')}` : ''}`,
     source,
     listing: listingOf([c.listing], source, assemble(source, setup.file).symbols),
     runs: [c.run],
@@ -94,7 +129,7 @@ function runPage(
   };
 }
 
-function replayPage(path: string): PageData {
+function replayPage(path: string, resolved: (name: string) => string): PageData {
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
@@ -102,7 +137,8 @@ function replayPage(path: string): PageData {
     throw new UsageError(`cannot read replay file '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   if (!isReplayFile(json)) throw new UsageError(`${path}: not a popek counterexample file`);
-  const make = engineFactory(json.engine);
+  const name = resolved(json.engine);
+  const make = engineFactory(name);
   const events = parseEvents(json.events, path);
   let asm;
   try {
@@ -113,14 +149,22 @@ function replayPage(path: string): PageData {
   const config = { ramBytes: json.ramBytes };
   const bugs = json.bugs;
   // The divergence is the lockstep differ's, exactly as `popek replay` reports it.
-  const result = lockstep((img, cfg) => make(img, { ...cfg, bugs }), { image: asm.image, config, events, maxSteps: json.maxSteps });
+  const result = pluginWork(
+    name,
+    () => lockstep((img, cfg) => make(img, { ...cfg, bugs }), { image: asm.image, config, events, maxSteps: json.maxSteps }),
+    DEFAULT_TIMEOUT_MS,
+  );
   const d = result.divergence;
   // Both sides up to the diverging step (the divergence's `step` counts the steps before it).
   const maxSteps = d ? d.step + 1 : json.maxSteps;
   const spec = collect({ engine: makeEngine('spec', asm.image, config), ramBytes: json.ramBytes, bugs: [], events, maxSteps });
-  const eng = collect({ engine: make(asm.image, { ...config, bugs }), ramBytes: json.ramBytes, bugs, events, maxSteps });
+  const eng = pluginWork(
+    name,
+    () => collect({ engine: make(asm.image, { ...config, bugs }), ramBytes: json.ramBytes, bugs, events, maxSteps }),
+    DEFAULT_TIMEOUT_MS,
+  );
   const data: PageData = {
-    title: `popek explain ${basename(path)}: ${json.property} on ${json.engine}${bugs.length ? ` --bug ${bugs.join(',')}` : ''}`,
+    title: `popek explain ${basename(path)}: ${json.property} on ${engineLabel(json.engine)}${bugs.length ? ` --bug ${bugs.join(',')}` : ''}`,
     source: json.source,
     listing: listingOf([spec.listing, eng.listing], json.source, asm.symbols),
     runs: [spec.run, eng.run],

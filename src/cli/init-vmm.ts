@@ -12,7 +12,7 @@ import { UsageError } from './usage.ts';
 export const INIT_VMM_HELP = `usage: popek init-vmm DIR
 
 Write a starter VMM into DIR (created if needed): DIR/vmm.ts, a small VMX-lite +
-shadow-paging VMM written against popek/hw, and DIR/README.md, the stages to build
+shadow-paging VMM written against popek/hw and popek/host, and DIR/README.md, the stages to build
 next. Existing files are never overwritten. Then:
   popek check --engine DIR/vmm.ts --guests physical     passes as written
   popek check --engine DIR/vmm.ts --guests paging       your first exercise`;

@@ -9,7 +9,7 @@ import { checkCommand, CHECK_HELP } from './check.ts';
 import { replayCommand, REPLAY_HELP } from './replay.ts';
 import { mutantsCommand, MUTANTS_HELP } from './mutants.ts';
 import { readFileSync } from 'node:fs';
-import { explainCommand, EXPLAIN_HELP } from './explain.ts';
+import { explainMain, EXPLAIN_HELP } from './explain.ts';
 import { serveCommand, SERVE_HELP } from './serve.ts';
 import { initVmmCommand, INIT_VMM_HELP } from './init-vmm.ts';
 import { EngineCrash, UsageError } from './usage.ts';
@@ -29,7 +29,7 @@ const COMMANDS: Record<string, Command> = {
   mutants: { summary: 'the known-bug catalog against the suite: what catches each bug', help: MUTANTS_HELP, main: mutantsCommand },
   classify: { summary: 'the Popek–Goldberg table of VX32 instructions', help: CLASSIFY_HELP, main: classifyCommand },
   bench: { summary: 'guest instructions per second of each engine on each workload', help: BENCH_HELP, main: benchCommand },
-  explain: { summary: 'a self-contained HTML page that steps through a run or a counterexample', help: EXPLAIN_HELP, main: explainCommand },
+  explain: { summary: 'a self-contained HTML page that steps through a run or a counterexample', help: EXPLAIN_HELP, main: explainMain },
   serve: { summary: 'serve an engine over the JSON-lines engine protocol (stdin/stdout)', help: SERVE_HELP, main: serveCommand },
   'init-vmm': { summary: 'write a starter VMM (vmm.ts, README.md) to check with --engine', help: INIT_VMM_HELP, main: initVmmCommand },
 };

@@ -133,12 +133,15 @@ export function howItEnded(o: Observation, maxSteps: number): string {
         ? `the guest halted ${at}, still waiting for an interrupt (none is left to come)`
         : `the guest halted ${at} with interrupts off: nothing can wake it`;
     case 'shutdown': {
-      // §3.7: only events whose handler was entered are traced; the last ones say what led here.
+      // §3.7 (docs/vx32.md §7.5): the chain, when the engine records it, says how it came about.
+      const end = o.trace[o.trace.length - 1];
+      if (end?.kind === 'shutdown' && end.chain !== undefined)
+        return `the guest shut down by a triple fault ${at}: ${end.chain.map(vectorName).join(' → ')} (each arrow: a fault raised while delivering the event before it, or the #DF it became)`;
       const entered = o.trace.filter((e) => e.kind !== 'shutdown').slice(-3);
       const last = entered.length
         ? `; the last handlers entered: ${entered.map((e) => ('vector' in e ? vectorName(e.vector) : '')).join(', ')}`
         : '';
-      return `the guest shut down (triple fault: a fault while delivering #DF) ${at}${last}`;
+      return `the guest shut down by a triple fault (a fault while delivering #DF) ${at}${last}; this engine does not record the vector chain`;
     }
     case 'running':
       return `the step budget (--max-steps ${maxSteps}) is used up ${at}; the guest was still running`;

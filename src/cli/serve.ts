@@ -19,7 +19,7 @@ import {
   type Op,
 } from '../engines/protocol.ts';
 import { findEngine } from '../engines/registry.ts';
-import { engineFactory } from './engines.ts';
+import { engineFactory, resolveEngine } from './engines.ts';
 import { parseEvents } from './events-file.ts';
 import { UsageError } from './usage.ts';
 
@@ -28,7 +28,7 @@ export const SERVE_HELP = `usage: popek serve --engine E [--bug B]...
 Serve engine E over the JSON-lines engine protocol (docs/engine-protocol.md) on stdin and
 stdout, until end of input or a 'bye' request. Another popek drives it with
   popek check --engine-cmd "popek serve --engine E"
-  --engine E   the engine to serve (popek check --list-bugs, popek bench --help)
+  --engine E   the engine to serve (popek check --list-bugs, popek bench --help), or the path of a plugin module (./my-vmm.ts)
   --bug B      switch on a catalog bug of E in every guest loaded (repeatable)`;
 
 /** A machine being served: the engine and what `reset` needs to rebuild it. */
@@ -56,7 +56,8 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError(`serve: unexpected argument '${positionals[0]}'`);
   if (values.engine === undefined) throw new UsageError('serve: --engine E is required');
-  const name = values.engine;
+  // A plugin (`--engine ./my-vmm.ts`) is loaded and probed first, then served like any engine.
+  const name = await resolveEngine(values.engine);
   const make = engineFactory(name);
   const known = findEngine(name)!.bugs;
   for (const b of values.bug)

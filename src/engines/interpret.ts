@@ -121,7 +121,8 @@ export class InterpretEngine implements Engine {
 }
 
 function traceEntry(e: DeliveredEvent): TraceEntry {
-  if (e.kind === 'shutdown') return { icount: e.icount, kind: 'shutdown' };
+  if (e.kind === 'shutdown')
+    return e.chain ? { icount: e.icount, kind: 'shutdown', chain: e.chain } : { icount: e.icount, kind: 'shutdown' };
   const t: TraceEntry = { icount: e.icount, kind: e.kind, vector: e.vector, eip: e.eip >>> 0 };
   if (e.errorCode >= 0) t.errorCode = e.errorCode >>> 0;
   if (e.cr2 >= 0) t.cr2 = e.cr2 >>> 0;

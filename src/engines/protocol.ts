@@ -239,7 +239,12 @@ function traceEntry(e: unknown, i: number): Observation['trace'][number] {
   const t = e as Record<string, unknown> | null;
   const where = `observation.trace[${i}]`;
   if (typeof t !== 'object' || t === null || !isU32(t.icount)) throw new ProtocolError(`${where}: expected {icount, kind, ...}`);
-  if (t.kind === 'shutdown') return { icount: t.icount, kind: 'shutdown' };
+  if (t.kind === 'shutdown') {
+    if (t.chain === undefined) return { icount: t.icount, kind: 'shutdown' };
+    if (!Array.isArray(t.chain) || !t.chain.every((v) => isU32(v) && v < 256))
+      throw new ProtocolError(`${where}.chain: expected a list of vectors 0–255`);
+    return { icount: t.icount, kind: 'shutdown', chain: t.chain as number[] };
+  }
   if (t.kind !== 'exception' && t.kind !== 'interrupt' && t.kind !== 'software')
     throw new ProtocolError(`${where}.kind: ${JSON.stringify(t.kind)} is not exception, interrupt, software or shutdown`);
   if (!isU32(t.vector) || !isU32(t.eip)) throw new ProtocolError(`${where}: vector and eip must be unsigned 32-bit integers`);

@@ -110,6 +110,8 @@ export class Cpu {
   readonly console: number[] = [];
   /** Where delivered events are recorded; vmx.ts points it at the running guest's trace. */
   trace: TraceEntry[] = [];
+  /** chain.ts; vmx.ts points it at the running guest's, as `trace`. */
+  chain: number[] = [];
 
   /** Installed monitor; null delivers through the guest IDT (DESIGN §4 seam). */
   trap: TrapHandler | null = null;

@@ -11,6 +11,7 @@
 import { match, P } from 'ts-pattern';
 import type { TraceEntry } from '../../spec/observation.ts';
 import { ACC_READ, ACC_WRITE, EFLAGS_IF, VEC_DF, VEC_GP, VEC_NP, VEC_PF } from './arch.ts';
+import { attempt, chainVectors } from './chain.ts';
 import { FV_EXIT, KIND_EXC, KIND_EXT, KIND_SW, type NonRoot, S_DELIVERED, S_SHUTDOWN, type TrapHandler } from './seams.ts';
 
 /**
@@ -31,6 +32,8 @@ export interface DeliveryCpu {
   shutdown: boolean;
   icount: number;
   trace: TraceEntry[];
+  /** chain.ts: the deliveries attempted since a handler was last entered. */
+  chain: number[];
   fv: number;
   fe: number;
   readonly buf: Uint8Array;
@@ -103,7 +106,9 @@ export function deliverEvent(
   let err = errorCode;
   let saved = savedEip;
   for (;;) {
+    attempt(cpu.chain, v, k);
     if (enter(cpu, v, k, err, saved)) {
+      cpu.chain.length = 0;
       cpu.trace.push(traceEntry(cpu, v, k, err, saved));
       // DESIGN §3.10.8: `int n` retires when its handler is entered.
       if (k === KIND_SW) cpu.icount++;
@@ -127,9 +132,11 @@ export function deliverEvent(
     }
     const next = escalate(classOf(v, k), classOf(fv, KIND_EXC));
     if (next === 'shutdown') {
-      if (vmx !== null) return vmx.tripleFault(); // SDM vol. 3C 25.2: a triple fault exits
+      attempt(cpu.chain, fv, KIND_EXC);
+      // SDM vol. 3C 25.2: a triple fault exits; the VMM's shutdown entry reads the chain.
+      if (vmx !== null) return vmx.tripleFault();
       cpu.shutdown = true;
-      cpu.trace.push({ icount: cpu.icount, kind: 'shutdown' });
+      cpu.trace.push({ icount: cpu.icount, kind: 'shutdown', chain: chainVectors(cpu.chain) });
       return S_SHUTDOWN;
     }
     if (next === 'double-fault') {

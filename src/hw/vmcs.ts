@@ -47,6 +47,8 @@ export class GuestState {
    * triple fault exits instead of appending `shutdown`; the VMM appends it.
    */
   readonly trace: TraceEntry[] = [];
+  /** chain.ts: deliveries attempted since a handler was entered (continued by the VMM's). */
+  readonly chain: number[] = [];
 }
 
 /**

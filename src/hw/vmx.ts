@@ -54,6 +54,7 @@ export class Vmx implements NonRoot {
 
   // Root-mode values parked during an entry.
   private hostTrace: Cpu['trace'] = [];
+  private hostChain: Cpu['chain'] = [];
   private hostIcount = 0;
 
   /** Counters (not guest-visible). */
@@ -332,6 +333,8 @@ export class Vmx implements NonRoot {
     cpu.icount = g.icount;
     this.hostTrace = cpu.trace;
     cpu.trace = g.trace;
+    this.hostChain = cpu.chain;
+    cpu.chain = g.chain;
 
     // The TLB holds one context's translations at a time; entering another VMCS or
     // another EPT flushes it, re-entering the same one keeps it (VPID-like, SDM 28.1).
@@ -368,6 +371,7 @@ export class Vmx implements NonRoot {
     g.halted = cpu.halted;
     g.icount = cpu.icount;
     cpu.trace = this.hostTrace;
+    cpu.chain = this.hostChain;
   }
 
   /**

@@ -6,16 +6,20 @@
 //
 // As written it runs guests that keep paging off (stage 1, "physical"): the guest boots
 // with address translation disabled, but the real hardware runs with paging ON, on a
-// shadow table the VMM built — the physical-mode map, gpa → hpa — while every read of
-// CR0 shows the guest its own PG = 0. The later stages are marked EXERCISE below; the
-// README next to this file lists them with the command that checks each.
+// shadow table the VMM fills lazily — each #PF exit is a hidden fault that maps gva = gpa
+// to the guest frame's host page — while every read of CR0 shows the guest its own
+// PG = 0. The later stages are marked EXERCISE below; the README next to this file lists
+// them with the command that checks each. Host memory (guest frames, the pool the shadow
+// lives in, a swap disk) comes from `popek/host`.
 //
-// Glossary (KVM's mmu.rst): gva guest virtual, gpa guest physical, gfn guest frame,
-// hpa host physical, gpte guest page-table entry, spte shadow page-table entry, p2m the
-// map gfn → host frame, rmap the reverse map gfn → the sptes that point at it.
+// Glossary (KVM's mmu.rst): gva guest virtual, gpa guest physical, gfn guest frame, hfn
+// host frame, hpa host physical, gpte guest page-table entry, spte shadow page-table
+// entry, p2m the map gfn → hfn, rmap the reverse map gfn → the sptes that point at it.
 
 import type { Engine, EngineFactory, HostEvent, Image, MachineConfig, Observation, Regs, Status, StepOutcome } from 'popek/engine';
 import {
+  ACC_USER,
+  ACC_WRITE,
   CR0_PE,
   CR0_PG,
   CR0_WP,
@@ -24,34 +28,53 @@ import {
   Cpu,
   EFLAGS_IF,
   IO_QUAL_IN,
+  MMIO_BASE,
+  MMIO_END,
   PAGE_SIZE,
-  PDE_PS,
   PTE_P,
   PTE_RW,
   PTE_US,
-  PhysMem,
+  VEC_DF,
   VEC_GP,
+  VEC_PF,
   Vmcs,
   Vmx,
+  type EventInfo,
   type ExitInfo,
 } from 'popek/hw';
+import { HostMemory } from 'popek/host';
 
 /** The console port (DESIGN §3.4): `out 0xE9` writes a byte; `in` from it reads 0xE9. */
 const CONSOLE_PORT = 0xe9;
 /** The real CR0 while the guest runs: paging and supervisor write protection always on. */
 const HOST_CR0 = CR0_PE | CR0_PG | CR0_WP;
-/** 4 MiB, what one page-directory entry maps. */
-const PDE_SPAN = 1 << 22;
+/** A host page no RAM backs (PhysMem holds at most 1 GiB): it reads 0xFF and drops writes, as guest open bus does. */
+const OPEN_BUS_HPA = 0xc0000000;
+/** Shadow page tables the VMM keeps at most; when the pool runs dry the shadow is rebuilt. */
+const POOL_FRAMES = 64;
 const REG_NAMES = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'] as const;
 
 /** What handling an exit did: nothing the guest sees yet, an instruction done for it, or the end. */
 type Handled = 'none' | 'retired' | 'shutdown';
 
+/** A guest translation that succeeded: where it leads and what the guest's entries allow. */
+interface Translation {
+  gpa: number;
+  user: boolean;
+  writable: boolean;
+}
+
+/** A shadow page table: the sptes of one 4 MiB region, in a pool frame. */
+interface ShadowPt {
+  hpa: number;
+}
+
 export class StarterVmm implements Engine {
   readonly name = 'starter-vmm';
-  private readonly ramBytes: number;
-  /** Host memory: guest RAM at hpa = gpa, then the VMM's pool, which no guest mapping reaches. */
-  private readonly mem: PhysMem;
+  private readonly ramFrames: number;
+  /** Host memory (popek/host): guest frames and the VMM's pool, the swap disk. */
+  private readonly host: HostMemory;
+  private readonly vmId: number;
   private readonly vmx: Vmx;
   /** One vCPU: the guest's registers, the controls, the exit information. */
   private readonly vmcs = new Vmcs();
@@ -59,69 +82,128 @@ export class StarterVmm implements Engine {
   private cr0 = CR0_PE;
   private cr3 = 0;
   private cr4 = 0;
-  /** hpa of the shadow page directory the hardware walks. */
-  private readonly physicalRoot: number;
   /** Raised external interrupts not yet delivered, by vector. */
   private readonly pending = new Uint8Array(256);
   private readonly console: number[] = [];
   private shutdown = false;
 
+  /** The p2m: gfn → host frame, or −1 (never touched). EXERCISE (stage swap): also "on the disk", and an rmap beside it. */
+  private readonly p2m: Int32Array;
+
+  /** hpa of the shadow page directory the hardware walks. */
+  private readonly root: number;
+  /** Per page-directory index, the shadow page table under it. */
+  private readonly pts: (ShadowPt | null)[] = new Array<ShadowPt | null>(1024).fill(null);
+
   constructor(image: Image, config: MachineConfig) {
-    this.ramBytes = config.ramBytes;
-    // The pool: one page directory and one page table per 4 MiB that host RAM touches.
-    const poolStart = this.ramBytes;
-    const tables = Math.ceil((this.ramBytes + 2 * PAGE_SIZE) / PDE_SPAN);
-    this.mem = new PhysMem(poolStart + (1 + tables) * PAGE_SIZE);
-    // DESIGN §3.2: image bytes outside RAM fall on open bus — never into the pool.
+    this.ramFrames = config.ramBytes / PAGE_SIZE;
+    this.host = new HostMemory({ guestFrames: this.ramFrames + 1, poolFrames: POOL_FRAMES });
+    // The host asks for a frame back (the `reclaim` event, or overcommit).
+    this.vmId = this.host.register({ evict: (gfn) => this.swapOut(gfn) });
+    this.vmx = new Vmx(new Cpu(this.host.mem));
+    this.p2m = new Int32Array(this.ramFrames).fill(-1);
+    this.root = this.host.allocPool();
+    // DESIGN §3.2: image bytes outside RAM fall on open bus.
     for (const { addr, bytes } of image.chunks)
-      for (let i = 0; i < bytes.length; i++) if (addr + i < this.ramBytes) this.mem.ram[addr + i] = bytes[i]!;
-    this.vmx = new Vmx(new Cpu(this.mem));
+      for (let i = 0; i < bytes.length; i++) {
+        const gpa = addr + i;
+        if (gpa < config.ramBytes) this.host.mem.ram[this.frameOf(gpa >>> 12) * PAGE_SIZE + (gpa & 0xfff)] = bytes[i]!;
+      }
     this.vmcs.guest.eip = image.entry | 0;
-    this.physicalRoot = this.buildPhysicalMap(poolStart, tables);
   }
 
-  // ---- the physical-mode shadow (DESIGN §6.7) ------------------------------------------
+  // ---- guest RAM through the p2m -------------------------------------------------------------
 
-  /**
-   * The map the hardware walks while the guest's paging is off: gva = gpa, and every
-   * gpa to the host address that behaves the same — a RAM page to its host frame (here
-   * gfn = hfn), anything else to host addresses that are open bus (or, in the top 4 MiB,
-   * the MMIO device itself). User, writable everywhere: with paging off, nothing checks.
-   */
-  private buildPhysicalMap(pool: number, tables: number): number {
-    const pd = pool;
-    const hostTop = pool + (1 + tables) * PAGE_SIZE;
-    /** An hpa no host RAM backs: it reads 0xFF and drops writes, as guest open bus does. */
-    const openBus = Math.ceil(hostTop / PDE_SPAN) * PDE_SPAN;
-    for (let i = 0; i < 1024; i++) {
-      const base = i * PDE_SPAN;
-      if (base >= hostTop) {
-        // Above host RAM, a 4 MiB page onto the same hpa is open bus (or the device) on both sides.
-        this.write32(pd + 4 * i, base | PDE_PS | PTE_P | PTE_RW | PTE_US);
-        continue;
-      }
-      const pt = pool + (1 + i) * PAGE_SIZE;
-      this.write32(pd + 4 * i, pt | PTE_P | PTE_RW | PTE_US);
-      for (let j = 0; j < 1024; j++) {
-        const gpa = base + j * PAGE_SIZE;
-        const hpa = gpa < this.ramBytes ? this.gpaToHpa(gpa) : openBus;
-        this.write32(pt + 4 * j, hpa | PTE_P | PTE_RW | PTE_US);
-      }
-    }
-    return pd;
+  /** The host frame of `gfn`, allocated (zeroed) on first touch. EXERCISE (stage swap): read it back from the disk if swapped. */
+  private frameOf(gfn: number): number {
+    const hfn = this.p2m[gfn]!;
+    if (hfn >= 0) return hfn;
+    this.p2m[gfn] = this.host.allocGuest(this.vmId, gfn);
+    return this.p2m[gfn];
+  }
+
+  private page(hfn: number): Uint8Array {
+    return this.host.mem.ram.subarray(hfn * PAGE_SIZE, (hfn + 1) * PAGE_SIZE);
   }
 
   /**
-   * The p2m: where a guest frame lives in host memory. Here, at the same address.
-   * EXERCISE (stage swap): make this a table, so a frame can move (migrate) or leave
-   * (swap-out), and keep an rmap to find every spte that points at a frame.
+   * EXERCISE (stage swap): the page to the disk (`this.host.swap.put`), every spte that
+   * maps it gone — found through an rmap gfn → sptes you keep in `fill` — the TLB flushed,
+   * the frame freed (`this.host.freeGuestFrame`). The next access is a hidden fault that
+   * brings it back (`frameOf`). Called for `swap-out` and when the host reclaims a frame.
    */
-  private gpaToHpa(gpa: number): number {
-    return gpa;
-  }
+  private swapOut(_gfn: number): void {}
 
   private write32(hpa: number, value: number): void {
-    new DataView(this.mem.ram.buffer).setUint32(hpa, value >>> 0, true);
+    new DataView(this.host.mem.ram.buffer).setInt32(hpa, value | 0, true);
+  }
+
+  // ---- the guest's page walk ----------------------------------------------------------------
+
+  /**
+   * Translate `gva` for `access` (ACC_WRITE | ACC_USER) as the guest's own MMU would: a
+   * Translation, or the #PF error code. With paging off, gva = gpa and nothing is checked.
+   */
+  private walk(gva: number, _access: number): Translation | { err: number } {
+    // EXERCISE (stage paging): with CR0.PG = 1, walk the guest's tables from this.cr3
+    // (DESIGN §3.5), reading each gpte through the p2m (frameOf, and a read32 beside
+    // write32; all ones outside RAM: a walk never reaches the device). A not-present entry
+    // or a refused access is the guest's own fault, `{ err }` with P, W, U, RSVD; on
+    // success set A (and D on a write) in the guest's entries, and compose U/S and R/W of
+    // both levels (CR0.WP; 4 MiB pages with CR4.PSE).
+    return { gpa: gva >>> 0, user: true, writable: true };
+  }
+
+  // ---- the shadow -------------------------------------------------------------------------
+
+  /** The shadow page table for `gva`'s region, made on first use. */
+  private shadowPt(gva: number): ShadowPt {
+    const i = gva >>> 22;
+    const have = this.pts[i];
+    if (have) return have;
+    let hpa = this.host.allocPool();
+    if (hpa < 0) {
+      this.dropShadow(); // the pool is dry: rebuild from nothing
+      hpa = this.host.allocPool();
+    }
+    const pt: ShadowPt = { hpa: hpa * PAGE_SIZE };
+    this.pts[i] = pt;
+    // All permissions live in the leaf sptes.
+    this.write32(this.root * PAGE_SIZE + 4 * i, pt.hpa | PTE_P | PTE_RW | PTE_US);
+    // EXERCISE (stage tracing): the guest page table this one shadows must not change
+    // behind its back: write-protect every spte that maps it (your rmap finds them).
+    return pt;
+  }
+
+  /** Install the spte for a hidden fault (DESIGN §6.3): gva → the host page of `t.gpa`, no more permissive than the guest allows. */
+  private fill(gva: number, t: Translation, _access: number): void {
+    const pt = this.shadowPt(gva);
+    const spteAddr = pt.hpa + 4 * ((gva >>> 12) & 0x3ff);
+    const gfn = t.gpa >>> 12;
+    // EXERCISE (stage paging): writable only once the guest D bit is set (DESIGN §6.6);
+    // a supervisor write under CR0.WP = 0 to a read-only page.
+    // EXERCISE (stage tracing): never writable when the frame is a guest page table you
+    // shadow; a guest store to it exits — let it happen once, then drop what it made stale.
+    // EXERCISE (stage mmio): never map the device: each access must exit and be performed
+    // exactly once (map it for one step only, or emulate it).
+    const hpa = gfn < this.ramFrames ? this.frameOf(gfn) * PAGE_SIZE : t.gpa >= MMIO_BASE && t.gpa < MMIO_END ? MMIO_BASE : OPEN_BUS_HPA;
+    this.write32(spteAddr, hpa | PTE_P | (t.writable ? PTE_RW : 0) | (t.user ? PTE_US : 0));
+    this.vmx.invalidatePage(gva);
+  }
+
+  /** One shadow page table, with every spte in it, gone. */
+  private zapPt(i: number): void {
+    const pt = this.pts[i];
+    if (!pt) return;
+    this.host.freePoolFrame(pt.hpa / PAGE_SIZE);
+    this.write32(this.root * PAGE_SIZE + 4 * i, 0);
+    this.pts[i] = null;
+  }
+
+  /** Drop the whole shadow: CR3, CR0, CR4 changed, evict-shadow, or the pool ran dry. It refills on demand. */
+  private dropShadow(): void {
+    for (let i = 0; i < 1024; i++) this.zapPt(i);
+    this.vmx.flushTlb();
   }
 
   // ---- entering the guest ----------------------------------------------------------------
@@ -139,14 +221,13 @@ export class StarterVmm implements Engine {
     c.cr3LoadExiting = true;
     c.cr3StoreExiting = true;
     c.ioExiting = true;
-    // EXERCISE (stage paging): with shadow tables filled lazily, #PF must exit too
-    // (c.exceptionBitmap = 1 << VEC_PF) — each one is a hidden fault or the guest's own.
-    c.exceptionBitmap = 0;
+    // Every #PF exits: each is a hidden fault (the shadow lacks it) or the guest's own.
+    c.exceptionBitmap = 1 << VEC_PF;
     // Shadow EFLAGS: popf, pushf, cli and sti run natively on the guest's eflags in the
     // VMCS, so nothing about IF needs an exit (the lecture's answer to the popf problem).
     g.cr0 = HOST_CR0;
-    g.cr4 = CR4_PSE; // the physical map uses 4 MiB pages above host RAM
-    g.cr3 = this.physicalRoot; // EXERCISE (stage paging): the shadow of the guest's CR3 once PG = 1
+    g.cr4 = 0;
+    g.cr3 = this.root * PAGE_SIZE;
     // An interrupt waits: inject it where IF = 1 and no STI shadow, else exit when that opens.
     c.interruptWindowExiting = false;
     const vector = this.pending.indexOf(1);
@@ -182,20 +263,13 @@ export class StarterVmm implements Engine {
         return this.portIo(exit);
       case 'cr-access':
         return this.crAccess(exit);
+      case 'exception':
+        return this.pageFault(exit);
       case 'triple-fault':
-        this.shutdown = true;
-        this.vmcs.guest.trace.push({ icount: this.vmcs.guest.icount, kind: 'shutdown' });
-        return 'shutdown';
+        return this.tripleFault();
       case 'interrupt-window': // loadControls injects at the next entry
       case 'preemption-timer': // the budget is spent, or the guest halted
         return 'none';
-      // EXERCISE (stage paging): a #PF exit. Walk the guest's tables in software (setting
-      // A and D as DESIGN §3.5 says): a true fault is injected with its error code and
-      // CR2; a hidden fault installs the spte and re-enters (re-injecting exit.idtVectoring).
-      // EXERCISE (stage tracing): a write to a guest page table is a #PF on a read-only
-      // spte — perform the write for the guest and zap the sptes it made stale.
-      // EXERCISE (stage mmio): an access to the device window exits and is emulated once.
-      case 'exception':
       case 'hlt':
       case 'invlpg':
       case 'external-interrupt':
@@ -203,8 +277,40 @@ export class StarterVmm implements Engine {
       case 'tr-access':
       case 'ept-violation':
       case 'ept-misconfig':
-        throw new Error(`starter VMM: exit '${exit.reason}' at eip 0x${(this.vmcs.guest.eip >>> 0).toString(16)} is not handled yet`);
+        throw new Error(`starter VMM: exit '${exit.reason}', which its controls never enable`);
     }
+  }
+
+  /** A #PF exit: hidden (fill the shadow, re-enter) or true (the guest's own fault, injected). */
+  private pageFault(exit: ExitInfo): Handled {
+    const gva = exit.qualification >>> 0;
+    const access = (exit.interruption?.errorCode ?? 0) & (ACC_WRITE | ACC_USER);
+    const t = this.walk(gva, access);
+    if ('err' in t) return this.injectPf(t.err, gva, exit.idtVectoring);
+    this.fill(gva, t, access);
+    // The delivery this fault interrupted starts over (SDM 27.2.4).
+    const e = exit.idtVectoring;
+    if (e) this.vmcs.injection.set(e.vector, e.kind, e.errorCode, e.instructionLength);
+    return 'none';
+  }
+
+  /** A true #PF (DESIGN §3.10.2: CR2 first), escalated as §3.7 when it hit a delivery. */
+  private injectPf(err: number, gva: number, during: EventInfo | null): Handled {
+    this.vmcs.guest.cr2 = gva | 0;
+    if (during === null || during.kind !== 'exception' || (during.vector !== VEC_PF && during.vector !== VEC_DF)) {
+      // Nothing, a benign event, or a contributory one (#NP, #GP) being delivered: the #PF replaces it.
+      this.vmcs.injection.set(VEC_PF, 'exception', err, 0);
+      return 'none';
+    }
+    if (during.vector === VEC_DF) return this.tripleFault();
+    this.vmcs.injection.set(VEC_DF, 'exception', 0, 0);
+    return 'none';
+  }
+
+  private tripleFault(): Handled {
+    this.shutdown = true;
+    this.vmcs.guest.trace.push({ icount: this.vmcs.guest.icount, kind: 'shutdown' });
+    return 'shutdown';
   }
 
   /** The VMM performed the instruction: the guest moves past it (8 bytes, DESIGN §3.3). */
@@ -226,7 +332,7 @@ export class StarterVmm implements Engine {
     return this.skip();
   }
 
-  /** mov to/from CR0, CR3, CR4 (DESIGN §3.4, §6.7): the guest reads and writes its own values. */
+  /** mov to/from CR0, CR3, CR4 (DESIGN §6.7): the guest reads its own values; a write rebuilds the shadow. */
   private crAccess(exit: ExitInfo): Handled {
     const g = this.vmcs.guest;
     const q = exit.qualification;
@@ -240,16 +346,12 @@ export class StarterVmm implements Engine {
     if (cr === 0) {
       if ((v & CR0_PE) === 0 || (v & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0) return this.injectGp();
       this.cr0 = v;
-      // EXERCISE (stage paging): PG = 1 means the guest's own tables now translate. Build
-      // (or find) the shadow of the table at this.cr3 and load it in loadControls; until
-      // then the guest keeps running on the physical map, which is wrong.
     } else if (cr === 4) {
       if ((v & ~CR4_PSE) !== 0) return this.injectGp();
       this.cr4 = v;
-    } else {
-      this.cr3 = v & ~0xfff;
-      // EXERCISE (stage paging): a new address space — switch to its shadow root.
-    }
+    } else this.cr3 = v & ~0xfff;
+    // A new address space or paging mode: the shadow built for the old one is wrong.
+    this.dropShadow();
     return this.skip();
   }
 
@@ -262,27 +364,27 @@ export class StarterVmm implements Engine {
   // ---- the Engine interface (popek/engine) --------------------------------------------------
 
   fire(event: HostEvent): void {
+    // Host-only events (DESIGN §3.8) never change what the guest sees; `irq` is the guest's.
     switch (event.kind) {
       case 'irq':
         if (Number.isInteger(event.vector) && event.vector >= 0 && event.vector <= 255) this.pending[event.vector] = 1;
         return;
+      case 'evict-shadow':
+        this.dropShadow();
+        return;
       case 'flush-tlb':
+      case 'switch-vm': // one VM: the host comes back to it with the TLB flushed
         this.vmx.flushTlb();
         return;
       case 'swap-out':
       case 'migrate':
-      case 'evict-shadow':
       case 'reclaim':
-      case 'switch-vm':
-        // EXERCISE (stage swap): host-only events (DESIGN §3.8) must never change what the
-        // guest sees. swap-out: copy the frame to a disk, zap every spte of it through the
-        // rmap, flush the TLB; the next access is a hidden fault that brings it back into a
-        // new frame. migrate: the same, into a new frame at once. evict-shadow: drop shadow pages.
+        // EXERCISE (stage swap): swap-out → swapOut(gfn); migrate → the frame to a new one
+        // at once, its sptes gone; reclaim → this.host.reclaim(frames), which calls swapOut.
         return;
     }
   }
 
-  /** Halted with nothing that can wake it now. */
   private blocked(): boolean {
     const g = this.vmcs.guest;
     if (!g.halted || this.shutdown || this.vmcs.injection.valid) return false;
@@ -310,7 +412,6 @@ export class StarterVmm implements Engine {
       while (next < queue.length && queue[next]!.at <= g.icount) this.fire(queue[next++]!);
       if (this.shutdown || steps >= maxSteps) break;
       if (this.blocked()) {
-        // DESIGN §3.10.9: time jumps to the next event; halted with none left ends the run.
         if (next >= queue.length) break;
         const at = queue[next]!.at;
         while (next < queue.length && queue[next]!.at === at) this.fire(queue[next++]!);
@@ -328,6 +429,9 @@ export class StarterVmm implements Engine {
     REG_NAMES.forEach((name, i) => (regs[name] = g.regs[i]! >>> 0));
     const pending: number[] = [];
     this.pending.forEach((p, v) => p && pending.push(v));
+    // Guest RAM wherever it is. EXERCISE (stage swap): swapped pages are on the disk (`this.host.swap.peek`).
+    const ram = new Uint8Array(this.ramFrames * PAGE_SIZE);
+    for (let gfn = 0; gfn < this.ramFrames; gfn++) if (this.p2m[gfn]! >= 0) ram.set(this.page(this.p2m[gfn]!), gfn * PAGE_SIZE);
     return {
       status: this.status(),
       icount: g.icount,
@@ -341,9 +445,9 @@ export class StarterVmm implements Engine {
       cr4: this.cr4 >>> 0,
       idtr: { base: g.idtrBase >>> 0, limit: g.idtrLimit },
       tr: g.tr >>> 0,
-      ram: this.mem.ram.subarray(0, this.ramBytes), // EXERCISE (stage swap): read swapped frames from the disk
+      ram,
       console: String.fromCharCode(...this.console),
-      device: { counter: this.mem.device.counter, log: [...this.mem.device.log] },
+      device: { counter: this.host.mem.device.counter, log: [...this.host.mem.device.log] },
       trace: g.trace.map((t) => ({ ...t })),
       pending,
     };
@@ -358,7 +462,13 @@ export class StarterVmm implements Engine {
   }
 
   counters(): Record<string, number> {
-    return { instructions: this.vmcs.guest.icount, entries: this.vmx.entries };
+    // Named as popek's own engines name them, so `popek bench` costs them (DESIGN §9).
+    const c: Record<string, number> = { instructions: this.vmcs.guest.icount, entries: this.vmx.entries, exits: 0 };
+    for (const [reason, n] of Object.entries(this.vmx.exits)) {
+      c[`exit.${reason}`] = n;
+      c.exits! += n;
+    }
+    return c;
   }
 }
 

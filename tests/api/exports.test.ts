@@ -1,12 +1,13 @@
-// The package's two public modules, imported by their package names as a user's VMM
-// would (package.json `exports`): `popek/engine` types an engine, `popek/hw` is the
-// simulated host a VMM is written against. Expected values are DESIGN §3.3's encoding and
+// The package's public modules, imported by their package names as a user's VMM would
+// (package.json `exports`): `popek/engine` types an engine, `popek/hw` is the simulated
+// host a VMM is written against, `popek/host` the host's memory services (frames, swap). Expected values are DESIGN §3.3's encoding and
 // §3.4's semantics, and the SDM's HLT exiting; not read off the implementation.
 
 import { execFileSync } from 'node:child_process';
 import { expect, test } from 'vitest';
 import type { Engine, EngineFactory, Observation } from 'popek/engine';
-import { Cpu, PhysMem, Vmcs, Vmx } from 'popek/hw';
+import { Cpu, PAGE_SIZE, PhysMem, Vmcs, Vmx } from 'popek/hw';
+import { HostMemory } from 'popek/host';
 import { ENGINES } from '../../src/engines/registry.ts';
 
 /** One VX32 instruction (DESIGN §3.3): op, A, B, 0, imm32 little-endian. */
@@ -62,4 +63,31 @@ test('popek/hw resolves in a plain Node process through tsx, as a plugin would l
     },
   );
   expect(out.trim()).toBe('function function 14');
+});
+
+test('popek/host: a VMM that registers with the host gets zeroed frames, and a reclaim swaps one of them out through it', () => {
+  const host = new HostMemory({ guestFrames: 4, poolFrames: 4 });
+  const evicted: number[] = [];
+  let slot = -1;
+  const vmId = host.register({
+    // The VM's part of DESIGN §6.8: the page to the disk, the frame back to the host.
+    evict(gfn) {
+      evicted.push(gfn);
+      slot = host.swap.put(host.mem.ram.subarray(hfn * PAGE_SIZE, (hfn + 1) * PAGE_SIZE));
+      host.freeGuestFrame(hfn);
+    },
+  });
+  const hfn = host.allocGuest(vmId, 7);
+  expect(host.mem.ram[hfn * PAGE_SIZE + 5]).toBe(0);
+  host.mem.ram[hfn * PAGE_SIZE + 5] = 0xab;
+  host.reclaim(1);
+  expect(evicted).toEqual([7]);
+  expect(host.freeGuestCount).toBe(4);
+  // Back in from the disk, into whatever frame the host hands out: the same bytes.
+  const again = host.allocGuest(vmId, 7);
+  host.swap.take(slot, host.mem.ram.subarray(again * PAGE_SIZE, (again + 1) * PAGE_SIZE));
+  expect(host.mem.ram[again * PAGE_SIZE + 5]).toBe(0xab);
+  expect(host.swap.used).toBe(0);
+  // The pool is the VMM's own and lies outside the guest range.
+  expect(host.isPoolFrame(host.allocPool())).toBe(true);
 });

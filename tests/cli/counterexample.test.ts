@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { BUG_CATALOG } from '../../src/engines/registry.ts';
 import { saveCounterexample } from '../../src/cli/save.ts';
-import type { Found } from '../../properties/check/counterexample.ts';
+import { briefBody, type Found } from '../../properties/check/counterexample.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const popek = (...args: string[]) => {
@@ -103,4 +103,31 @@ describe('saving', () => {
     saveCounterexample(dir, { ...found, bugs: ['tlb-no-flush-on-cr3'] });
     expect(readdirSync(dir).filter((f) => f.endsWith('.json') && !f.endsWith('.events.json'))).toHaveLength(2);
   });
+});
+
+test('a report leaves out the labels nothing refers to, and only those', () => {
+  const body = [
+    'body:',
+    '; ---- p0: a branch',
+    'p0:',
+    '    jz p0_taken',
+    '    jmp p0_end',
+    'p0_taken:',
+    'p0_end:',
+    '; ---- p1: p1_end in a comment',
+    'p1:',
+    '    nop',
+    'p1_end:',
+    'body_end:',
+  ];
+  expect(briefBody(body)).toEqual([
+    'body:',
+    '; ---- p0: a branch',
+    '    jz p0_taken',
+    '    jmp p0_end',
+    'p0_taken:',
+    'p0_end:',
+    '; ---- p1: p1_end in a comment',
+    '    nop',
+  ]);
 });

@@ -26,3 +26,12 @@ test('distinct failures, each shrunk, each with the signature it is listed under
   expect(signatures.some((s) => s.includes('popf -> eflags'))).toBe(true);
   expect(signatures.some((s) => s.includes('str r'))).toBe(true);
 });
+
+test('pushf is listed as itself: the stack slot it writes is where trap-emulate first diverges (DESIGN §2, §7)', () => {
+  // Guest ring 0 runs at real ring 1 with the real IF = 1: pushf pushes 0x202 where the
+  // spec pushes the reset eflags 0x2. The pop that reads it back diverges too, later.
+  const d = firstDivergence('mov esp, 0x1000\npushf\npop eax\nhlt\n', { events: [], ramBytes: 0x10000, maxSteps: 100 }, 'trap-emulate', []);
+  expect(d?.step).toBe(1);
+  expect(divergenceSignature(d!)).toBe('pushf -> ram');
+  expect(d?.fields.map((f) => f.path)).toEqual(['ram[0xffd]']);
+});

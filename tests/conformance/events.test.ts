@@ -250,13 +250,14 @@ describe('§3.7 fault classes, #DF and shutdown', () => {
       kernel('    nop\nf:  ud2\n    nop', { gates: { [UD]: { present: false }, [NP]: { type: 0 }, [DF]: { present: false } } }),
     );
     expect(r.status).toBe('shutdown');
-    expect(r.trace).toEqual([{ icount: BOOT + 1, kind: 'shutdown' }]); // only entered handlers + shutdown
+    // Only entered handlers + shutdown; the chain: the attempts, then the fault that hit #DF.
+    expect(r.trace).toEqual([{ icount: BOOT + 1, kind: 'shutdown', chain: [UD, NP, DF, NP] }]);
   });
 
   test('triple fault at reset: idtr limit 0 makes every delivery fail', () => {
     const r = run('.org 0x1000\n    nop\n    ud2\n    nop', { maxSteps: 100 });
     expect(r.status).toBe('shutdown');
-    expect(r.trace).toEqual([{ icount: 1, kind: 'shutdown' }]);
+    expect(r.trace).toEqual([{ icount: 1, kind: 'shutdown', chain: [UD, GP, DF, GP] }]);
     expect(r.icount).toBe(1);
   });
 });

@@ -446,7 +446,7 @@ describe('§3.7 faults during delivery under paging', () => {
     // delivering #DF fails again → triple fault.
     const r = pg('    mov esp, 0x401008\nf:  ud2', { pt1: { 1: 0x61007 } });
     expect(r.status).toBe('shutdown');
-    expect(r.trace).toEqual([{ icount: P + 1, kind: 'shutdown' }]);
+    expect(r.trace).toEqual([{ icount: P + 1, kind: 'shutdown', chain: [UD, PF, DF, PF] }]); // a #PF hit each delivery
     expect(r.cr2).toBe(0x400ffc);
     expect(r.r32(0x61004)).toBe(0x2); // eflags written before the fault
     expect(r.r32(0x61000)).toBe(0x08); // CS

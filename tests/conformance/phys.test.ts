@@ -164,7 +164,8 @@ describe('§3.2 fetches never have device side effects', () => {
     );
     expect(r.cr3).toBe(0xfee00000); // §3.4: cr3 stores a & 0xFFFFF000
     expect(r.status).toBe('shutdown');
-    expect(r.trace).toEqual([{ icount: BOOT + 4, kind: 'shutdown' }]); // §3.7: only entered handlers + shutdown
+    // §3.7: only entered handlers + shutdown; the #GP's own #GP made the #DF.
+    expect(r.trace).toEqual([{ icount: BOOT + 4, kind: 'shutdown', chain: [6, 13, 8, 13] }]);
     expect(r.device).toEqual({ counter: 0, log: [] });
   });
 

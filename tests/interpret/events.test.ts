@@ -47,7 +47,7 @@ describe('delivery (§3.7)', () => {
   test('no IDT: #UD → #GP(limit) → #DF → #GP → shutdown, one trace entry', () => {
     const { engine } = boot('  ud2');
     expect(engine.step()).toBe('shutdown');
-    expect(engine.observe().trace).toEqual([{ icount: 0, kind: 'shutdown' }]);
+    expect(engine.observe().trace).toEqual([{ icount: 0, kind: 'shutdown', chain: [6, 13, 8, 13] }]);
     expect(engine.status()).toBe('shutdown');
     expect(engine.step()).toBe('shutdown');
   });
@@ -76,7 +76,8 @@ ${idt({ 14: gate('handler'), 8: gate('df') })}
     // The #DF frame is pushed at esp 0x80000 too and faults again: a fault while
     // delivering #DF is a triple fault (§3.7).
     expect(o.status).toBe('shutdown');
-    expect(o.trace).toEqual([{ icount: o.icount, kind: 'shutdown' }]);
+    // The chain: the #PF, the #DF it became, the #PF that hit the #DF.
+    expect(o.trace).toEqual([{ icount: o.icount, kind: 'shutdown', chain: [14, 8, 14] }]);
     // CR2 was written when the last #PF was detected (§3.10.2): the top of the stack page.
     expect(o.cr2).toBe(0x7fffc);
     expect(o.eip).toBe(symbols.get('site'));

@@ -151,7 +151,7 @@ describe('escalation (DESIGN §3.7)', () => {
     expect(engine.step()).toBe('shutdown');
     const o = engine.observe();
     expect(o.status).toBe('shutdown');
-    expect(o.trace).toEqual([{ icount: 0, kind: 'shutdown' }]);
+    expect(o.trace).toEqual([{ icount: 0, kind: 'shutdown', chain: [6, 13, 8, 13] }]); // the #GP's own #GP made the #DF
     expect(engine.step()).toBe('shutdown');
   });
 

@@ -109,7 +109,7 @@ l: mov eax, [0x5000]
     // #PF, then #PF reading its gate → #DF, #PF reading the #DF gate → shutdown. CR2 is
     // written at each detection (DESIGN §3.10.2), so it ends at the #DF gate.
     expect(o.status).toBe('shutdown');
-    expect(o.trace).toEqual([{ icount: o.icount, kind: 'shutdown' }]);
+    expect(o.trace).toEqual([{ icount: o.icount, kind: 'shutdown', chain: [14, 8, 14] }]);
     expect(o.cr2).toBe(0x3000 + 8 * 8);
   });
 

@@ -128,6 +128,16 @@ describe('wire forms', () => {
     expect(() => decodeObservation({ console: 'ĀB' }, into)).toThrow(/code points 0–255/);
   });
 
+  test('a shutdown entry may carry its vector chain (docs/engine-protocol.md); a malformed one is refused', () => {
+    const into = fake('ok')(IMAGE, CONFIG).observe();
+    decodeObservation({ trace: [{ icount: 3, kind: 'shutdown', chain: [6, 13, 8, 13] }] }, into);
+    expect(into.trace).toEqual([{ icount: 3, kind: 'shutdown', chain: [6, 13, 8, 13] }]);
+    decodeObservation({ trace: [{ icount: 3, kind: 'shutdown' }] }, into);
+    expect(into.trace).toEqual([{ icount: 3, kind: 'shutdown' }]);
+    expect(() => decodeObservation({ trace: [{ icount: 3, kind: 'shutdown', chain: [256] }] }, into)).toThrow(/trace\[0\]\.chain/);
+    expect(() => decodeObservation({ trace: [{ icount: 3, kind: 'shutdown', chain: 6 }] }, into)).toThrow(/trace\[0\]\.chain/);
+  });
+
   test('command lines split like a shell would split them, without a shell', () => {
     expect(splitCommand(`node "a b.js" 'c d' e\\ f  --x=1`)).toEqual(['node', 'a b.js', 'c d', 'e f', '--x=1']);
     expect(() => splitCommand('node "open')).toThrow(/unterminated/);

@@ -103,7 +103,8 @@ test('an external interrupt whose delivery escalates to a triple fault shuts the
     [{ at: 2, kind: 'irq', vector: 0x20 }],
   );
   expect(obs.status).toBe('shutdown');
-  expect(obs.trace).toEqual([{ icount: 3, kind: 'shutdown' }]); // after the nop in sti's shadow
+  // After the nop in sti's shadow; the chain: irq 0x20, its #GP, the #DF, the #GP that hit it.
+  expect(obs.trace).toEqual([{ icount: 3, kind: 'shutdown', chain: [0x20, 13, 8, 13] }]);
 });
 
 // Privileged and IOPL-sensitive instructions at the guest's ring 3 (DESIGN §3.4:

@@ -119,6 +119,12 @@ export function renderMem(p: MemPiece, _ctx: Ctx): Emit {
   const addr = targetText(p.target);
   const lines = p.store ? [ins(`mov ${p.reg}, ${hex(p.value)}`)] : [];
   lines.push(...accessLines(p.store, p.width, addr, p.reg, p.viaBase));
-  const what = `${p.store ? 'store' : 'load'}${p.width === 1 ? ' byte' : ''}`;
+  // A store straddling the end of RAM reads its word back: the bytes past RAM are open bus,
+  // the store drops them and the load sees all ones (DESIGN §3.2). A VMM that maps that
+  // gfn to some host frame (catalog: gpte-outside-ram-mapped) shows itself only so, as its
+  // reads alone land on the all-ones frame it uses for open bus anyway.
+  const readBack = p.store && p.target.area === 'ram-end' && straddles(p.target, p.width);
+  if (readBack) lines.push(...accessLines(false, p.width, addr, p.reg, p.viaBase));
+  const what = `${p.store ? 'store' : 'load'}${p.width === 1 ? ' byte' : ''}${readBack ? ' and load back' : ''}`;
   return { title: `${what} at ${addr}${straddles(p.target, p.width) ? ' (straddles)' : ''}`, lines };
 }

@@ -17,6 +17,8 @@ import { MMIO_BASE, MMIO_END } from '../../hw/device.ts';
 import type { P2m } from './p2m.ts';
 import type { GuestPaging, GuestWalker } from './walker.ts';
 import type { VmmBugs } from './bugs.ts';
+import { attempt, chainVectors } from '../../hw/chain.ts';
+import { KIND_EXC, KIND_EXT, KIND_SW } from '../../hw/seams.ts';
 import {
   ACC_FETCH,
   ACC_READ,
@@ -57,9 +59,12 @@ export interface EmuGuest {
   halted: boolean;
   icount: number;
   readonly trace: TraceEntry[];
+  /** hw/chain.ts: deliveries attempted since a handler was entered (a shutdown reports it). */
+  readonly chain: number[];
 }
 
 export type EventKind = 'exception' | 'external' | 'software';
+const KIND_OF: Readonly<Record<EventKind, number>> = { exception: KIND_EXC, external: KIND_EXT, software: KIND_SW };
 
 /** An exception the emulated instruction raised (for injection by the VMM). */
 export interface EmuFault {
@@ -250,8 +255,10 @@ export class Emulator {
     let saved = savedEip;
     for (;;) {
       this.fault = null;
+      attempt(g.chain, v, KIND_OF[k]);
       const f = this.enter(g, paging, v, k, err, saved);
       if (f === null) {
+        g.chain.length = 0;
         g.trace.push(traceEntry(g, v, k, err, saved));
         if (k === 'software') g.icount++; // DESIGN §3.10.8: int n retires when its handler is entered
         g.halted = false;
@@ -260,7 +267,8 @@ export class Emulator {
       if (f.vector === VEC_PF && f.cr2 !== undefined && !this.bugs.cr2NotSet) g.cr2 = f.cr2 | 0; // §3.10.2
       const next = escalation(classOf(v, k), deliveryFaultClass(f.vector));
       if (next === 'shutdown') {
-        g.trace.push({ icount: g.icount, kind: 'shutdown' });
+        attempt(g.chain, f.vector, KIND_EXC);
+        g.trace.push({ icount: g.icount, kind: 'shutdown', chain: chainVectors(g.chain) });
         return 'shutdown';
       }
       if (next === 'double-fault') {

@@ -5,7 +5,7 @@
 // and software IDT delivery of core/emulate.ts work on it.
 //
 // Real vs virtual (legacy mode, src/hw/legacy.ts):
-// - regs, eip, icount, trace, halted: the real CPU's (the hardware never delivers an
+// - regs, eip, icount, trace, chain, halted: the real CPU's (the hardware never delivers an
 //   event itself in legacy mode, so `cpu.trace` holds exactly what the VMM reflected);
 // - eflags: CF ZF SF OF are real (the guest's ALU sets them natively); IF and IOPL are
 //   virtual. The real IF stays 1 and the real IOPL 0, so cli/sti/in/out trap at rings 1–3.
@@ -40,6 +40,10 @@ export class GuestView implements EmuGuest {
 
   get regs(): Int32Array {
     return this.cpu.regs;
+  }
+
+  get chain(): number[] {
+    return this.cpu.chain;
   }
 
   get eip(): number {

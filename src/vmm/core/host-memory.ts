@@ -14,6 +14,16 @@
 // - guest frames may be fewer than the guests' RAM together (overcommit): when none is
 //   free, a victim is swapped out (a clock over the guest range), so allocation always
 //   succeeds while at least one guest frame exists and is not pinned.
+//
+// Public as `popek/host` (package.json "exports"), for a user's VMM that does swap with
+// backward maps (docs/writing-a-vmm.md §4). Not part of `popek/hw`: a frame allocator with
+// a victim policy and a swap disk are the host *kernel's* services — KVM asks Linux's mm
+// for pages and Linux swaps them — software over the hardware, written here once for every
+// VMM (DESIGN §1 puts host memory in src/vmm/core). A VMM registers itself
+// (`register(owner)` → its VM id), takes zeroed frames for its gfns (`allocGuest`) and for
+// its shadow pages (`allocPool`), and answers `evict(gfn)` when the host reclaims a frame
+// (overcommit, the `reclaim` event); the disk (`swap.put` / `take` / `peek`) holds pages by
+// slot. The CPU runs on `mem`.
 
 import { PhysMem } from '../../hw/memory.ts';
 import { PAGE_SIZE } from '../../hw/arch.ts';

@@ -6,6 +6,8 @@
 
 import type { EventInfo, ExitInfo } from '../../hw/exits.ts';
 import { VEC_DF, VEC_PF } from '../../hw/arch.ts';
+import { attempt, chainVectors } from '../../hw/chain.ts';
+import { KIND_EXC } from '../../hw/seams.ts';
 import type { Vmcs } from '../../hw/vmcs.ts';
 import { classOf, deliveryFaultClass, escalation, type EmuFault, type Emulator } from './emulate.ts';
 import type { Handled } from './vmx-steps.ts';
@@ -39,10 +41,11 @@ export function portIo(vm: ExitVm, exit: ExitInfo): Handled {
   return skip(vm);
 }
 
-/** Shutdown (DESIGN §3.7): recorded in the trace, the VM stops. */
+/** Shutdown (DESIGN §3.7): recorded in the trace, the VM stops. The chain ends with the fault that hit #DF. */
 export function tripleFault(vm: ExitVm): Handled {
+  const g = vm.vmcs.guest;
   vm.shutdown = true;
-  vm.vmcs.guest.trace.push({ icount: vm.vmcs.guest.icount, kind: 'shutdown' });
+  g.trace.push({ icount: g.icount, kind: 'shutdown', chain: chainVectors(g.chain) });
   return 'shutdown';
 }
 
@@ -63,7 +66,10 @@ export function reflect(vm: ExitVm, f: EmuFault, during: EventInfo | null, write
   let err = f.errorCode;
   if (during !== null) {
     const next = escalation(classOf(during.vector, during.kind), deliveryFaultClass(vector));
-    if (next === 'shutdown') return tripleFault(vm);
+    if (next === 'shutdown') {
+      attempt(g.chain, vector, KIND_EXC);
+      return tripleFault(vm);
+    }
     if (next === 'double-fault') {
       vector = VEC_DF;
       err = 0;

@@ -26,6 +26,8 @@ export interface DeliveredEvent {
   /** -1: not a #PF. */
   cr2: number;
   eip: number;
+  /** Shutdown only: the vectors whose delivery was attempted, then the fault that hit #DF (§3.7). */
+  chain?: number[];
 }
 
 export class ControlBlock {

@@ -80,7 +80,9 @@ export class Deliverer {
     // instruction, the `int n` itself, or the interrupted boundary: exactly §3.10.4.
     const faultEip = cb.eip;
     let event = first;
+    const chain: number[] = [];
     for (;;) {
+      chain.push(event.vector);
       if (this.enter(event) !== FAULT) {
         this.deliveries++;
         cb.trace.push({
@@ -110,7 +112,8 @@ export class Deliverer {
           break;
         case 'shutdown':
           cb.shutdown = true;
-          cb.trace.push({ icount: cb.icount, kind: 'shutdown', vector: -1, errorCode: -1, cr2: -1, eip: -1 });
+          chain.push(raised.vector);
+          cb.trace.push({ icount: cb.icount, kind: 'shutdown', vector: -1, errorCode: -1, cr2: -1, eip: -1, chain });
           return 'shutdown';
       }
     }
