@@ -43,13 +43,19 @@ const hex = (s: string | undefined): number => (s === undefined ? NaN : parseInt
  * The boundaries from the first at `entry` on (the BIOS and the boot stub before it are
  * not the guest's). Deliveries seen after the last boundary are returned in `tail`.
  */
-export function parseLog(text: string, entry: number, gdtBase: number): { boundaries: Boundary[]; tail: Delivery[]; tripleFault: boolean } {
+export function parseLog(
+  text: string,
+  entry: number,
+  gdtBase: number,
+): { boundaries: Boundary[]; tail: Delivery[]; tripleFault: boolean; lastFault?: number } {
   const lines = text.split('\n');
   const boundaries: Boundary[] = [];
   let deliveries: Delivery[] = [];
   let started = false;
   let dumpOf: Delivery | undefined;
   let tripleFault = false;
+  /** The vector of the last fault raised while delivering (`check_exception` lines): the one that ends a triple fault. */
+  let lastFault: number | undefined;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     const v = /^\s*\d+: v=([0-9a-f]+) e=([0-9a-f]+) i=(\d) cpl=\d IP=[0-9a-f]+:([0-9a-f]+) .*?(?:CR2=([0-9a-f]+))?$/.exec(line);
@@ -61,6 +67,8 @@ export function parseLog(text: string, entry: number, gdtBase: number): { bounda
       continue;
     }
     if (/Triple fault/i.test(line) && started) tripleFault = true;
+    const check = /^check_exception old: 0x[0-9a-f]+ new 0x([0-9a-f]+)/.exec(line);
+    if (check) lastFault = hex(check[1]);
     if (!line.startsWith('EAX=')) continue;
     const dump = lines.slice(i, i + 16).join('\n');
     i += 1;
@@ -111,5 +119,5 @@ export function parseLog(text: string, entry: number, gdtBase: number): { bounda
     boundaries.push({ state, deliveries });
     deliveries = [];
   }
-  return { boundaries, tail: deliveries, tripleFault };
+  return { boundaries, tail: deliveries, tripleFault, ...(lastFault === undefined ? {} : { lastFault }) };
 }
