@@ -104,7 +104,8 @@ const LOW_BYTE_REGS: readonly string[] = ['eax', 'ebx', 'ecx', 'edx'];
  * the translation to IA-32 expresses (docs/qemu.md, limits): no pushf (IA-32 pushes PF
  * and AF), no in and no out but `out 0xE9, eax`, byte stores from al bl cl dl only, no
  * exception raised while its own gate is broken (QEMU's EXT bit: `ext-bit`), no `mov cr0`
- * of a value VX32 refuses (IA-32 would leave protected mode). Self-modifying code and
+ * of a value VX32 refuses (IA-32 would leave protected mode: the triple fault through the
+ * #DF gate is reached from an unmapped ESP0 instead). Self-modifying code and
  * irqs are left out by the weights and the schedule.
  */
 function x86Piece(p: Piece): Piece {
@@ -122,6 +123,8 @@ function x86Piece(p: Piece): Piece {
     }
     case 'delivery':
       if (q.fault.f === 'nested') return { ...q, fault: { f: 'gate', vector: 0x21, breakage: 'not-present', trigger: 'int' } };
+      // df-gate raises its #GP with `mov cr0` of 0, which IA-32 takes (real mode).
+      if (q.fault.f === 'fatal' && q.fault.how === 'df-gate') return { ...q, fault: { f: 'fatal', how: 'esp0-unmapped' } };
       return 'breakage' in q.fault && q.fault.breakage === 'bad-selector' ? { ...q, fault: { ...q.fault, breakage: 'not-present' } } : q;
     case 'sensitive':
       return q.what === 'pushf' ? { ...q, what: 'movcs' } : q;
