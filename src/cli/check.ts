@@ -36,7 +36,9 @@ that the engine gives the same guest-visible results. On a counterexample: shrin
 save it (a replay file for popek replay, and a .s for popek run and popek diff), print
 the generated body, the first divergence and the command that reproduces it; exit 1.
   --engine E      engine to check (repeatable; default: ${EQUIVALENT_ENGINES.join(', ')}, or with --bug the bug's engines),
-                  or the path of a plugin module: ./my-vmm.ts (its default export or createEngine, popek/engine)
+                  or the path of a plugin module: ./my-vmm.ts (its default export or createEngine, popek/engine),
+                  or qemu: guests translated to IA-32 under qemu-system-i386, alone, with --guests x86 (docs/qemu.md);
+                  --bug then names a planted translator bug (jcc-inverted)
   --engine-cmd C  check a process speaking the engine protocol (docs/engine-protocol.md), started as C
   --timeout-ms N  how long a plugin engine may take over one case before it counts as hung (default: ${DEFAULT_TIMEOUT_MS})
   --property P    ${PROPERTIES.map((p) => (p.engines ? `${p.name} (${p.engines.join(', ')})` : p.name)).join(', ')}

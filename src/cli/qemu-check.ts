@@ -4,7 +4,8 @@
 
 import { accessSync, constants } from 'node:fs';
 import { formatReport } from '../../properties/check/counterexample.ts';
-import { runQemuCampaign } from '../../properties/check/qemu-campaign.ts';
+import { formatQemuDivergence, qemuCase, runQemuCampaign } from '../../properties/check/qemu-campaign.ts';
+import type { ReplayFile } from '../../properties/check/replay-file.ts';
 import type { CaseGen } from '../../properties/check/cases.ts';
 import { TRANSLATOR_BUGS } from '../engines/qemu/translate.ts';
 import { progressReporter } from './progress.ts';
@@ -91,4 +92,17 @@ export async function qemuCheck(
     );
   }
   return r.failure ? 1 : 0;
+}
+
+/** `popek replay` of a counterexample saved by a qemu campaign: the case under QEMU again, beside the spec. */
+export function qemuReplay(f: ReplayFile, bugs: readonly string[], out: (s: string) => void): number {
+  checkTranslatorBugs(bugs);
+  out(`${f.property} on qemu${bugs.length ? ` with --bug ${bugs.join(' --bug ')}` : ''}, ${f.instructions} body instructions\n\n`);
+  const r = qemuCase(f, { bugs });
+  if (r.divergence) out(formatQemuDivergence(r) + '\n');
+  else
+    out(
+      `${r.beyond ? `beyond the translation after ${r.steps} agreeing steps: ${r.beyond}` : 'equivalent: qemu now agrees with the spec on this case'}\n`,
+    );
+  return r.divergence ? 1 : 0;
 }

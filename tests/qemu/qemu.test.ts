@@ -177,6 +177,9 @@ describe('popek check --engine qemu', () => {
     const again = popek(...command!.split(' '));
     expect(again.status).toBe(1);
     expect(again.stdout).toMatch(/^first divergence at step \d+: j/m);
+    const replay = /^saved: (\S+\.json) \(popek replay\)/m.exec(r.stdout)?.[1];
+    const replayed = popek('replay', replay!);
+    expect([replayed.status, /^first divergence at step \d+: j/m.test(replayed.stdout)]).toEqual([1, true]);
   }, 120_000);
 
   test('--accel kvm without a usable /dev/kvm is one popek: line', () => {
