@@ -141,6 +141,26 @@ describe('under qemu-system-i386 (TCG)', () => {
     expect(r.beyond).toMatch(/#NP while delivering vector 6: QEMU sets no EXT bit in its error code \(ext-bit/);
   }, 30_000);
 
+  test('int 1 and int 10 are software interrupts the guest chose, compared like any other (not #DB, not #TS)', () => {
+    const r = diff(
+      [
+        'start:  mov esp, 0x1000',
+        '        lidt [idt]',
+        '        int 1',
+        '        int 10',
+        '        hlt',
+        'h:      iret',
+        'idt:    .dd (0x2000 << 16) | 0x7ff, 0',
+        '.org 0x2000 + 1 * 8',
+        '        .dd 0x80000 | h, 0x8E00',
+        '.org 0x2000 + 10 * 8',
+        '        .dd 0x80000 | h, 0x8E00',
+      ].join('\n'),
+      0x10000,
+    );
+    expect([r.divergence, r.beyond, r.steps]).toEqual([undefined, undefined, 7]); // 2 set-up, 2 × (int, iret), hlt
+  }, 30_000);
+
   test('the examples: hello and triple-fault agree; mmio reaches the PC memory map; usermode the TSS SS0 IA-32 reads', () => {
     const example = (name: string) => diff(readFileSync(new URL(`../../examples/${name}`, import.meta.url), 'utf8'), 0x40000);
     for (const name of ['hello.s', 'triple-fault.s']) {

@@ -120,6 +120,7 @@ function deliveryHazard(d: Delivery, reserved: number): string | undefined {
   if (d.vector === VEC_PF && inReserved(d.cr2))
     return `the guest's page tables do not map popek's page at 0x${reserved.toString(16)} at its own address (GDT, ltr, str, hlt need it)`;
   if (inReserved(d.eip)) return `vector ${d.vector} raised in popek's page at 0x${d.eip.toString(16)} (an ltr stub or the exit routine)`;
+  if (d.software) return undefined; // `int 1`, `int 10`: vectors the guest chose
   if (d.vector === VEC_TS) return `#TS: IA-32 reads SS0 at tr+8 on a switch to ring 0 and it is not 0x10 (VX32 reads only ESP0)`;
   if (d.vector === VEC_DB) return '#DB: IA-32 single-steps with eflags.TF';
   return undefined;
