@@ -37,7 +37,7 @@ save it (a replay file for popek replay, and a .s for popek run and popek diff),
 the generated body, the first divergence and the command that reproduces it; exit 1.
   --engine E      engine to check (repeatable; default: ${EQUIVALENT_ENGINES.join(', ')}, or with --bug the bug's engines),
                   or the path of a plugin module: ./my-vmm.ts (its default export or createEngine, popek/engine),
-                  or qemu: guests translated to IA-32 under qemu-system-i386, alone, with --guests x86 (docs/qemu.md);
+                  or qemu: guests translated to IA-32 under qemu-system-i386, alone, --guests x86 by default (docs/qemu.md);
                   --bug then names a planted translator bug (jcc-inverted)
   --engine-cmd C  check a process speaking the engine protocol (docs/engine-protocol.md), started as C
   --timeout-ms N  how long a plugin engine may take over one case before it counts as hung (default: ${DEFAULT_TIMEOUT_MS})
@@ -125,7 +125,9 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
     )
       throw new UsageError('--engine qemu: checked alone, for equivalence, without --shard or --keep-going');
     const accel = parseAccel(values.accel);
-    return qemuCheck({ runs, seed, workers: workersOf(), gen, bugs: values.bug, accel, out: values.out, json: values.json }, out);
+    // Other profiles mostly leave what the translation expresses: x86 unless asked.
+    const qemuGen = { ...gen, guests: given.has('guests') ? gen.guests : ('x86' as const) };
+    return qemuCheck({ runs, seed, workers: workersOf(), gen: qemuGen, bugs: values.bug, accel, out: values.out, json: values.json }, out);
   }
   if (given.has('accel')) throw new UsageError('--accel applies to --engine qemu only');
   const property = PROPERTIES.find((p) => p.name === values.property);

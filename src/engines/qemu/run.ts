@@ -112,6 +112,8 @@ function controlRegisterHazard(op: number, n: number, value: number): string | u
 /** eflags bits IA-32 acts on that VX32 does not have: TF single-steps (#DB), NT makes iret a task return. */
 const EFLAGS_TF = 0x100;
 const EFLAGS_NT = 0x4000;
+/** IA-32 vectors VX32 never raises: #DB (TF), #TS (a TSS it cannot use). */
+const VEC_DB = 1;
 const VEC_TS = 10;
 
 /** Why a run stops being VX32 at this delivery, if it does. */
@@ -125,7 +127,6 @@ function deliveryHazard(d: Delivery, reserved: number): string | undefined {
   if (d.vector === VEC_DB) return '#DB: IA-32 single-steps with eflags.TF';
   return undefined;
 }
-const VEC_DB = 1;
 
 export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}): QemuRun {
   const layout = reservedLayout(ramBytes);
