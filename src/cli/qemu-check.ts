@@ -2,6 +2,7 @@
 // (issue 17, docs/qemu.md): the campaign of properties/check/qemu-campaign.ts, its
 // counterexample saved with the `popek diff --engine qemu` command that reproduces it.
 
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { formatReport } from '../../properties/check/counterexample.ts';
 import { formatQemuDivergence, qemuCase, runQemuCampaign } from '../../properties/check/qemu-campaign.ts';
@@ -26,6 +27,15 @@ export function parseAccel(text: string | undefined): 'tcg' | 'kvm' {
   );
 }
 
+/** The binary must run before a campaign starts: a missing QEMU is a usage error, not a counterexample. */
+export function checkQemuInstalled(): void {
+  const r = spawnSync('qemu-system-i386', ['--version'], { encoding: 'utf8' });
+  if (r.status !== 0)
+    throw new UsageError(
+      `--engine qemu: qemu-system-i386 does not run here (${r.error ? (r.error as NodeJS.ErrnoException).code : `exit ${r.status}`}; Debian: apt-get install qemu-system-x86)`,
+    );
+}
+
 export function checkTranslatorBugs(bugs: readonly string[]): void {
   for (const b of bugs)
     if (TRANSLATOR_BUGS[b] === undefined)
@@ -46,6 +56,7 @@ export async function qemuCheck(
   out: (s: string) => void,
 ): Promise<number> {
   checkTranslatorBugs(o.bugs);
+  checkQemuInstalled();
   const progress = progressReporter(`check qemu${o.bugs.length ? ` --bug ${o.bugs.join(',')}` : ''}`);
   const r = await runQemuCampaign({
     runs: o.runs,
