@@ -93,6 +93,19 @@ test('x86: every present entry has A set from the start, no 4 MiB PDE has bits 1
   }
 });
 
+test('x86: nothing the IA-32 translation cannot express (docs/qemu.md limits): no pushf, in, out but to 0xE9, byte store from spl–dil, irq', () => {
+  for (const r of casesOf('x86')) {
+    const text = render(r.c);
+    expect(text).not.toMatch(/^\s*(pushf|in)\b/m);
+    expect([...text.matchAll(/^\s*out (\w+), (\w+)/gm)].map((m) => `${m[1]}, ${m[2]}`).filter((o) => o !== '0xE9, eax')).toEqual([]);
+    expect(text).not.toMatch(/^\s*mov byte \[[^\]]*\], (spl|bpl|sil|dil)\b/m);
+    expect(text).not.toMatch(/^\s*mov cr0, \w+\s*;\s*#GP/m);
+    expect(r.c.events).toEqual([]);
+  }
+  // The check can fail: the default profile has them.
+  expect(casesOf('all').some((r) => /^\s*pushf\b/m.test(render(r.c)))).toBe(true);
+});
+
 test('swap: every case has a host-only event', () => {
   for (const r of casesOf('swap')) expect(r.c.events.some((e) => e.kind !== 'irq')).toBe(true);
 });

@@ -235,7 +235,7 @@ function idtLines(setup: Setup): string[] {
 function dataLines(setup: Setup): string[] {
   return [
     '.org TSS',
-    '    .dd 0, KSTACK_TOP             ; ESP0 at TSS + 4',
+    '    .dd 0, KSTACK_TOP, 0x10       ; ESP0 at TSS + 4; SS0 at TSS + 8 (read by IA-32, not VX32: docs/qemu.md)',
     '.org VARS',
     'last_error:   .dd 0',
     'last_cr2:     .dd 0',

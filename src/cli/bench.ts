@@ -17,6 +17,7 @@ import { progressReporter } from './progress.ts';
 import { UsageError, parseCount } from './usage.ts';
 import { CPU_PROFILES, modelledCycles, type CpuProfile } from './cost-model.ts';
 import { figureCommand } from './figure-asplos06.ts';
+import { QEMU_BENCH_RUNS, qemuBench } from './qemu-bench.ts';
 
 export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--cpu PROFILE] [--counters] [--json]
        popek bench --lockstep [--engine E] [--runs N] [--baseline]
@@ -38,6 +39,8 @@ and the overhead over native.
                  \`popek serve\` in another (docs/engine-protocol.md): runs/s of both and
                  the protocol's cost per step (process start not counted)
   --runs N       with --lockstep or --protocol: how many cases (default: 500)
+  --engine qemu  instead: guests/s and QEMU runs/s checking generated x86 guests under
+                 qemu-system-i386 (docs/qemu.md), and where a run's time goes (--runs, default: ${QEMU_BENCH_RUNS})
   --counters     also each engine's counters, as a table (workloads × counters)
   --json         one JSON object, counters included`;
 
@@ -156,6 +159,8 @@ export async function benchCommand(args: string[], out: (s: string) => void): Pr
     out(BENCH_HELP + '\n');
     return 0;
   }
+  if (values.engine?.includes('qemu'))
+    return qemuBench(given.has('runs') ? parseCount(values.runs, '--runs', 1) : QEMU_BENCH_RUNS, values.json, out);
   if (values.protocol) {
     // A plugin is loaded and probed first, and named by its absolute path from then on.
     const engine = await resolveEngine(values.engine?.[0] ?? 'native');

@@ -7,6 +7,7 @@ import { engineLabel } from '../engines/plugin.ts';
 import { qemuDiff } from '../../properties/qemu-diff.ts';
 import { engineFactory, guardedRun, isPlugin, makeEngine } from './engines.ts';
 import { parseCommand, refuseWith } from './options.ts';
+import { checkTranslatorBugs } from './qemu-check.ts';
 import { MACHINE_HELP, MACHINE_OPTIONS, checkBugs, engineOf, runSetup, type RunSetup } from './run.ts';
 import { assembleFile } from './source.ts';
 import { UsageError } from './usage.ts';
@@ -37,7 +38,10 @@ export async function diffCommand(args: string[], out: (s: string) => void): Pro
   }
   refuseWith(given, 'json', ['engine', 'engine-cmd', 'timeout-ms', 'bug', 'ram', 'max-steps', 'events']);
   const setup = runSetup(values, positionals, 'diff');
-  if (values.engine === 'qemu') return qemuDiffCommand(setup, values.json, out);
+  if (values.engine === 'qemu') {
+    checkTranslatorBugs(values.bug);
+    return qemuDiffCommand(setup, values.bug, values.json, out);
+  }
   const { engine, timeoutMs } = await engineOf(values, 'native'); // an unknown engine is a usage error before any work
   const make = engineFactory(engine);
   checkBugs(engine, values.bug);
@@ -66,12 +70,12 @@ export async function diffCommand(args: string[], out: (s: string) => void): Pro
 }
 
 /** `--engine qemu` (docs/qemu.md): the spec beside QEMU's log; what is not compared is said every time. */
-function qemuDiffCommand(setup: RunSetup, json: boolean, out: (s: string) => void): number {
+function qemuDiffCommand(setup: RunSetup, bugs: readonly string[], json: boolean, out: (s: string) => void): number {
   const { image } = assembleFile(setup.file);
   makeEngine('spec', image, { ramBytes: setup.ramBytes }); // an image that does not fit is a usage error
   let r;
   try {
-    r = qemuDiff(image, setup.ramBytes, setup.events, setup.maxSteps);
+    r = qemuDiff(image, setup.ramBytes, setup.events, setup.maxSteps, { bugs });
   } catch (e) {
     throw new UsageError(`--engine qemu: ${(e as Error).message}`);
   }
@@ -88,6 +92,7 @@ function qemuDiffCommand(setup: RunSetup, json: boolean, out: (s: string) => voi
     for (const f of d.fields) out(`* ${f.path}: spec ${JSON.stringify(f.spec)}, qemu ${JSON.stringify(f.engine)}\n`);
     return 1;
   }
+  for (const e of r.explained) out(`explained by exclusion ${e}\n`);
   if (r.beyond !== undefined) out(`beyond the translation after ${r.steps} agreeing steps: ${r.beyond}\n`);
   else out(`equivalent: spec and qemu agree on all ${r.steps} steps\n`);
   return 0;

@@ -10,6 +10,7 @@ import { PROPERTIES, appliesTo, divergenceOf } from '../../properties/check/suit
 import { checkEventsFit, parseEvents, readEventsFile } from './events-file.ts';
 import { DEFAULT_TIMEOUT_MS, EngineHung, guarded } from '../engines/guard.ts';
 import { isPlugin, resolveEngine } from './engines.ts';
+import { qemuReplay } from './qemu-check.ts';
 import { parseCommand } from './options.ts';
 import { checkBugs } from './run.ts';
 import { UsageError, parseCount, parseSize } from './usage.ts';
@@ -55,6 +56,7 @@ export async function replayCommand(args: string[], out: (s: string) => void): P
   }
   if (!isReplayFile(json)) throw new UsageError(`${path}: not a popek counterexample file`);
   const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);
+  if ((values.engine ?? json.engine) === 'qemu') return qemuReplay(json, values.bug ?? json.bugs, out);
   const engine = await resolveEngine(values.engine ?? json.engine, timeoutMs);
   const property = PROPERTIES.find((p) => p.name === json.property);
   if (!property) throw new UsageError(`${path}: unknown property '${json.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);

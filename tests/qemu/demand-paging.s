@@ -17,24 +17,22 @@ fill:
         shl ebx, 2
         mov [ebx + PT], eax
         inc ecx
-        cmp ecx, 16
-        jne fill
-        mov eax, 0xf000 | 0x23          ; page 15 holds popek's GDT: QEMU reads it when it
-        mov [PT + 4 * 15], eax          ; delivers, which sets A (docs/qemu.md, limit `gdt`)
+        cmp ecx, 17                     ; RAM and the page after it, popek's own under QEMU
+        jne fill                        ; (GDT, exit routine: docs/qemu.md, `reserved-page`)
         mov eax, PD
         mov cr3, eax
         mov eax, 0x80000001
         mov cr0, eax
         mov eax, 0x5a
-        mov [0x10010], eax        ; page 16 is not present: #PF, the handler maps it
-        mov ebx, [0x10010]
+        mov [0x11010], eax        ; page 17 is not present: #PF, the handler maps it
+        mov ebx, [0x11010]
         mov eax, ebx
         out 0xE9, eax
         int 0x31
         hlt
 pf:
         mov eax, 0xd000 | 3
-        mov [PT + 4 * 16], eax
+        mov [PT + 4 * 17], eax
         add esp, 4               ; drop the error code
         iret
 soft:

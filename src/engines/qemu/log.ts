@@ -26,6 +26,8 @@ export interface Delivery {
   /** CS:IP at delivery: the faulting instruction, or the `int` itself. */
   eip: number;
   cr2?: number;
+  /** The state QEMU dumps as the delivery starts: after the last instruction that retired. */
+  state?: CpuState;
 }
 
 /** One instruction boundary of the log, and the deliveries that started right before it. */
@@ -41,33 +43,35 @@ const hex = (s: string | undefined): number => (s === undefined ? NaN : parseInt
  * The boundaries from the first at `entry` on (the BIOS and the boot stub before it are
  * not the guest's). Deliveries seen after the last boundary are returned in `tail`.
  */
-export function parseLog(text: string, entry: number, gdtBase: number): { boundaries: Boundary[]; tail: Delivery[]; tripleFault: boolean } {
+export function parseLog(
+  text: string,
+  entry: number,
+  gdtBase: number,
+): { boundaries: Boundary[]; tail: Delivery[]; tripleFault: boolean; lastFault?: number } {
   const lines = text.split('\n');
   const boundaries: Boundary[] = [];
   let deliveries: Delivery[] = [];
   let started = false;
-  let skipDump = false;
+  let dumpOf: Delivery | undefined;
   let tripleFault = false;
+  /** The vector of the last fault raised while delivering (`check_exception` lines): the one that ends a triple fault. */
+  let lastFault: number | undefined;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     const v = /^\s*\d+: v=([0-9a-f]+) e=([0-9a-f]+) i=(\d) cpl=\d IP=[0-9a-f]+:([0-9a-f]+) .*?(?:CR2=([0-9a-f]+))?$/.exec(line);
     if (v) {
-      if (started) {
-        const d: Delivery = { vector: hex(v[1]), errorCode: hex(v[2]), software: v[3] === '1', eip: hex(v[4]) };
-        if (v[5] !== undefined) d.cr2 = hex(v[5]);
-        deliveries.push(d);
-      }
-      skipDump = true; // the dump that follows is the state at delivery, not a boundary
+      const d: Delivery = { vector: hex(v[1]), errorCode: hex(v[2]), software: v[3] === '1', eip: hex(v[4]) };
+      if (v[5] !== undefined) d.cr2 = hex(v[5]);
+      if (started) deliveries.push(d);
+      dumpOf = d; // the dump that follows is the state at delivery, not a boundary
       continue;
     }
     if (/Triple fault/i.test(line) && started) tripleFault = true;
+    const check = /^check_exception old: 0x[0-9a-f]+ new 0x([0-9a-f]+)/.exec(line);
+    if (check) lastFault = hex(check[1]);
     if (!line.startsWith('EAX=')) continue;
     const dump = lines.slice(i, i + 16).join('\n');
     i += 1;
-    if (skipDump) {
-      skipDump = false;
-      continue;
-    }
     const field = (name: string) => hex(new RegExp(`(?:^|\\s)${name}=\\s*([0-9a-f]+)`, 'm').exec(dump)?.[1]);
     const state: CpuState = {
       regs: REG_ORDER.map(field) as CpuState['regs'],
@@ -101,6 +105,11 @@ export function parseLog(text: string, entry: number, gdtBase: number): { bounda
       ].some(Number.isNaN)
     )
       continue;
+    if (dumpOf !== undefined) {
+      dumpOf.state = state;
+      dumpOf = undefined;
+      continue;
+    }
     if (!started) {
       // The guest's first instruction, under the boot stub's GDT (not a BIOS eip that happens to match).
       if (state.eip !== entry || !dump.includes(`GDT=     ${gdtBase.toString(16).padStart(8, '0')} `)) continue;
@@ -110,5 +119,5 @@ export function parseLog(text: string, entry: number, gdtBase: number): { bounda
     boundaries.push({ state, deliveries });
     deliveries = [];
   }
-  return { boundaries, tail: deliveries, tripleFault };
+  return { boundaries, tail: deliveries, tripleFault, ...(lastFault === undefined ? {} : { lastFault }) };
 }

@@ -10,12 +10,21 @@
 // divergence (docs/qemu.md lists every such limit).
 
 import { badNobase, FIELDS, IMM_MAX, isCr } from '../../hw/decode.ts';
+import { LTR_STUB_BYTES, ltrStub, type ReservedLayout } from './boot.ts';
 
 export const SLOT = 8;
 const DS = 0x3e;
 
 export type Slot =
-  | { kind: 'code'; ia32: Uint8Array; vx32: Uint8Array; op: number; a: number; b: number; imm: number }
+  | {
+      kind: 'code';
+      ia32: Uint8Array;
+      vx32: Uint8Array;
+      op: number;
+      a: number;
+      b: number;
+      imm: number;
+    }
   | { kind: 'unsupported'; op: number; why: string };
 
 /** Decode one VX32 slot with src/hw's tables (DESIGN §3.3); undefined when it is not an instruction. */
@@ -53,13 +62,22 @@ export const TRANSLATOR_BUGS: Readonly<Record<string, string>> = {
   'jcc-inverted': 'every conditional jump is translated with the opposite condition',
 };
 
+/** Where the translation puts what it needs outside the guest's RAM (boot.ts), and the ltr stubs it asked for. */
+export interface TranslationContext {
+  layout: ReservedLayout;
+  stubs: { at: number; bytes: number[] }[];
+}
+
+/** `clts` (privileged: #GP(0) above cpl 0, as VX32's privileged instructions; CR0.TS is always 0 here) then `jmp target`. */
+const privilegedJump = (addr: number, target: number): number[] => [0x0f, 0x06, 0xe9, ...u32le((target - (addr + SLOT)) >>> 0)];
+
 /** The IA-32 bytes of one VX32 instruction at `addr`, or why there are none. */
 export function translateInsn(
   addr: number,
   d: NonNullable<ReturnType<typeof decodeSlot>>,
   bugs: readonly string[] = [],
-  /** Where `hlt` jumps to end the run (boot.ts: dump RAM, then exit); without it, the exit alone. */
-  haltTo?: number,
+  /** Without it, hlt, ltr and str (which need the reserved page) are not translated. */
+  ctx?: TranslationContext,
 ): Slot {
   const { op, a, b, nobase, imm } = d;
   const no = (why: string): Slot => ({ kind: 'unsupported', op, why });
@@ -69,10 +87,11 @@ export function translateInsn(
       x = [0x90];
       break;
     case 0x02:
-      // With no interrupt to wait for, VX32's hlt ends the run (DESIGN §3.10.9): here a jump
-      // to boot.ts's exit routine (RAM out through debugcon, then an `out` to
-      // isa-debug-exit), or that `out` alone. The runner refuses a hlt reached at cpl > 0.
-      x = haltTo === undefined ? [0xe6, 0xf4] : [0xe9, ...u32le((haltTo - (addr + SLOT)) >>> 0)];
+      // With no interrupt to wait for, VX32's hlt ends the run (DESIGN §3.10.9): a jump to
+      // boot.ts's exit routine (RAM hashes out through debugcon, then isa-debug-exit),
+      // behind a privileged instruction so that cpl > 0 raises #GP(0) at the hlt's eip.
+      if (ctx === undefined) return no('hlt: needs the exit routine');
+      x = privilegedJump(addr, ctx.layout.exit);
       break;
     case 0x03:
       x = [0x0f, 0x0b];
@@ -188,8 +207,8 @@ export function translateInsn(
       x = [0x0f, 0x22, 0xc0 | (b << 3) | a];
       break;
     case 0x71:
-      if (b === 0) return no('mov a, cr0: IA-32 reads CR0.ET (bit 4) as 1, VX32 as 0');
-      x = [0x0f, 0x20, 0xc0 | (b << 3) | a];
+      // IA-32 reads CR0.ET (bit 4) as 1, always (QEMU too), VX32 as 0: lea takes it off without touching flags.
+      x = [0x0f, 0x20, 0xc0 | (b << 3) | a, ...(b !== 0 ? [] : a === 4 ? [0x8d, 0x64, 0x24, 0xf0] : [0x8d, 0x40 | (a << 3) | a, 0xf0])];
       break;
     case 0x72:
       x = [0x0f, 0x01, ...mem(3, b, nobase, imm)];
@@ -197,9 +216,20 @@ export function translateInsn(
     case 0x73:
       x = [0x0f, 0x01, ...mem(1, b, nobase, imm)];
       break;
-    case 0x74:
+    case 0x74: {
+      // VX32's tr is a linear address, IA-32's a selector: a stub writes the TSS descriptor (boot.ts).
+      if (ctx === undefined) return no('ltr: needs the reserved page');
+      const at = ctx.layout.stubs + ctx.stubs.length * LTR_STUB_BYTES;
+      if (at + LTR_STUB_BYTES > ctx.layout.stubsEnd) return no('ltr: more ltr instructions than the reserved page has stubs for');
+      ctx.stubs.push({ at, bytes: ltrStub(at, a, addr + SLOT, ctx.layout) });
+      x = privilegedJump(addr, at);
+      break;
+    }
     case 0x75:
-      return no('ltr/str: VX32 loads a linear address, IA-32 a selector of a TSS descriptor');
+      // The value the last ltr stub stored (0 from reset).
+      if (ctx === undefined) return no('str: needs the reserved page');
+      x = [0x8b, (a << 3) | 5, ...u32le(ctx.layout.trVal)];
+      break;
     case 0x76:
       x = [0x0f, 0x01, ...mem(7, b, nobase, imm)];
       break;
@@ -225,31 +255,56 @@ export interface Translation {
   chunks: { addr: number; bytes: Uint8Array }[];
   /** Every 8-byte-aligned slot of the image that decodes as a VX32 instruction. */
   slots: Map<number, Slot>;
+  /** The ltr stubs, for the reserved page. */
+  stubs: { at: number; bytes: number[] }[];
 }
 
+/** IA-32 `ud2`, where VX32 raises #UD on bytes that do not decode (DESIGN §3.3). */
+const UD2: Uint8Array = new Uint8Array(SLOT)
+  .fill(DS)
+  .fill(0x0f, SLOT - 2, SLOT - 1)
+  .fill(0x0b, SLOT - 1);
+
 /**
- * Translate every 8-byte-aligned slot of the image that decodes as a VX32 instruction.
- * An image does not say which bytes are code: a data word that happens to decode is
- * translated too, which changes the data (docs/qemu.md: a named limit).
+ * Translate the 8-byte-aligned slots of the image: with `executed` (the physical addresses
+ * the spec fetched instructions from), those slots only — an image does not say which
+ * bytes are code, and a data word left alone stays data — and an executed slot that does
+ * not decode becomes `ud2` (#UD on both). Without it, every slot that decodes, which
+ * changes data words that happen to decode (docs/qemu.md: `data-as-code`).
  */
 export function translateImage(
   chunks: readonly { addr: number; bytes: Uint8Array }[],
-  bugs: readonly string[] = [],
-  haltTo?: number,
+  bugs: readonly string[],
+  layout: ReservedLayout,
+  executed?: ReadonlySet<number>,
 ): Translation {
   const slots = new Map<number, Slot>();
-  const out = chunks.map((c) => {
+  const ctx: TranslationContext = { layout, stubs: [] };
+  const out: { addr: number; bytes: Uint8Array }[] = chunks.map((c) => {
     const bytes = c.bytes.slice();
     for (let off = (SLOT - (c.addr % SLOT)) % SLOT; off + SLOT <= bytes.length; off += SLOT) {
+      if (executed !== undefined && !executed.has(c.addr + off)) continue;
       const d = decodeSlot(c.bytes, off);
-      if (d === undefined) continue;
-      const slot = translateInsn(c.addr + off, d, bugs, haltTo);
+      if (d === undefined) {
+        if (executed === undefined) continue;
+        const vx32 = c.bytes.slice(off, off + SLOT);
+        slots.set(c.addr + off, { kind: 'code', ia32: UD2, vx32, op: vx32[0]!, a: 0, b: 0, imm: 0 });
+        bytes.set(UD2, off);
+        continue;
+      }
+      const slot = translateInsn(c.addr + off, d, bugs, ctx);
       slots.set(c.addr + off, slot);
       if (slot.kind === 'code') bytes.set(slot.ia32, off);
     }
     return { addr: c.addr, bytes };
   });
-  return { chunks: out, slots };
+  // Executed slots outside the image hold zeros at reset: opcode 00, #UD on VX32.
+  for (const addr of executed ?? [])
+    if (!slots.has(addr) && addr % SLOT === 0 && addr + SLOT <= layout.base) {
+      slots.set(addr, { kind: 'code', ia32: UD2, vx32: new Uint8Array(SLOT), op: 0, a: 0, b: 0, imm: 0 });
+      out.push({ addr, bytes: UD2 });
+    }
+  return { chunks: out, slots, stubs: ctx.stubs };
 }
 
 /** Guest RAM as VX32 sees it: every slot still holding its translation gets its VX32 bytes back. */
@@ -258,4 +313,14 @@ export function untranslate(ram: Uint8Array, slots: Map<number, Slot>): void {
     if (slot.kind !== 'code' || addr + SLOT > ram.length) continue;
     if (ram.subarray(addr, addr + SLOT).every((v, i) => v === slot.ia32[i])) ram.set(slot.vx32, addr);
   }
+}
+
+/** Guest RAM as QEMU holds it: every slot still holding its VX32 bytes gets its translation (for the page hashes). */
+export function retranslate(ram: Uint8Array, slots: Map<number, Slot>): Uint8Array {
+  const out = ram.slice();
+  for (const [addr, slot] of slots) {
+    if (slot.kind !== 'code' || addr + SLOT > out.length) continue;
+    if (out.subarray(addr, addr + SLOT).every((v, i) => v === slot.vx32[i])) out.set(slot.ia32, addr);
+  }
+  return out;
 }
