@@ -120,17 +120,17 @@ interface HostShape {
  */
 export const SMALLEST_SHADOW_POOL = { maxShadowPages: 2, maxRoots: 1 } as const;
 
+/** The shadow pool at each pressure level, for the two shadow-paging VMMs (vmx-shadow, bt). */
+const SHADOW_POOLS = {
+  audit: { maxShadowPages: 6, maxRoots: 2 },
+  squeeze: { maxShadowPages: 5, maxRoots: 1 },
+  smallest: SMALLEST_SHADOW_POOL,
+  shared: { maxShadowPages: 8 },
+} as const;
+
 /** The VMMs with a host beneath them: each names what its pressure levels mean. */
 const HOSTED: Readonly<Record<string, (image: Image, config: MachineConfig, shape: HostShape) => HostedEngine>> = {
-  'vmx-shadow': (image, config, { pressure, ...shape }) => {
-    const pool = {
-      audit: { maxShadowPages: 6, maxRoots: 2 },
-      squeeze: { maxShadowPages: 5, maxRoots: 1 },
-      smallest: SMALLEST_SHADOW_POOL,
-      shared: { maxShadowPages: 8 },
-    }[pressure];
-    return new VmxShadowEngine(image, config, { ...shape, ...pool });
-  },
+  'vmx-shadow': (image, config, { pressure, ...shape }) => new VmxShadowEngine(image, config, { ...shape, ...SHADOW_POOLS[pressure] }),
   'vmx-ept': (image, config, { pressure, ...shape }) => {
     // One EPT table for the whole VM: every access outside the last 4 MiB region evicts it.
     const tables = { audit: { maxEptTables: 1 }, squeeze: { maxEptTables: 1 }, smallest: { maxEptTables: 1 }, shared: {} }[pressure];
@@ -139,13 +139,7 @@ const HOSTED: Readonly<Record<string, (image: Image, config: MachineConfig, shap
   bt: (image, config, { pressure, companion, auditEveryExit, hostGuestFrames }) => {
     // One VM per host: bt has no second VM, so isolation and noninterference are not about it.
     if (companion) throw new RangeError('popek: bt runs one VM per host');
-    const pool = {
-      audit: { maxShadowPages: 6, maxRoots: 2 },
-      squeeze: { maxShadowPages: 5, maxRoots: 1 },
-      smallest: SMALLEST_SHADOW_POOL,
-      shared: { maxShadowPages: 8 },
-    }[pressure];
-    return new BtEngine(image, config, { ...pool, hostGuestFrames, auditEveryTrap: auditEveryExit });
+    return new BtEngine(image, config, { ...SHADOW_POOLS[pressure], hostGuestFrames, auditEveryTrap: auditEveryExit });
   },
 };
 
