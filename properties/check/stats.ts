@@ -4,7 +4,6 @@
 // `transparency` property runs them on, and how many cases run with forced emulation.
 
 import fc from 'fast-check';
-import { assemble } from '../../spec/asm/assemble.ts';
 import { runSpec } from '../../spec/machine.ts';
 import { VmxEptEngine } from '../../src/engines/vmx-ept.ts';
 import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
@@ -33,7 +32,7 @@ export function caseStats(runs: number, seed: number, gen: CaseGen = {}): Stats 
   let instructions = 0;
   for (const { k, runs: n } of chunksOf(runs)) {
     for (const c of fc.sample(checkCaseArb(gen), { seed: chunkSeed(seed, k), numRuns: n })) {
-      const { image } = assemble(c.source, 'generated.s');
+      const image = c.image;
       const config = { ramBytes: c.ramBytes };
       const obs = runSpec(image, config, c.events, c.maxSteps);
       for (const tag of new Set([...labelsOf(c.guest), ...runtimeLabels(c.guest, obs)])) add(tag);
