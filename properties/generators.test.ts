@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { assemble } from '../spec/asm/assemble.ts';
 import { runSpec } from '../spec/machine.ts';
-import type { Observation } from '../spec/observation.ts';
+import type { Image, Observation } from '../spec/observation.ts';
 import { caseArb, type GuestCase } from './arbitraries/case.ts';
 import { HARD_CASE_TAGS, hasPopfAtCpl3, labelsOf, runtimeLabels } from './arbitraries/labels.ts';
 import { bodyInsnCount, render } from './arbitraries/render.ts';
@@ -21,8 +21,7 @@ function bodyOf(c: GuestCase): string {
 }
 
 function runCase(c: GuestCase): Observation {
-  const { image } = assemble(render(c), 'case.s');
-  return runSpec(image, { ramBytes: c.ramBytes }, c.events, c.maxSteps);
+  return runSpec(c.image, { ramBytes: c.ramBytes }, c.events, c.maxSteps);
 }
 
 /** The observation without RAM, and RAM as a Buffer: deep-equal on 256 KiB arrays is slow. */
@@ -98,4 +97,16 @@ test('determinism: same case, same text; same text, same observation', () => {
     expect(a.rest).toEqual(b.rest);
     expect(a.ram.equals(b.ram)).toBe(true);
   });
+});
+
+test('the program printed is the program run: render(c) assembles to the image and symbols the case carries', () => {
+  const hex = (image: Image) => ({
+    entry: image.entry,
+    chunks: image.chunks.map((ch) => [ch.addr, Buffer.from(ch.bytes).toString('hex')]),
+  });
+  for (const c of fc.sample(caseArb(), { seed: SEED, numRuns: 40 })) {
+    const { image, symbols } = assemble(render(c), 'case.s');
+    expect(hex(c.image)).toEqual(hex(image));
+    expect(c.symbols).toEqual(symbols);
+  }
 });

@@ -5,7 +5,6 @@
 
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { assemble } from '../spec/asm/assemble.ts';
 import { runSpec } from '../spec/machine.ts';
 import type { Observation } from '../spec/observation.ts';
 import { caseArb, type GuestCase } from './arbitraries/case.ts';
@@ -33,7 +32,7 @@ function casesOf(profile: GuestProfile): Ran[] {
   let rs = ran.get(profile);
   if (rs === undefined) {
     rs = fc.sample(caseArb({ profile }), { seed: SEED, numRuns: N }).map((c) => {
-      const { image } = assemble(render(c), 'case.s');
+      const image = c.image;
       const flat = new Uint8Array(c.ramBytes);
       for (const ch of image.chunks) flat.set(ch.bytes.subarray(0, Math.max(0, c.ramBytes - ch.addr)), ch.addr);
       const obs = runSpec(image, { ramBytes: c.ramBytes }, c.events, c.maxSteps);

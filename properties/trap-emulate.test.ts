@@ -16,7 +16,6 @@
 
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { assemble } from '../spec/asm/assemble.ts';
 import { engineFactory } from '../src/engines/registry.ts';
 import { caseArb, caseInstructions, type CheckCase } from './check/cases.ts';
 import { lockstep, type Divergence } from './lockstep/lockstep.ts';
@@ -56,11 +55,8 @@ const ringCompressed = (c: CheckCase): boolean => c.guest.pieces.some((p) => p.k
 function divergence(c: CheckCase): Divergence | undefined {
   const make = engineFactory(ENGINE);
   // ramStride 1: a RAM difference (pushf, sidt) is reported at the step that wrote it.
-  return lockstep(
-    make,
-    { image: assemble(c.source, 'case.s').image, config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps },
-    { ramStride: 1 },
-  ).divergence;
+  return lockstep(make, { image: c.image, config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps }, { ramStride: 1 })
+    .divergence;
 }
 
 /** The iret the monitor cannot see (see the top of this file): only eflags and cpl differ. */

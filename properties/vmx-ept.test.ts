@@ -9,13 +9,13 @@
 
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { assemble } from '../spec/asm/assemble.ts';
 import { SpecMachine } from '../spec/machine.ts';
 import { VmxEptEngine } from '../src/engines/vmx-ept.ts';
 import { runsOf } from './budget.ts';
 import { runCampaign } from './check/campaign.ts';
 import { caseArb } from './check/cases.ts';
 import { diffObservations } from './lockstep/compare.ts';
+import { release } from './lockstep/lockstep.ts';
 
 const SEED = 20261125;
 
@@ -43,7 +43,7 @@ test("vmx-ept: overcommitted host, one EPT table, audit after every exit: the sp
   const counters: Record<string, number> = {};
   fc.assert(
     fc.property(caseArb, (c) => {
-      const image = assemble(c.source, 'generated.s').image;
+      const image = c.image;
       const config = { ramBytes: c.ramBytes };
       const e = new VmxEptEngine(image, config, {
         hostGuestFrames: Math.max(2, Math.floor(c.ramBytes / 4096 / 4)),
@@ -52,6 +52,7 @@ test("vmx-ept: overcommitted host, one EPT table, audit after every exit: the sp
       });
       const got = e.run(c.events, c.maxSteps);
       for (const [k, v] of Object.entries(e.counters())) counters[k] = (counters[k] ?? 0) + v;
+      release(e);
       const want = new SpecMachine(image, config).run(c.events, c.maxSteps);
       expect(diffObservations(want, got)).toEqual([]);
     }),

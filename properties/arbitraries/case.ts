@@ -76,7 +76,17 @@ function resolveSchedule(
   let bodySteps: number | undefined;
 
   const m = new SpecMachine(image, { ramBytes: setup.ramBytes });
+  // The earliest time among the resolved, unfired events: most steps have nothing due.
+  let earliest = Infinity;
+  const findEarliest = (): void => {
+    earliest = Infinity;
+    resolved.forEach((e, i) => {
+      if (e && !fired[i] && e.at < earliest) earliest = e.at;
+    });
+  };
+  findEarliest();
   const fireDue = (limit: number): void => {
+    if (earliest > limit) return;
     // Equal times fire in spec order, as sortSchedule keeps file order.
     const due = resolved
       .map((e, i) => ({ e, i }))
@@ -86,6 +96,7 @@ function resolveSchedule(
       fired[i] = true;
       m.fire(e!);
     }
+    findEarliest();
   };
   let steps = 0;
   while (steps < budget) {
@@ -95,6 +106,7 @@ function resolveSchedule(
       specs.forEach(({ when, what }, i) => {
         if (anchors[i] === j && 'offset' in when) resolved[i] = eventAt(what, m.s.icount + when.offset);
       });
+      findEarliest();
     }
     if (m.s.eip === bodyEnd && bodySteps === undefined) bodySteps = m.s.icount;
     fireDue(m.s.icount);

@@ -5,7 +5,7 @@
 import { expect, test } from 'vitest';
 import { BUG_CATALOG } from '../../src/engines/registry.ts';
 import { formatReport } from './counterexample.ts';
-import { formatMutants, runMutant, type MutantResult } from './mutants.ts';
+import { formatMutants, runMutant, runMutants, type MutantResult } from './mutants.ts';
 import { divergenceOf } from './suite.ts';
 import { runCampaign } from './campaign.ts';
 
@@ -58,4 +58,12 @@ test('without a bug, the same campaign passes', async () => {
   const r = await runCampaign({ engine: 'native', bugs: [], runs: 300, seed: SEED, workers: 1 });
   expect(r.failure?.divergence).toBeUndefined();
   console.log(formatMutants(results));
+});
+
+test('on worker threads, popek mutants gives the same results in the same order, but for the seconds', async () => {
+  const catalog = Object.fromEntries(['host-cr-leak', 'popf-no-shadow-if'].map((b) => [b, BUG_CATALOG[b]!]));
+  const timeless = (rs: MutantResult[]) => rs.map(({ seconds: _, ...r }) => r);
+  const threaded = await runMutants(catalog, { seed: SEED, maxRuns: MAX_RUNS, workers: 2 });
+  expect(timeless(threaded)).toEqual(timeless(await runMutants(catalog, { seed: SEED, maxRuns: MAX_RUNS, workers: 1 })));
+  expect(threaded.map((r) => r.bug)).toEqual(Object.keys(catalog));
 });

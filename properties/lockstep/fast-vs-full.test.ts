@@ -30,7 +30,7 @@ test.each(BUGGY)('fast and full comparison report the same first divergence: $en
   fc.assert(
     fc.property(caseArb, (c) => {
       const run: LockstepCase = {
-        image: assemble(c.source, 'generated.s').image,
+        image: c.image,
         config: { ramBytes: c.ramBytes },
         events: c.events,
         maxSteps: c.maxSteps,

@@ -8,10 +8,10 @@
 
 import type { Image } from '../observation.ts';
 import { fail, type Where } from './errors.ts';
-import { evaluate, type Expr } from './expr.ts';
+import { evaluate } from './expr.ts';
 import { MNEMONICS } from './mnemonics.ts';
 import { parseLine, type ParsedLine, type Statement } from './parse.ts';
-import { assembleInsn } from './select.ts';
+import { assembleInsn, type SelectContext } from './select.ts';
 import { SymbolTable } from './symbols.ts';
 
 export { AsmError } from './errors.ts';
@@ -74,44 +74,58 @@ export function assemble(
   checkOverlaps(layout.regions);
   const buffers = layout.regions.map((r) => new Uint8Array(r.size));
   let entry: { value: number; line: number } | undefined;
+  // One context for every statement, pointed at each in turn (no closures per statement:
+  // the property suite assembles thousands of programs).
+  const ctx: SelectContext = {
+    where: { file, line: 0 },
+    isDefined: (name) => symbols.isDefined(name),
+    evaluate: (e) => evaluate(e, symbols, ctx.where),
+  };
   for (const p of layout.placed) {
     const where = p.line.where;
-    const value = (e: Expr) => evaluate(e, symbols, where);
+    ctx.where = where;
     const stmt = p.stmt;
-    let bytes: ArrayLike<number> = [];
+    const buffer = buffers[p.region]!;
     if (stmt.k === 'insn') {
-      bytes = assembleInsn(stmt.mnemonic, stmt.col, stmt.operands, MNEMONICS.get(stmt.mnemonic) ?? [], {
-        where,
-        isDefined: (name) => symbols.isDefined(name),
-        evaluate: value,
-      });
-    } else {
-      const dir = stmt.dir;
-      switch (dir.k) {
-        case 'dd':
-          bytes = dir.exprs.flatMap((e) => {
-            const v = value(e);
-            return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
-          });
-          break;
-        case 'db':
-          bytes = dir.items.flatMap((item) => (item.k === 'str' ? item.bytes : [dbByte(value(item.expr), where, item.expr.col)]));
-          break;
-        case 'equ':
-          symbols.lookup(dir.name, where, dir.nameCol, 0);
-          break;
-        case 'entry':
-          if (entry !== undefined) fail(where, stmt.col, `duplicate .entry (the first is on line ${entry.line})`);
-          entry = { value: value(dir.expr), line: where.line };
-          break;
-        case 'org':
-        case 'zero':
-        case 'align':
-        case 'include': // expanded by parseFile
-          break; // laid out in the first pass; the buffers start zeroed
-      }
+      buffer.set(assembleInsn(stmt.mnemonic, stmt.col, stmt.operands, MNEMONICS.get(stmt.mnemonic) ?? [], ctx), p.offset);
+      continue;
     }
-    buffers[p.region]!.set(bytes, p.offset);
+    const dir = stmt.dir;
+    switch (dir.k) {
+      case 'dd': {
+        let at = p.offset;
+        for (const e of dir.exprs) {
+          const v = ctx.evaluate(e);
+          buffer[at++] = v;
+          buffer[at++] = v >>> 8;
+          buffer[at++] = v >>> 16;
+          buffer[at++] = v >>> 24;
+        }
+        break;
+      }
+      case 'db': {
+        let at = p.offset;
+        for (const item of dir.items) {
+          if (item.k === 'str') {
+            buffer.set(item.bytes, at);
+            at += item.bytes.length;
+          } else buffer[at++] = dbByte(ctx.evaluate(item.expr), where, item.expr.col);
+        }
+        break;
+      }
+      case 'equ':
+        symbols.lookup(dir.name, where, dir.nameCol, 0);
+        break;
+      case 'entry':
+        if (entry !== undefined) fail(where, stmt.col, `duplicate .entry (the first is on line ${entry.line})`);
+        entry = { value: ctx.evaluate(dir.expr), line: where.line };
+        break;
+      case 'org':
+      case 'zero':
+      case 'align':
+      case 'include': // expanded by parseFile
+        break; // laid out in the first pass; the buffers start zeroed
+    }
   }
   return {
     image: { chunks: chunksOf(layout.regions, buffers), entry: entry?.value ?? layout.firstInsn ?? layout.firstByte ?? 0 },
@@ -177,7 +191,6 @@ function layOut(lines: readonly ParsedLine[], symbols: SymbolTable): Layout {
     for (const label of line.labels) symbols.place(label.name, pc % ADDRESS_LIMIT);
     const stmt = line.stmt;
     if (stmt === null) continue;
-    const value = (e: Expr) => evaluate(e, symbols, where);
     let size = 0;
     if (stmt.k === 'insn') {
       size = 8;
@@ -186,7 +199,7 @@ function layOut(lines: readonly ParsedLine[], symbols: SymbolTable): Layout {
       const dir = stmt.dir;
       switch (dir.k) {
         case 'org':
-          pc = value(dir.expr);
+          pc = evaluate(dir.expr, symbols, where);
           regions.push({ start: pc, size: 0, org: { where, col: stmt.col } });
           break;
         case 'dd':
@@ -196,10 +209,10 @@ function layOut(lines: readonly ParsedLine[], symbols: SymbolTable): Layout {
           size = dir.items.reduce((n, item) => n + (item.k === 'str' ? item.bytes.length : 1), 0);
           break;
         case 'zero':
-          size = value(dir.expr);
+          size = evaluate(dir.expr, symbols, where);
           break;
         case 'align': {
-          const n = value(dir.expr);
+          const n = evaluate(dir.expr, symbols, where);
           if (n === 0 || (n & (n - 1)) !== 0) fail(where, dir.expr.col, `alignment ${n} is not a power of two`);
           size = (n - (pc % n)) % n;
           break;

@@ -132,6 +132,13 @@ function rangeError(form: Form, value: number): string {
   }
 }
 
+/**
+ * The candidate chosen for an operand list, by the list (parse.ts hands out one list per
+ * distinct line, so a line repeated in many programs is chosen for once). The choice
+ * depends only on the operands' kinds; a failure is never kept.
+ */
+const chosen = new WeakMap<readonly Operand[], OpInfo>();
+
 export function assembleInsn(
   mnemonic: string,
   col: number,
@@ -139,7 +146,11 @@ export function assembleInsn(
   candidates: readonly OpInfo[],
   ctx: SelectContext,
 ): Uint8Array {
-  const info = choose(mnemonic, col, operands, candidates, ctx);
+  let info = chosen.get(operands);
+  if (info === undefined) {
+    info = choose(mnemonic, col, operands, candidates, ctx);
+    chosen.set(operands, info);
+  }
   const immMax = formUses(info.form).immMax;
   let a = 0;
   let b = 0;

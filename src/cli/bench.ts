@@ -124,12 +124,11 @@ export function benchLockstep(
   let done = 0;
   const cases = fc.sample(caseArb, { seed: DEFAULT_SEED, numRuns: runs });
   const make = engineFactory(engine);
-  const images = cases.map((c) => assemble(c.source, 'generated.s').image);
   const pass = (compare: 'fast' | 'full'): { seconds: number; steps: number } => {
     let steps = 0;
     const t0 = performance.now();
-    cases.forEach((c, i) => {
-      const run = { image: images[i]!, config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps };
+    cases.forEach((c) => {
+      const run = { image: c.image, config: { ramBytes: c.ramBytes }, events: c.events, maxSteps: c.maxSteps };
       steps += lockstep(make, run, { compare }).steps;
       onProgress?.(++done, total);
     });

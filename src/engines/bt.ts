@@ -5,6 +5,7 @@
 // to `spec`: the instructions that refute trap-and-emulate never reach the CPU.
 
 import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
+import type { Disposing } from './engine.ts';
 import { isHwBug } from '../hw/bugs.ts';
 import { LegacyMode, type HostTables } from '../hw/legacy.ts';
 import { CR0_PE, CR0_PG, CR0_WP, EFLAGS_FIXED, EFLAGS_IF } from '../hw/arch.ts';
@@ -37,7 +38,7 @@ export interface BtOptions {
   auditEveryTrap?: boolean;
 }
 
-export class BtEngine implements Engine {
+export class BtEngine implements Engine, Disposing {
   readonly name = 'bt';
   readonly host: Host;
   readonly vm: Vm;
@@ -196,6 +197,11 @@ export class BtEngine implements Engine {
 
   observe(): Observation {
     return softwareVmmObservation(this.vm, this.ramCopy, this.host.cpu, this.vmm.g, this.status());
+  }
+
+  /** Done with (engine.ts `Disposing`): the host TLB's arrays go to the next engine on this thread. */
+  dispose(): void {
+    this.host.cpu.release();
   }
 
   icount(): number {

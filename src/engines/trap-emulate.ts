@@ -6,6 +6,7 @@
 // x86 (Popek & Goldberg's Theorem 1 fails), and the suite refutes it with them.
 
 import type { Engine, HostEvent, Image, MachineConfig, Observation, Status, StepOutcome } from '../../spec/observation.ts';
+import type { Disposing } from './engine.ts';
 import { isHwBug } from '../hw/bugs.ts';
 import { LegacyMode, type HostTables } from '../hw/legacy.ts';
 import { CR0_PE, CR0_PG, CR0_WP, EFLAGS_FIXED, EFLAGS_IF } from '../hw/arch.ts';
@@ -31,7 +32,7 @@ export interface TrapEmulateOptions {
   maxRoots?: number;
 }
 
-export class TrapEmulateEngine implements Engine {
+export class TrapEmulateEngine implements Engine, Disposing {
   readonly name = 'trap-emulate';
   readonly host: Host;
   readonly vm: Vm;
@@ -129,6 +130,11 @@ export class TrapEmulateEngine implements Engine {
 
   observe(): Observation {
     return softwareVmmObservation(this.vm, this.ramCopy, this.host.cpu, this.monitor.g, this.status());
+  }
+
+  /** Done with (engine.ts `Disposing`): the host TLB's arrays go to the next engine on this thread. */
+  dispose(): void {
+    this.host.cpu.release();
   }
 
   icount(): number {

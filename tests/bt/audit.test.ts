@@ -5,18 +5,13 @@
 
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { assemble } from '../../spec/asm/assemble.ts';
 import { BtEngine } from '../../src/engines/bt.ts';
 import { caseArb } from '../../properties/check/cases.ts';
 import { runsOf } from '../../properties/budget.ts';
 
 const audited = (bugs: string[]) =>
   fc.property(caseArb, (c) => {
-    const e = new BtEngine(
-      assemble(c.source, 'case.s').image,
-      { ramBytes: c.ramBytes, bugs },
-      { maxShadowPages: 6, maxRoots: 2, auditEveryTrap: true },
-    );
+    const e = new BtEngine(c.image, { ramBytes: c.ramBytes, bugs }, { maxShadowPages: 6, maxRoots: 2, auditEveryTrap: true });
     e.run(c.events, c.maxSteps);
     expect(e.vm.audit()).toEqual([]);
   });
