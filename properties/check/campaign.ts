@@ -4,8 +4,8 @@
 // lowest-numbered failing chunk, and every chunk below it is run to completion.
 
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { chunkSeed, chunksOf, type Shard } from './seeds.ts';
+import { runOnWorkers } from './worker-pool.ts';
 import { PROPERTIES, appliesTo, runChunk, runChunkKeepGoing, type ChunkOutcome, type Failure, type PropertyDef } from './suite.ts';
 import { DEFAULT_TIMEOUT_MS } from '../../src/engines/guard.ts';
 import { isPluginPath } from '../../src/engines/plugin.ts';
@@ -75,10 +75,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       if (r.failure) break;
     }
   } else {
-    await runOnWorkers(
+    await runOnWorkers<{ k: number; runs: number }, ChunkJob, ChunkOutcome>(
+      new URL('./worker-entry.mjs', import.meta.url),
       workers,
       chunks,
-      (k, runs) => ({
+      ({ k, runs }) => ({
         property: prop.name,
         engine: o.engine,
         bugs: [...o.bugs],
@@ -149,41 +150,4 @@ export interface ChunkJob {
   /** Set for a plugin engine, which the worker loads by its path. */
   timeoutMs: number | undefined;
   gen: CaseGen;
-}
-
-/** Hand chunks out in order; after a failure in chunk f, hand out nothing above f. */
-async function runOnWorkers(
-  n: number,
-  chunks: { k: number; runs: number }[],
-  job: (k: number, runs: number) => ChunkJob,
-  record: (r: ChunkOutcome) => void,
-): Promise<void> {
-  const entry = new URL('./worker-entry.mjs', import.meta.url);
-  let next = 0;
-  let lowestFailure = Infinity;
-  const pool = Array.from({ length: n }, () => new Worker(entry));
-  try {
-    await Promise.all(
-      pool.map(
-        (w) =>
-          new Promise<void>((resolve, reject) => {
-            const feed = () => {
-              const c = chunks[next];
-              if (c === undefined || c.k > lowestFailure) return resolve();
-              next++;
-              w.postMessage(job(c.k, c.runs));
-            };
-            w.on('message', (r: ChunkOutcome) => {
-              record(r);
-              if (r.failure) lowestFailure = Math.min(lowestFailure, r.k);
-              feed();
-            });
-            w.on('error', reject);
-            feed();
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(pool.map((w) => w.terminate()));
-  }
 }

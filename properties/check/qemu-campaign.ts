@@ -6,11 +6,11 @@
 // each QEMU run is a process of its own, so workers overlap QEMU with the spec.
 
 import fc from 'fast-check';
-import { Worker } from 'node:worker_threads';
 import { assemble } from '../../spec/asm/assemble.ts';
 import { qemuDiff, type QemuDiff, type QemuDiffOptions } from '../qemu-diff.ts';
 import { caseInstructions, checkCaseArb, type CaseGen, type CheckCase } from './cases.ts';
 import { chunkSeed } from './seeds.ts';
+import { runOnWorkers } from './worker-pool.ts';
 import type { Failure } from './suite.ts';
 
 /** Fewer runs a chunk than other engines' (seeds.ts): a QEMU run costs ~0.3 s, and chunks are what workers share. */
@@ -169,31 +169,7 @@ export async function runQemuCampaign(o: {
       if (lowestFailure < Infinity) break;
     }
   } else {
-    let next = 0;
-    const pool = Array.from({ length: workers }, () => new Worker(new URL('./qemu-worker-entry.mjs', import.meta.url)));
-    try {
-      await Promise.all(
-        pool.map(
-          (w) =>
-            new Promise<void>((resolve, reject) => {
-              const feed = () => {
-                const job = chunks[next];
-                if (job === undefined || job.k > lowestFailure) return resolve();
-                next++;
-                w.postMessage(job);
-              };
-              w.on('message', (r: QemuChunkOutcome) => {
-                record(r);
-                feed();
-              });
-              w.on('error', reject);
-              feed();
-            }),
-        ),
-      );
-    } finally {
-      await Promise.all(pool.map((w) => w.terminate()));
-    }
+    await runOnWorkers(new URL('./qemu-worker-entry.mjs', import.meta.url), workers, chunks, (job) => job, record);
   }
   // Only chunks up to the failing one count: the same campaign whatever the number of workers.
   const counted = outcomes.filter((r) => r.k <= lowestFailure).sort((a, b) => a.k - b.k);
