@@ -1,37 +1,54 @@
 // The `popek` command (DESIGN §10). Every misuse is one line `popek: ...` on stderr and
 // exit 2; nothing a user types produces a stack trace.
 
-import { runCommand, RUN_HELP } from './run.ts';
-import { classifyCommand, CLASSIFY_HELP } from './classify.ts';
-import { benchCommand, BENCH_HELP } from './bench.ts';
-import { diffCommand, DIFF_HELP } from './diff.ts';
-import { checkCommand, CHECK_HELP } from './check.ts';
-import { replayCommand, REPLAY_HELP } from './replay.ts';
-import { mutantsCommand, MUTANTS_HELP } from './mutants.ts';
 import { readFileSync } from 'node:fs';
-import { explainMain, EXPLAIN_HELP } from './explain.ts';
-import { serveCommand, SERVE_HELP } from './serve.ts';
-import { initVmmCommand, INIT_VMM_HELP } from './init-vmm.ts';
 import { EngineCrash, UsageError } from './usage.ts';
 
 type Out = (s: string | Uint8Array) => void;
 interface Command {
   summary: string;
-  help: string;
-  main: (args: string[], out: Out) => number | Promise<number>;
+  /** Loaded when the command runs: `popek run` need not load what `popek check` needs. */
+  main: (args: string[], out: Out) => Promise<number>;
 }
 
 const COMMANDS: Record<string, Command> = {
-  run: { summary: 'assemble and run a guest program', help: RUN_HELP, main: runCommand },
-  diff: { summary: 'run the spec and an engine in lockstep; print the first divergence', help: DIFF_HELP, main: diffCommand },
-  check: { summary: 'the property suite: generated guests, every engine against the spec', help: CHECK_HELP, main: checkCommand },
-  replay: { summary: 're-run a saved counterexample and show the divergence', help: REPLAY_HELP, main: replayCommand },
-  mutants: { summary: 'the known-bug catalog against the suite: what catches each bug', help: MUTANTS_HELP, main: mutantsCommand },
-  classify: { summary: 'the Popek–Goldberg table of VX32 instructions', help: CLASSIFY_HELP, main: classifyCommand },
-  bench: { summary: 'guest instructions per second of each engine on each workload', help: BENCH_HELP, main: benchCommand },
-  explain: { summary: 'a self-contained HTML page that steps through a run or a counterexample', help: EXPLAIN_HELP, main: explainMain },
-  serve: { summary: 'serve an engine over the JSON-lines engine protocol (stdin/stdout)', help: SERVE_HELP, main: serveCommand },
-  'init-vmm': { summary: 'write a starter VMM (vmm.ts, README.md) to check with --engine', help: INIT_VMM_HELP, main: initVmmCommand },
+  run: { summary: 'assemble and run a guest program', main: async (a, o) => (await import('./run.ts')).runCommand(a, o) },
+  diff: {
+    summary: 'run the spec and an engine in lockstep; print the first divergence',
+    main: async (a, o) => (await import('./diff.ts')).diffCommand(a, o),
+  },
+  check: {
+    summary: 'the property suite: generated guests, every engine against the spec',
+    main: async (a, o) => (await import('./check.ts')).checkCommand(a, o),
+  },
+  replay: {
+    summary: 're-run a saved counterexample and show the divergence',
+    main: async (a, o) => (await import('./replay.ts')).replayCommand(a, o),
+  },
+  mutants: {
+    summary: 'the known-bug catalog against the suite: what catches each bug',
+    main: async (a, o) => (await import('./mutants.ts')).mutantsCommand(a, o),
+  },
+  classify: {
+    summary: 'the Popek–Goldberg table of VX32 instructions',
+    main: async (a, o) => (await import('./classify.ts')).classifyCommand(a, o),
+  },
+  bench: {
+    summary: 'guest instructions per second of each engine on each workload',
+    main: async (a, o) => (await import('./bench.ts')).benchCommand(a, o),
+  },
+  explain: {
+    summary: 'a self-contained HTML page that steps through a run or a counterexample',
+    main: async (a, o) => (await import('./explain.ts')).explainMain(a, o),
+  },
+  serve: {
+    summary: 'serve an engine over the JSON-lines engine protocol (stdin/stdout)',
+    main: async (a) => (await import('./serve.ts')).serveCommand(a),
+  },
+  'init-vmm': {
+    summary: 'write a starter VMM (vmm.ts, README.md) to check with --engine',
+    main: async (a, o) => (await import('./init-vmm.ts')).initVmmCommand(a, o),
+  },
 };
 
 const HELP = `usage: popek COMMAND [options]    (popek COMMAND --help for more)
