@@ -1,5 +1,7 @@
 // The `popek` command's contract (DESIGN §10): stdout is the console, --json is one
-// object, every misuse is one `popek: ...` line on stderr with exit 2.
+// object, every misuse is one `popek: ...` line on stderr with exit 2. The binary itself is
+// spawned where the process matters (exit codes, bytes on stdout); the long lists of
+// misuse run in this process (./in-process.ts), through the same main().
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -7,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { ObservationJson } from '../../properties/observation-json.ts';
+import { expectUsageError, popek as inProcess } from './in-process.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const popek = (...args: string[]) => {
@@ -22,14 +25,6 @@ const file = (name: string, text: string) => {
 
 /** What `popek run --json` prints, as far as the type system knows: the tests below check it is so. */
 const runJson = (stdout: string) => JSON.parse(stdout) as ObservationJson & { counters: Record<string, number> };
-
-/** One line on stderr, starting `popek: `, exit 2 and no stack trace. */
-function expectUsageError(r: ReturnType<typeof popek>, pattern: RegExp) {
-  expect(r.code).toBe(2);
-  expect(r.stderr).toMatch(/^popek: [^\n]*\n$/);
-  expect(r.stderr).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
 
 describe('popek run', () => {
   test('stdout is the guest console', () => {
@@ -104,15 +99,16 @@ describe('popek run', () => {
     expect(r.stdout).toBe('tick 1\ntick 2\ntick 3\ntick 4\ntick 5\nfive ticks: halting with interrupts off\n');
   });
 
-  test('misuse is one line and exit 2', () => {
+  test('misuse is one line and exit 2', async () => {
+    // The binary's own exit code and stderr, twice; the rest through main().
     expectUsageError(popek('run'), /expected one FILE\.s/);
-    expectUsageError(popek('run', join(scratch, 'missing.s')), /cannot read .*missing\.s.*ENOENT/);
-    expectUsageError(popek('run', 'examples/hello.s', '--ram', '12Q'), /--ram/);
-    expectUsageError(popek('run', 'examples/hello.s', '--ram', '5000'), /multiple of 4096/);
-    expectUsageError(popek('run', 'examples/hello.s', '--max-steps', '-1'), /--max-steps/);
-    expectUsageError(popek('run', 'examples/hello.s', '--engine', 'qemu'), /unknown engine 'qemu'/);
-    expectUsageError(popek('run', 'examples/hello.s', '--bogus'), /bogus/);
     expectUsageError(popek('frobnicate'), /unknown command 'frobnicate'/);
+    expectUsageError(await inProcess('run', join(scratch, 'missing.s')), /cannot read .*missing\.s.*ENOENT/);
+    expectUsageError(await inProcess('run', 'examples/hello.s', '--ram', '12Q'), /--ram/);
+    expectUsageError(await inProcess('run', 'examples/hello.s', '--ram', '5000'), /multiple of 4096/);
+    expectUsageError(await inProcess('run', 'examples/hello.s', '--max-steps', '-1'), /--max-steps/);
+    expectUsageError(await inProcess('run', 'examples/hello.s', '--engine', 'qemu'), /unknown engine 'qemu'/);
+    expectUsageError(await inProcess('run', 'examples/hello.s', '--bogus'), /bogus/);
   });
 
   test('assembler errors name file, line and column', () => {
@@ -125,23 +121,23 @@ describe('popek run', () => {
     expectUsageError(popek('run', p), /outside RAM/);
   });
 
-  test('malformed events files are usage errors', () => {
+  test('malformed events files are usage errors', async () => {
     const prog = 'examples/hello.s';
-    expectUsageError(popek('run', prog, '--events', file('e1.json', '{not json')), /not JSON/);
-    expectUsageError(popek('run', prog, '--events', file('e2.json', '{"at": 1}')), /JSON array/);
-    expectUsageError(popek('run', prog, '--events', file('e3.json', '[{"at": 1, "kind": "nmi"}]')), /unknown kind "nmi"/);
-    expectUsageError(popek('run', prog, '--events', file('e4.json', '[{"at": 1, "kind": "irq", "vector": 14}]')), /32-255/);
-    expectUsageError(popek('run', prog, '--events', file('e5.json', '[{"at": -1, "kind": "flush-tlb"}]')), /non-negative/);
-    expectUsageError(popek('run', prog, '--events', file('e6.json', '[{"at": 1, "kind": "swap-out"}]')), /gpa/);
+    expectUsageError(await inProcess('run', prog, '--events', file('e1.json', '{not json')), /not JSON/);
+    expectUsageError(await inProcess('run', prog, '--events', file('e2.json', '{"at": 1}')), /JSON array/);
+    expectUsageError(await inProcess('run', prog, '--events', file('e3.json', '[{"at": 1, "kind": "nmi"}]')), /unknown kind "nmi"/);
+    expectUsageError(await inProcess('run', prog, '--events', file('e4.json', '[{"at": 1, "kind": "irq", "vector": 14}]')), /32-255/);
+    expectUsageError(await inProcess('run', prog, '--events', file('e5.json', '[{"at": -1, "kind": "flush-tlb"}]')), /non-negative/);
+    expectUsageError(await inProcess('run', prog, '--events', file('e6.json', '[{"at": 1, "kind": "swap-out"}]')), /gpa/);
     expectUsageError(
-      popek('run', prog, '--events', file('e7.json', '[{"at": 1, "kind": "irq", "vector": 40, "x": 1}]')),
+      await inProcess('run', prog, '--events', file('e7.json', '[{"at": 1, "kind": "irq", "vector": 40, "x": 1}]')),
       /unexpected field 'x'/,
     );
   });
 
-  test('--help on every command', () => {
+  test('--help on every command', async () => {
     for (const cmd of ['run', 'diff', 'check', 'replay', 'mutants', 'classify', 'bench']) {
-      const r = popek(cmd, '--help');
+      const r = await inProcess(cmd, '--help');
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^usage: popek ${cmd}`));
     }
@@ -156,9 +152,9 @@ describe('popek diff', () => {
     expect(r.stdout).toMatch(/^equivalent: spec and native agree on all \d+ steps/);
   });
 
-  test('misuse is a usage error', () => {
-    expectUsageError(popek('diff', 'examples/hello.s', '--engine', 'bochs'), /unknown engine 'bochs'/);
-    expectUsageError(popek('diff'), /expected one FILE\.s/);
+  test('misuse is a usage error', async () => {
+    expectUsageError(await inProcess('diff', 'examples/hello.s', '--engine', 'bochs'), /unknown engine 'bochs'/);
+    expectUsageError(await inProcess('diff'), /expected one FILE\.s/);
   });
 });
 
@@ -177,15 +173,15 @@ describe('popek check and replay', () => {
     expect(again.stdout).toMatch(/first divergence at step \d+/);
   });
 
-  test('--list-bugs prints name, engines and description; unknown bugs and bad shards are usage errors', () => {
-    expect(popek('check', '--list-bugs').stdout).toMatch(/^tlb-no-flush-on-cr3 +native +mov cr3 does not flush the TLB/m);
-    expectUsageError(popek('check', '--bug', 'nonsense'), /unknown bug 'nonsense'/);
-    expectUsageError(popek('check', '--shard', '3/2'), /--shard/);
+  test('--list-bugs prints name, engines and description; unknown bugs and bad shards are usage errors', async () => {
+    expect((await inProcess('check', '--list-bugs')).stdout).toMatch(/^tlb-no-flush-on-cr3 +native +mov cr3 does not flush the TLB/m);
+    expectUsageError(await inProcess('check', '--bug', 'nonsense'), /unknown bug 'nonsense'/);
+    expectUsageError(await inProcess('check', '--shard', '3/2'), /--shard/);
     expectUsageError(
-      popek('check', '--property', 'isolation', '--engine', 'native'),
+      await inProcess('check', '--property', 'isolation', '--engine', 'native'),
       /property 'isolation' is about vmx-shadow, vmx-ept, not native/,
     );
-    expectUsageError(popek('replay', join(scratch, 'nothing.json')), /cannot read replay file/);
+    expectUsageError(await inProcess('replay', join(scratch, 'nothing.json')), /cannot read replay file/);
   });
 });
 

@@ -5,8 +5,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test, vi } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { describe, expect, test } from 'vitest';
+import { expectUsageError, popek } from './in-process.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'popek-opt-'));
 const file = (name: string, text: string) => {
@@ -14,30 +14,6 @@ const file = (name: string, text: string) => {
   writeFileSync(p, text);
   return p;
 };
-
-const text = (s: string | Uint8Array) => (typeof s === 'string' ? s : Buffer.from(s).toString('latin1'));
-
-async function popek(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += text(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += text(s)), true));
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
-
-/** One line on stderr, starting `popek: `, exit 2 and no stack trace. */
-function expectUsageError(r: Awaited<ReturnType<typeof popek>>, pattern: RegExp) {
-  expect(r.code).toBe(2);
-  expect(r.stderr).toMatch(/^popek: [^\n]*\n$/);
-  expect(r.stderr).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
 
 describe('the command line (issue 14.8)', () => {
   test('numbers out of range name the flag and the range; never the parser, never a wrap', async () => {

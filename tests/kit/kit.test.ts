@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { popek } from './popek.ts';
+import { popek } from '../cli/in-process.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 

@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { popek } from './popek.ts';
+import { popek } from '../cli/in-process.ts';
 
 const fixtures = new URL('fixtures/solution/', import.meta.url).pathname;
 const solution = join(fixtures, 'vmm.ts');

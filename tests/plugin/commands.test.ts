@@ -13,7 +13,7 @@ import { expect, test } from 'vitest';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { assemble } from '../../spec/asm/assemble.ts';
 import { remoteFactory } from '../../src/engines/remote.ts';
-import { popek } from '../kit/popek.ts';
+import { popek } from '../cli/in-process.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const NATIVE_PLUGIN = join(root, 'tests/plugin/fixtures/native-plugin.ts');
