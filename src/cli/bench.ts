@@ -2,9 +2,7 @@
 // second of each engine on each workload, with the engine's counters. Wall-clock numbers
 // belong here, never in timed unit tests.
 
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { assemble } from '../../spec/asm/assemble.ts';
 import fc from 'fast-check';
 import { caseArb } from '../../properties/check/cases.ts';
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
@@ -14,6 +12,7 @@ import { engineLabel } from '../engines/plugin.ts';
 import { commandEngine, engineFactory, makeEngine, pluginWork, resolveEngine } from './engines.ts';
 import { parseCommand } from './options.ts';
 import { progressReporter } from './progress.ts';
+import { assembleFile } from './source.ts';
 import { UsageError, parseCount } from './usage.ts';
 import { CPU_PROFILES, modelledCycles, type CpuProfile } from './cost-model.ts';
 import { figureCommand } from './figure-asplos06.ts';
@@ -76,8 +75,7 @@ export interface BenchRow {
 }
 
 export function benchOne(engine: string, workload: string, steps: number, cpu: CpuProfile): BenchRow {
-  const source = readFileSync(`${WORKLOADS_DIR}${workload}.s`, 'utf8');
-  const { image } = assemble(source, `examples/bench/${workload}.s`);
+  const { image } = assembleFile(`${WORKLOADS_DIR}${workload}.s`);
   const e = makeEngine(engine, image, { ramBytes: 1 << 20 });
   const t0 = performance.now();
   const obs = e.run([], steps);

@@ -17,8 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { assemble } from '../../spec/asm/assemble.ts';
 import { SpecMachine } from '../../spec/machine.ts';
+import type { Image } from '../../spec/observation.ts';
 import { makeEngine } from './engines.ts';
 import { CPU_PROFILES, COSTS, modelledCycles, type CpuProfile } from './cost-model.ts';
+import { includeFromDisk } from './source.ts';
 import { UsageError } from './usage.ts';
 
 export const FIGURE_HELP = `usage: popek bench --figure asplos06 [--cpu PROFILE] [--json] [--svg OUT.svg]
@@ -131,13 +133,16 @@ function sourceOf(workload: string, iterations: number): string {
   return src.replace(ITERATIONS_LINE, `.equ ITERATIONS, ${iterations}`);
 }
 
+/** A workload's source, its `.include`s read beside it in examples/bench (the shared boot and IDT). */
+const assembleWorkload = (source: string): Image => assemble(source, `${WORKLOADS_DIR}workload.s`, { include: includeFromDisk }).image;
+
 const MAX_STEPS = 50_000_000;
 const OP_IN = 0x66;
 const OP_OUT = 0x67;
 
 /** Port accesses the guest makes (retired `in` and `out`), on the reference model. */
 function portAccesses(source: string): number {
-  const m = new SpecMachine(assemble(source, 'workload.s').image, { ramBytes: 1 << 20 });
+  const m = new SpecMachine(assembleWorkload(source), { ramBytes: 1 << 20 });
   let n = 0;
   for (let i = 0; i < MAX_STEPS && m.status() === 'running'; i++) {
     const op = m.peekInsn()?.[0];
@@ -150,7 +155,7 @@ function portAccesses(source: string): number {
 
 /** One run to the guest's hlt: the engine's counters plus deliveries and real-device port accesses. */
 function measure(engine: FigureEngine, source: string, ports: number): Record<string, number> {
-  const e = makeEngine(engine, assemble(source, 'workload.s').image, { ramBytes: 1 << 20 });
+  const e = makeEngine(engine, assembleWorkload(source), { ramBytes: 1 << 20 });
   const obs = e.run([], MAX_STEPS);
   if (obs.status !== 'halted') throw new Error(`popek: the figure's workload did not halt on ${engine} (${obs.status})`);
   return {

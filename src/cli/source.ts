@@ -7,7 +7,8 @@ import { AsmError, assemble, type IncludeReader } from '../../spec/asm/assemble.
 import type { Image } from '../../spec/observation.ts';
 import { UsageError } from './usage.ts';
 
-const includeFromDisk: IncludeReader = (path, from) => {
+/** `.include "FILE"` read from disk, relative to the including file. */
+export const includeFromDisk: IncludeReader = (path, from) => {
   const file = isAbsolute(path) ? path : join(dirname(from), path);
   return { file, source: readFileSync(file, 'utf8') };
 };
