@@ -207,24 +207,7 @@ let current = 0;
 let marked: HTMLElement[] = [];
 
 function stateTable(): string {
-  const names = [
-    'eax',
-    'ecx',
-    'edx',
-    'ebx',
-    'esp',
-    'ebp',
-    'esi',
-    'edi',
-    'eip',
-    'eflags',
-    'cpl',
-    'cr0',
-    'cr2',
-    'cr3',
-    'cr4',
-    'icount',
-  ] as const;
+  const names = STATE_FIELDS;
   const cols = runs.map((_, i) => frames[i]![Math.min(current, frames[i]!.length - 1)]!);
   const diverged = new Set<string>();
   if (data.divergence && current === data.divergence.frame)
