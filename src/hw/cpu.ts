@@ -174,7 +174,7 @@ export class Cpu {
     this.stiShadow = false;
     if (!shadow && this.pendingCount !== 0 && (this.eflags & EFLAGS_IF) !== 0) return this.deliverExternal();
     if (this.halted) return S_HALTED;
-    return this.finish(this.exec());
+    return this.finish(this.exec(1));
   }
 
   /**
@@ -191,18 +191,15 @@ export class Cpu {
         steps++;
         continue;
       }
-      // Nothing pending, no STI shadow, not halted: retire instructions back to back.
-      // Each retired one adds 1 to both `steps` and `icount`, so one countdown bounds
-      // both limits; only `sti` and `hlt` (which retire) can need the boundary logic next.
-      let n = Math.min(maxSteps - steps, icountLimit - this.icount);
-      for (;;) {
-        const r = this.exec();
-        steps++;
-        if (r !== R_RETIRED) {
-          if (this.finish(r) === S_SHUTDOWN) return steps;
-          break;
-        }
-        if (--n <= 0 || this.stiShadow || this.halted) break;
+      // Nothing pending, no STI shadow, not halted: `exec` retires instructions back to
+      // back. Each retired one adds 1 to both `steps` and `icount`, so one budget bounds
+      // both limits.
+      const before = this.icount;
+      const r = this.exec(Math.min(maxSteps - steps, icountLimit - before));
+      steps += this.icount - before;
+      if (r !== R_RETIRED) {
+        steps++; // the step that raised an event (or exited) without retiring
+        if (this.finish(r) === S_SHUTDOWN) return steps;
       }
     }
     return steps;
@@ -246,352 +243,360 @@ export class Cpu {
   // ---------------------------------------------------------------------------------
   // The interpreter: one instruction (DESIGN §3.3–3.4)
 
-  exec(): number {
-    const eip = this.eip;
+  /**
+   * Instructions back to back: at most `budget`, and none after one that sets the STI
+   * shadow or halts (the boundary after it needs `step`). Returns R_RETIRED when the last
+   * one retired, else what the last one raised (it did not retire). The loop is in here,
+   * not in the caller, so that the hot path is one function V8 optimizes as a whole.
+   */
+  exec(budget: number): number {
     const regs = this.regs;
-    let w0: number;
-    let imm: number;
-    // Fetch: an 8-byte read at the current cpl (DESIGN §3.5). Fast when aligned, inside
-    // one page and cached; otherwise the general path (straddles, MMIO, misses).
-    const e = this.tlbE[eip >>> PAGE_SHIFT]!;
-    const rm = this.rMask;
-    if ((e & rm) === rm && (eip & 3) === 0 && (eip & PAGE_OFFSET_MASK) <= LAST_OFFSET_8) {
-      this.tlbHits++;
-      const i = ((e & TLB_FRAME) | (eip & PAGE_OFFSET_MASK)) >> 2;
-      w0 = this.ram32[i]!;
-      imm = this.ram32[i + 1]!;
-    } else {
-      if (!this.access(eip, 8, ACC_FETCH | this.userAcc)) return R_FAULT;
-      w0 = this.buf32[0]!;
-      imm = this.buf32[1]!;
-    }
-
-    // Decode (DESIGN §3.3): every rule is a #UD, checked before any privilege check.
-    const op = w0 & 0xff;
-    if ((w0 & ~FIELDS[op]!) !== 0 || badNobase(w0)) return this.ud();
-    const immMax = IMM_MAX[op]!;
-    if (immMax !== -1 && imm >>> 0 > immMax) return this.ud();
-    const a = (w0 >>> 8) & 7;
-    const b = (w0 >>> 16) & 7;
-    let next = (eip + 8) | 0;
-
-    switch (op) {
-      case 0x01: // nop
-        break;
-      case 0x02: // hlt: retires, then the CPU halts (DESIGN §3.7)
-        if (this.cpl !== 0) return this.gp(0);
-        if (this.vmx !== null && this.vmx.ctl.hltExiting) return this.vmx.exitInstruction('hlt', 0, null, w0, imm);
-        this.halted = true;
-        break;
-      case 0x10: // mov a, b
-        regs[a] = regs[b]!;
-        break;
-      case 0x11: // mov a, imm
-        regs[a] = imm;
-        break;
-      case 0x12: {
-        // mov a, [m]
-        const v = this.rd32(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
-        if (this.fv !== 0) return R_FAULT;
-        regs[a] = v;
-        break;
-      }
-      case 0x13: // mov [m], a
-        this.wr32(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, regs[a]!);
-        if (this.fv !== 0) return R_FAULT;
-        break;
-      case 0x14: {
-        // movzx a, byte [m]
-        const v = this.rd8(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
-        if (this.fv !== 0) return R_FAULT;
-        regs[a] = v;
-        break;
-      }
-      case 0x15: // mov byte [m], a8
-        this.wr8(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, regs[a]! & 0xff);
-        if (this.fv !== 0) return R_FAULT;
-        break;
-      case 0x16: // lea a, [m]: no memory access
-        regs[a] = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
-        break;
-
-      // ALU (DESIGN §3.4: flags as IA-32)
-      case 0x20: // add a, b
-        regs[a] = this.add(regs[a]!, regs[b]!);
-        break;
-      case 0x21: // sub a, b
-        regs[a] = this.sub(regs[a]!, regs[b]!);
-        break;
-      case 0x22: // and a, b
-        regs[a] = this.logic(regs[a]! & regs[b]!);
-        break;
-      case 0x23: // or a, b
-        regs[a] = this.logic(regs[a]! | regs[b]!);
-        break;
-      case 0x24: // xor a, b
-        regs[a] = this.logic(regs[a]! ^ regs[b]!);
-        break;
-      case 0x25: // cmp a, b
-        this.sub(regs[a]!, regs[b]!);
-        break;
-      case 0x26: // test a, b
-        this.logic(regs[a]! & regs[b]!);
-        break;
-      case 0x28: // add a, imm
-        regs[a] = this.add(regs[a]!, imm);
-        break;
-      case 0x29: // sub a, imm
-        regs[a] = this.sub(regs[a]!, imm);
-        break;
-      case 0x2a: // and a, imm
-        regs[a] = this.logic(regs[a]! & imm);
-        break;
-      case 0x2b: // or a, imm
-        regs[a] = this.logic(regs[a]! | imm);
-        break;
-      case 0x2c: // xor a, imm
-        regs[a] = this.logic(regs[a]! ^ imm);
-        break;
-      case 0x2d: // cmp a, imm
-        this.sub(regs[a]!, imm);
-        break;
-      case 0x2e: // test a, imm
-        this.logic(regs[a]! & imm);
-        break;
-      case 0x30: // shl a, imm
-        if (imm !== 0) {
-          const x = regs[a]!;
-          const r = x << imm;
-          const cf = (x >>> (32 - imm)) & 1;
-          this.setFlags(r, cf, imm === 1 ? (r >>> 31) ^ cf : 0);
-          regs[a] = r;
-        }
-        break;
-      case 0x31: // shr a, imm
-        if (imm !== 0) {
-          const x = regs[a]!;
-          const r = x >>> imm;
-          this.setFlags(r | 0, (x >>> (imm - 1)) & 1, imm === 1 ? x >>> 31 : 0);
-          regs[a] = r;
-        }
-        break;
-      case 0x32: // sar a, imm
-        if (imm !== 0) {
-          const x = regs[a]!;
-          const r = x >> imm;
-          this.setFlags(r, (x >> (imm - 1)) & 1, 0);
-          regs[a] = r;
-        }
-        break;
-      case 0x33: // not a: no flags
-        regs[a] = ~regs[a]!;
-        break;
-      case 0x34: {
-        // neg a: CF = (src ≠ 0), OF = (src = 0x80000000)
-        const x = regs[a]!;
-        const r = -x | 0;
-        this.setFlags(r, x !== 0 ? 1 : 0, x === -0x80000000 ? 1 : 0);
-        regs[a] = r;
-        break;
-      }
-      case 0x35: {
-        // inc a: keeps CF
-        const x = regs[a]!;
-        const r = (x + 1) | 0;
-        this.setFlags(r, this.eflags & EFLAGS_CF, r === -0x80000000 ? 1 : 0);
-        regs[a] = r;
-        break;
-      }
-      case 0x36: {
-        // dec a: keeps CF
-        const x = regs[a]!;
-        const r = (x - 1) | 0;
-        this.setFlags(r, this.eflags & EFLAGS_CF, x === -0x80000000 ? 1 : 0);
-        regs[a] = r;
-        break;
+    for (;;) {
+      const eip = this.eip;
+      let w0: number;
+      let imm: number;
+      // Fetch: an 8-byte read at the current cpl (DESIGN §3.5). Fast when aligned, inside
+      // one page and cached; otherwise the general path (straddles, MMIO, misses).
+      const e = this.tlbE[eip >>> PAGE_SHIFT]!;
+      const rm = this.rMask;
+      if ((e & rm) === rm && (eip & 3) === 0 && (eip & PAGE_OFFSET_MASK) <= LAST_OFFSET_8) {
+        this.tlbHits++;
+        const i = ((e & TLB_FRAME) | (eip & PAGE_OFFSET_MASK)) >> 2;
+        w0 = this.ram32[i]!;
+        imm = this.ram32[i + 1]!;
+      } else {
+        if (!this.access(eip, 8, ACC_FETCH | this.userAcc)) return R_FAULT;
+        w0 = this.buf32[0]!;
+        imm = this.buf32[1]!;
       }
 
-      // Control flow (absolute targets)
-      case 0x40: // jmp imm
-        next = imm;
-        break;
-      case 0x41: // jmp a
-        next = regs[a]!;
-        break;
-      case 0x42: // call imm
-        if (!this.push(next)) return R_FAULT;
-        next = imm;
-        break;
-      case 0x43: {
-        // call a
-        const t = regs[a]!; // read before the push: `call esp` jumps to the old esp
-        if (!this.push(next)) return R_FAULT;
-        next = t;
-        break;
-      }
-      case 0x44: {
-        // ret
-        const v = this.rd32(regs[4]!);
-        if (this.fv !== 0) return R_FAULT;
-        regs[4] = (regs[4]! + 4) | 0;
-        next = v;
-        break;
-      }
-      case 0x45: // push a
-        if (!this.push(regs[a]!)) return R_FAULT;
-        break;
-      case 0x46: // push imm
-        if (!this.push(imm)) return R_FAULT;
-        break;
-      case 0x47: {
-        // pop a
-        const v = this.rd32(regs[4]!);
-        if (this.fv !== 0) return R_FAULT;
-        regs[4] = (regs[4]! + 4) | 0;
-        regs[a] = v; // after esp: `pop esp` loads the popped value
-        break;
-      }
-      case 0x50:
-      case 0x51:
-      case 0x52:
-      case 0x53:
-      case 0x54:
-      case 0x55:
-      case 0x56:
-      case 0x57:
-      case 0x58:
-      case 0x59:
-      case 0x5c:
-      case 0x5d:
-      case 0x5e:
-      case 0x5f: // jcc imm (5A, 5B undefined)
-        if (this.cond(op & 0xf)) next = imm;
-        break;
+      // Decode (DESIGN §3.3): every rule is a #UD, checked before any privilege check.
+      const op = w0 & 0xff;
+      if ((w0 & ~FIELDS[op]!) !== 0 || badNobase(w0)) return this.ud();
+      const immMax = IMM_MAX[op]!;
+      if (immMax !== -1 && imm >>> 0 > immMax) return this.ud();
+      const a = (w0 >>> 8) & 7;
+      const b = (w0 >>> 16) & 7;
+      let next = (eip + 8) | 0;
 
-      // System (DESIGN §3.4)
-      case 0x60: // pushf
-        if (!this.push(this.eflags)) return R_FAULT;
-        break;
-      case 0x61: {
-        // popf
-        const v = this.rd32(regs[4]!);
-        if (this.fv !== 0) return R_FAULT;
-        regs[4] = (regs[4]! + 4) | 0;
-        this.eflags = this.popfValue(v);
-        break;
-      }
-      case 0x62: // cli
-        if (this.cpl > ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) return this.gp(0);
-        this.eflags &= ~EFLAGS_IF;
-        break;
-      case 0x63: // sti
-        if (this.cpl > ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) return this.gp(0);
-        if ((this.eflags & EFLAGS_IF) === 0) {
-          this.eflags |= EFLAGS_IF;
-          this.stiShadow = !this.bugs.stiShadowIgnored; // DESIGN §3.10.6: only a 0 → 1 change
-        }
-        break;
-      case 0x64: // int imm
-        this.swVec = imm;
-        return R_INT;
-      case 0x65: // iret
-        if (!this.iret()) return R_FAULT;
-        next = this.eip;
-        break;
-      // SDM vol. 3C 25.1.1: #UD and privilege #GP come before a VM exit; I/O is
-      // privileged by IOPL here (VX32 has no I/O bitmap), so that check comes first too.
-      case 0x66: // in a, imm
-        if (this.cpl > ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) return this.gp(0);
-        if (this.vmx !== null && this.vmx.ctl.ioExiting) return this.vmx.exitInstruction('io', ioQual(imm, true, a), null, w0, imm);
-        regs[a] = imm === 0xe9 ? 0xe9 : -1;
-        break;
-      case 0x67: // out imm, a
-        if (this.cpl > ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) return this.gp(0);
-        if (this.vmx !== null && this.vmx.ctl.ioExiting) return this.vmx.exitInstruction('io', ioQual(imm, false, a), null, w0, imm);
-        if (imm === 0xe9) this.console.push(regs[a]! & 0xff);
-        break;
-      case 0x70: // mov crN, a
-        if (!isCr(b)) return this.ud();
-        if (this.cpl !== 0) return this.gp(0);
-        if (this.vmx !== null) {
-          const r = this.vmx.movToCr(b, a, w0, imm);
-          if (r !== R_RETIRED) return r;
+      switch (op) {
+        case 0x01: // nop
+          break;
+        case 0x02: // hlt: retires, then the CPU halts (DESIGN §3.7)
+          if (this.cpl !== 0) return this.gp(0);
+          if (this.vmx !== null && this.vmx.ctl.hltExiting) return this.vmx.exitInstruction('hlt', 0, null, w0, imm);
+          this.halted = true;
+          break;
+        case 0x10: // mov a, b
+          regs[a] = regs[b]!;
+          break;
+        case 0x11: // mov a, imm
+          regs[a] = imm;
+          break;
+        case 0x12: {
+          // mov a, [m]
+          const v = this.rd32(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
+          if (this.fv !== 0) return R_FAULT;
+          regs[a] = v;
           break;
         }
-        if (!this.writeCr(b, regs[a]!, 0)) return R_FAULT;
-        break;
-      case 0x71: // mov a, crN
-        if (!isCr(b)) return this.ud();
-        if (this.cpl !== 0) return this.gp(0);
-        if (this.vmx !== null) {
-          const r = this.vmx.movFromCr(b, a, w0, imm);
-          if (r !== R_RETIRED) return r;
+        case 0x13: // mov [m], a
+          this.wr32(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, regs[a]!);
+          if (this.fv !== 0) return R_FAULT;
+          break;
+        case 0x14: {
+          // movzx a, byte [m]
+          const v = this.rd8(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm);
+          if (this.fv !== 0) return R_FAULT;
+          regs[a] = v;
           break;
         }
-        regs[a] = b === 0 ? this.cr0 : b === 2 ? this.cr2 : b === 3 ? this.cr3 : this.cr4;
-        break;
-      case 0x72: {
-        // lidt [m]
-        if (this.cpl !== 0) return this.gp(0);
-        const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
-        if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
-          return this.vmx.exitInstruction('idtr-access', dtQual(false, 0), m, w0, imm);
+        case 0x15: // mov byte [m], a8
+          this.wr8(((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm, regs[a]! & 0xff);
+          if (this.fv !== 0) return R_FAULT;
+          break;
+        case 0x16: // lea a, [m]: no memory access
+          regs[a] = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
+          break;
+
+        // ALU (DESIGN §3.4: flags as IA-32)
+        case 0x20: // add a, b
+          regs[a] = this.add(regs[a]!, regs[b]!);
+          break;
+        case 0x21: // sub a, b
+          regs[a] = this.sub(regs[a]!, regs[b]!);
+          break;
+        case 0x22: // and a, b
+          regs[a] = this.logic(regs[a]! & regs[b]!);
+          break;
+        case 0x23: // or a, b
+          regs[a] = this.logic(regs[a]! | regs[b]!);
+          break;
+        case 0x24: // xor a, b
+          regs[a] = this.logic(regs[a]! ^ regs[b]!);
+          break;
+        case 0x25: // cmp a, b
+          this.sub(regs[a]!, regs[b]!);
+          break;
+        case 0x26: // test a, b
+          this.logic(regs[a]! & regs[b]!);
+          break;
+        case 0x28: // add a, imm
+          regs[a] = this.add(regs[a]!, imm);
+          break;
+        case 0x29: // sub a, imm
+          regs[a] = this.sub(regs[a]!, imm);
+          break;
+        case 0x2a: // and a, imm
+          regs[a] = this.logic(regs[a]! & imm);
+          break;
+        case 0x2b: // or a, imm
+          regs[a] = this.logic(regs[a]! | imm);
+          break;
+        case 0x2c: // xor a, imm
+          regs[a] = this.logic(regs[a]! ^ imm);
+          break;
+        case 0x2d: // cmp a, imm
+          this.sub(regs[a]!, imm);
+          break;
+        case 0x2e: // test a, imm
+          this.logic(regs[a]! & imm);
+          break;
+        case 0x30: // shl a, imm
+          if (imm !== 0) {
+            const x = regs[a]!;
+            const r = x << imm;
+            const cf = (x >>> (32 - imm)) & 1;
+            this.setFlags(r, cf, imm === 1 ? (r >>> 31) ^ cf : 0);
+            regs[a] = r;
+          }
+          break;
+        case 0x31: // shr a, imm
+          if (imm !== 0) {
+            const x = regs[a]!;
+            const r = x >>> imm;
+            this.setFlags(r | 0, (x >>> (imm - 1)) & 1, imm === 1 ? x >>> 31 : 0);
+            regs[a] = r;
+          }
+          break;
+        case 0x32: // sar a, imm
+          if (imm !== 0) {
+            const x = regs[a]!;
+            const r = x >> imm;
+            this.setFlags(r, (x >> (imm - 1)) & 1, 0);
+            regs[a] = r;
+          }
+          break;
+        case 0x33: // not a: no flags
+          regs[a] = ~regs[a]!;
+          break;
+        case 0x34: {
+          // neg a: CF = (src ≠ 0), OF = (src = 0x80000000)
+          const x = regs[a]!;
+          const r = -x | 0;
+          this.setFlags(r, x !== 0 ? 1 : 0, x === -0x80000000 ? 1 : 0);
+          regs[a] = r;
+          break;
         }
-        // lidt: 6-byte read, limit u16 then base u32
-        if (!this.access(m, 6, ACC_READ)) return R_FAULT;
-        const buf = this.buf;
-        this.idtrLimit = buf[0]! | (buf[1]! << 8);
-        this.idtrBase = buf[2]! | (buf[3]! << 8) | (buf[4]! << 16) | (buf[5]! << 24);
-        break;
+        case 0x35: {
+          // inc a: keeps CF
+          const x = regs[a]!;
+          const r = (x + 1) | 0;
+          this.setFlags(r, this.eflags & EFLAGS_CF, r === -0x80000000 ? 1 : 0);
+          regs[a] = r;
+          break;
+        }
+        case 0x36: {
+          // dec a: keeps CF
+          const x = regs[a]!;
+          const r = (x - 1) | 0;
+          this.setFlags(r, this.eflags & EFLAGS_CF, x === -0x80000000 ? 1 : 0);
+          regs[a] = r;
+          break;
+        }
+
+        // Control flow (absolute targets)
+        case 0x40: // jmp imm
+          next = imm;
+          break;
+        case 0x41: // jmp a
+          next = regs[a]!;
+          break;
+        case 0x42: // call imm
+          if (!this.push(next)) return R_FAULT;
+          next = imm;
+          break;
+        case 0x43: {
+          // call a
+          const t = regs[a]!; // read before the push: `call esp` jumps to the old esp
+          if (!this.push(next)) return R_FAULT;
+          next = t;
+          break;
+        }
+        case 0x44: {
+          // ret
+          const v = this.rd32(regs[4]!);
+          if (this.fv !== 0) return R_FAULT;
+          regs[4] = (regs[4]! + 4) | 0;
+          next = v;
+          break;
+        }
+        case 0x45: // push a
+          if (!this.push(regs[a]!)) return R_FAULT;
+          break;
+        case 0x46: // push imm
+          if (!this.push(imm)) return R_FAULT;
+          break;
+        case 0x47: {
+          // pop a
+          const v = this.rd32(regs[4]!);
+          if (this.fv !== 0) return R_FAULT;
+          regs[4] = (regs[4]! + 4) | 0;
+          regs[a] = v; // after esp: `pop esp` loads the popped value
+          break;
+        }
+        case 0x50:
+        case 0x51:
+        case 0x52:
+        case 0x53:
+        case 0x54:
+        case 0x55:
+        case 0x56:
+        case 0x57:
+        case 0x58:
+        case 0x59:
+        case 0x5c:
+        case 0x5d:
+        case 0x5e:
+        case 0x5f: // jcc imm (5A, 5B undefined)
+          if (this.cond(op & 0xf)) next = imm;
+          break;
+
+        // System (DESIGN §3.4)
+        case 0x60: // pushf
+          if (!this.push(this.eflags)) return R_FAULT;
+          break;
+        case 0x61: {
+          // popf
+          const v = this.rd32(regs[4]!);
+          if (this.fv !== 0) return R_FAULT;
+          regs[4] = (regs[4]! + 4) | 0;
+          this.eflags = this.popfValue(v);
+          break;
+        }
+        case 0x62: // cli
+          if (this.cpl > ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) return this.gp(0);
+          this.eflags &= ~EFLAGS_IF;
+          break;
+        case 0x63: // sti
+          if (this.cpl > ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) return this.gp(0);
+          if ((this.eflags & EFLAGS_IF) === 0) {
+            this.eflags |= EFLAGS_IF;
+            this.stiShadow = !this.bugs.stiShadowIgnored; // DESIGN §3.10.6: only a 0 → 1 change
+          }
+          break;
+        case 0x64: // int imm
+          this.swVec = imm;
+          return R_INT;
+        case 0x65: // iret
+          if (!this.iret()) return R_FAULT;
+          next = this.eip;
+          break;
+        // SDM vol. 3C 25.1.1: #UD and privilege #GP come before a VM exit; I/O is
+        // privileged by IOPL here (VX32 has no I/O bitmap), so that check comes first too.
+        case 0x66: // in a, imm
+          if (this.cpl > ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) return this.gp(0);
+          if (this.vmx !== null && this.vmx.ctl.ioExiting) return this.vmx.exitInstruction('io', ioQual(imm, true, a), null, w0, imm);
+          regs[a] = imm === 0xe9 ? 0xe9 : -1;
+          break;
+        case 0x67: // out imm, a
+          if (this.cpl > ((this.eflags >>> EFLAGS_IOPL_SHIFT) & 3)) return this.gp(0);
+          if (this.vmx !== null && this.vmx.ctl.ioExiting) return this.vmx.exitInstruction('io', ioQual(imm, false, a), null, w0, imm);
+          if (imm === 0xe9) this.console.push(regs[a]! & 0xff);
+          break;
+        case 0x70: // mov crN, a
+          if (!isCr(b)) return this.ud();
+          if (this.cpl !== 0) return this.gp(0);
+          if (this.vmx !== null) {
+            const r = this.vmx.movToCr(b, a, w0, imm);
+            if (r !== R_RETIRED) return r;
+            break;
+          }
+          if (!this.writeCr(b, regs[a]!, 0)) return R_FAULT;
+          break;
+        case 0x71: // mov a, crN
+          if (!isCr(b)) return this.ud();
+          if (this.cpl !== 0) return this.gp(0);
+          if (this.vmx !== null) {
+            const r = this.vmx.movFromCr(b, a, w0, imm);
+            if (r !== R_RETIRED) return r;
+            break;
+          }
+          regs[a] = b === 0 ? this.cr0 : b === 2 ? this.cr2 : b === 3 ? this.cr3 : this.cr4;
+          break;
+        case 0x72: {
+          // lidt [m]
+          if (this.cpl !== 0) return this.gp(0);
+          const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
+          if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
+            return this.vmx.exitInstruction('idtr-access', dtQual(false, 0), m, w0, imm);
+          }
+          // lidt: 6-byte read, limit u16 then base u32
+          if (!this.access(m, 6, ACC_READ)) return R_FAULT;
+          const buf = this.buf;
+          this.idtrLimit = buf[0]! | (buf[1]! << 8);
+          this.idtrBase = buf[2]! | (buf[3]! << 8) | (buf[4]! << 16) | (buf[5]! << 24);
+          break;
+        }
+        case 0x73: {
+          // sidt [m]
+          const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
+          if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
+            return this.vmx.exitInstruction('idtr-access', dtQual(true, 0), m, w0, imm);
+          }
+          const buf = this.buf;
+          const base = this.idtrBase;
+          buf[0] = this.idtrLimit;
+          buf[1] = this.idtrLimit >>> 8;
+          buf[2] = base;
+          buf[3] = base >>> 8;
+          buf[4] = base >>> 16;
+          buf[5] = base >>> 24;
+          if (!this.access(m, 6, ACC_WRITE | this.userAcc)) return R_FAULT;
+          break;
+        }
+        case 0x74: // ltr a
+          if (this.cpl !== 0) return this.gp(0);
+          if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
+            return this.vmx.exitInstruction('tr-access', dtQual(false, a), null, w0, imm);
+          }
+          this.tr = regs[a]!;
+          break;
+        case 0x75: // str a
+          if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
+            return this.vmx.exitInstruction('tr-access', dtQual(true, a), null, w0, imm);
+          }
+          regs[a] = this.tr;
+          break;
+        case 0x76: {
+          // invlpg [m]: no architectural effect (DESIGN §3.6), but the host TLB entry goes.
+          if (this.cpl !== 0) return this.gp(0);
+          const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
+          if (this.vmx !== null && this.vmx.ctl.invlpgExiting) return this.vmx.exitInstruction('invlpg', m >>> 0, m, w0, imm);
+          this.tlb.invalidate(m >>> PAGE_SHIFT);
+          break;
+        }
+        case 0x77: // mov a, cs
+          regs[a] = 0x08 + 0x11 * this.cpl;
+          break;
+        default:
+          // 00 (zeroed memory), 03 ud2, and every undefined opcode.
+          return this.ud();
       }
-      case 0x73: {
-        // sidt [m]
-        const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
-        if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
-          return this.vmx.exitInstruction('idtr-access', dtQual(true, 0), m, w0, imm);
-        }
-        const buf = this.buf;
-        const base = this.idtrBase;
-        buf[0] = this.idtrLimit;
-        buf[1] = this.idtrLimit >>> 8;
-        buf[2] = base;
-        buf[3] = base >>> 8;
-        buf[4] = base >>> 16;
-        buf[5] = base >>> 24;
-        if (!this.access(m, 6, ACC_WRITE | this.userAcc)) return R_FAULT;
-        break;
-      }
-      case 0x74: // ltr a
-        if (this.cpl !== 0) return this.gp(0);
-        if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
-          return this.vmx.exitInstruction('tr-access', dtQual(false, a), null, w0, imm);
-        }
-        this.tr = regs[a]!;
-        break;
-      case 0x75: // str a
-        if (this.vmx !== null && this.vmx.ctl.descriptorTableExiting) {
-          return this.vmx.exitInstruction('tr-access', dtQual(true, a), null, w0, imm);
-        }
-        regs[a] = this.tr;
-        break;
-      case 0x76: {
-        // invlpg [m]: no architectural effect (DESIGN §3.6), but the host TLB entry goes.
-        if (this.cpl !== 0) return this.gp(0);
-        const m = ((w0 & NOBASE_BIT) !== 0 ? 0 : regs[b]!) + imm;
-        if (this.vmx !== null && this.vmx.ctl.invlpgExiting) return this.vmx.exitInstruction('invlpg', m >>> 0, m, w0, imm);
-        this.tlb.invalidate(m >>> PAGE_SHIFT);
-        break;
-      }
-      case 0x77: // mov a, cs
-        regs[a] = 0x08 + 0x11 * this.cpl;
-        break;
-      default:
-        // 00 (zeroed memory), 03 ud2, and every undefined opcode.
-        return this.ud();
+      this.eip = next;
+      this.icount++;
+      if (--budget <= 0 || this.stiShadow || this.halted) return R_RETIRED;
     }
-    this.eip = next;
-    this.icount++;
-    return R_RETIRED;
   }
 
   // ---------------------------------------------------------------------------------

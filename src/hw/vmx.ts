@@ -20,19 +20,7 @@ import { deliverEvent } from './deliver.ts';
 import { EPT_FAIL_MISCONFIG, Ept } from './ept.ts';
 import { crQual, EPT_QUAL_GLA_VALID, type EventKind, type ExitInfo, type ExitReason, zeroExitCounts } from './exits.ts';
 import { eptFailGpa, XF_EPT_QUAL } from './mmu.ts';
-import {
-  FV_EXIT,
-  KIND_EXC,
-  KIND_EXT,
-  KIND_SW,
-  type NonRoot,
-  R_FAULT,
-  R_RETIRED,
-  S_DELIVERED,
-  S_EXIT,
-  S_HALTED,
-  S_RETIRED,
-} from './seams.ts';
+import { FV_EXIT, KIND_EXC, KIND_EXT, KIND_SW, type NonRoot, R_FAULT, R_RETIRED, S_DELIVERED, S_EXIT, S_HALTED } from './seams.ts';
 import { Controls, type HostState, Vmcs } from './vmcs.ts';
 const kindOf = (k: number): EventKind => (k === KIND_EXT ? 'external' : k === KIND_SW ? 'software' : 'exception');
 
@@ -156,8 +144,12 @@ export class Vmx implements NonRoot {
       if (cpu.pendingCount !== 0 || cpu.stiShadow || cpu.halted || this.ctl.interruptWindowExiting) {
         s = this.boundary();
       } else {
-        const r = cpu.exec();
-        s = r === R_RETIRED ? S_RETIRED : cpu.finish(r);
+        // Back to back (cpu.ts `exec`), each retired instruction one step of the budget.
+        const before = cpu.icount;
+        const r = cpu.exec(budget - steps);
+        steps += cpu.icount - before;
+        if (r === R_RETIRED) continue;
+        s = cpu.finish(r);
       }
       if (s === S_EXIT) return steps;
       if (s === S_HALTED) {
@@ -196,7 +188,7 @@ export class Vmx implements NonRoot {
     }
     if (!ctl.externalInterruptExiting && cpu.pendingCount !== 0 && guestIf && !shadow) return cpu.deliverExternal();
     if (cpu.halted) return S_HALTED;
-    return cpu.finish(cpu.exec());
+    return cpu.finish(cpu.exec(1));
   }
 
   // ---------------------------------------------------------------------------------
