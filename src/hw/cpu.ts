@@ -64,6 +64,8 @@ const {
 const { FV_EXIT, KIND_EXC, KIND_EXT, KIND_SW, R_FAULT, R_INT, R_RETIRED, S_EXIT, S_HALTED, S_RETIRED, S_SHUTDOWN } = seams;
 
 const NOBASE_BIT = 0x8 << 16;
+/** The most instructions one call of `exec` retires (runBurst calls it again). */
+const EXEC_BURST = 1 << 16;
 /** The last offset at which an access of 8 (fetch) or 4 bytes stays inside its page. */
 const LAST_OFFSET_8 = PAGE_SIZE - 8;
 const LAST_OFFSET_4 = PAGE_SIZE - 4;
@@ -195,7 +197,7 @@ export class Cpu {
       // back. Each retired one adds 1 to both `steps` and `icount`, so one budget bounds
       // both limits.
       const before = this.icount;
-      const r = this.exec(Math.min(maxSteps - steps, icountLimit - before));
+      const r = this.exec(Math.min(maxSteps - steps, icountLimit - before, EXEC_BURST));
       steps += this.icount - before;
       if (r !== R_RETIRED) {
         steps++; // the step that raised an event (or exited) without retiring
@@ -244,8 +246,8 @@ export class Cpu {
   // The interpreter: one instruction (DESIGN §3.3–3.4)
 
   /**
-   * Instructions back to back: at most `budget`, and none after one that sets the STI
-   * shadow or halts (the boundary after it needs `step`). Returns R_RETIRED when the last
+   * Instructions back to back: at most `budget`, and none after a `hlt` or an `sti` that
+   * sets the STI shadow (the boundary after it needs `step`). Returns R_RETIRED when the last
    * one retired, else what the last one raised (it did not retire). The loop is in here,
    * not in the caller, so that the hot path is one function V8 optimizes as a whole.
    */
@@ -286,6 +288,7 @@ export class Cpu {
           if (this.cpl !== 0) return this.gp(0);
           if (this.vmx !== null && this.vmx.ctl.hltExiting) return this.vmx.exitInstruction('hlt', 0, null, w0, imm);
           this.halted = true;
+          budget = 1; // retire it, then stop: the boundary after it needs `step`
           break;
         case 0x10: // mov a, b
           regs[a] = regs[b]!;
@@ -493,6 +496,7 @@ export class Cpu {
           if ((this.eflags & EFLAGS_IF) === 0) {
             this.eflags |= EFLAGS_IF;
             this.stiShadow = !this.bugs.stiShadowIgnored; // DESIGN §3.10.6: only a 0 → 1 change
+            budget = 1; // as hlt: the boundary after it needs `step`
           }
           break;
         case 0x64: // int imm
@@ -595,7 +599,7 @@ export class Cpu {
       }
       this.eip = next;
       this.icount++;
-      if (--budget <= 0 || this.stiShadow || this.halted) return R_RETIRED;
+      if (--budget <= 0) return R_RETIRED;
     }
   }
 
