@@ -17,6 +17,7 @@ import { UsageError, parseCount } from './usage.ts';
 import { CPU_PROFILES, modelledCycles, type CpuProfile } from './cost-model.ts';
 import { figureCommand } from './figure-asplos06.ts';
 import { QEMU_BENCH_RUNS, qemuBench } from './qemu-bench.ts';
+import { loadWarning, probeOtherLoad } from './machine-load.ts';
 
 export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... [--steps N] [--cpu PROFILE] [--counters] [--json]
        popek bench --lockstep [--engine E] [--runs N] [--baseline]
@@ -26,7 +27,8 @@ export const BENCH_HELP = `usage: popek bench [--engine E]... [--workload W]... 
 Runs each workload of examples/bench on each engine and prints guest instructions per
 second (wall clock, timed after an untimed warm-up run of up to 1,000,000 steps, so JIT
 compilation is not counted), exits, modelled cycles (DESIGN §9: counters × the costs of
-a CPU) and the overhead over native.
+a CPU) and the overhead over native. When other processes kept the CPUs busy meanwhile,
+bench says so on stderr: such figures are low and not comparable.
   --engine E     an engine (repeatable; default: every engine), or the path of a plugin module (./my-vmm.ts)
   --workload W   a workload name (repeatable; default: all)
   --steps N      step budget per run (default: 3000000)
@@ -153,6 +155,11 @@ export function benchLockstep(
   return r;
 }
 
+function warnIfBusy(otherCpus: number): void {
+  const warning = loadWarning(otherCpus);
+  if (warning !== undefined) process.stderr.write(warning + '\n');
+}
+
 export async function benchCommand(args: string[], out: (s: string) => void): Promise<number> {
   if (args.some((a) => a === '--figure' || a.startsWith('--figure='))) return figureCommand(args, out);
   const { values, positionals, given } = parseCommand('bench', args, BENCH_OPTIONS);
@@ -192,8 +199,10 @@ export async function benchCommand(args: string[], out: (s: string) => void): Pr
     const engine = await resolveEngine(values.engine?.[0] ?? 'native');
     const runs = parseCount(values.runs, '--runs', 1, 1_000_000);
     const progress = progressReporter(`bench --lockstep ${engineLabel(engine)}`);
+    const otherLoad = probeOtherLoad();
     const r = pluginWork(engine, () => benchLockstep(engine, runs, values.baseline, progress.update));
     progress.end();
+    warnIfBusy(otherLoad());
     const line = (what: string, seconds: number, rps: number) =>
       `lockstep ${engineLabel(engine)} vs spec, ${what}: ${r.runs} generated cases, ${r.stepsPerRun.toFixed(0)} steps per run on average, ${seconds.toFixed(2)} s: ${rps.toFixed(0)} runs/s on one core\n`;
     if (values.json) out(JSON.stringify(r) + '\n');
@@ -217,12 +226,14 @@ export async function benchCommand(args: string[], out: (s: string) => void): Pr
   const resolved: string[] = [];
   for (const e of engines) resolved.push(await resolveEngine(e));
   const rows: BenchRow[] = [];
+  const otherLoad = probeOtherLoad();
   for (const engine of resolved) {
     for (const workload of workloads) {
       process.stderr.write(`bench: ${engineLabel(engine)} × ${workload}...\n`);
       rows.push(pluginWork(engine, () => benchOne(engine, workload, steps, cpu)));
     }
   }
+  warnIfBusy(otherLoad());
   for (const r of rows) {
     const native = rows.find((x) => x.engine === 'native' && x.workload === r.workload);
     if (native && native.modelledCycles > 0 && r.engine !== 'spec') r.overhead = r.modelledCycles / native.modelledCycles;
