@@ -4,7 +4,7 @@
 // stand for ends the steps with `beyond` saying why: it is never turned into a divergence.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_LIVE, VEC_DF, VEC_GP, VEC_NP, VEC_PF } from '../../hw/arch.ts';
@@ -219,7 +219,8 @@ export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}):
     const seconds = (performance.now() - t0) / 1000;
     const code = r.error === undefined ? undefined : (r.error as NodeJS.ErrnoException).code;
     if (r.error && code !== 'ENOBUFS' && code !== 'ETIMEDOUT') throw new Error(`qemu-system-i386 could not run: ${r.error.message}`);
-    let debugcon = readFileSync(join(dir, 'debugcon'), 'latin1');
+    // A QEMU that failed before opening its chardevs leaves no file: its exit says why.
+    let debugcon = existsSync(join(dir, 'debugcon')) ? readFileSync(join(dir, 'debugcon'), 'latin1') : '';
     const pages = ramBytes / 0x1000;
     const ramTail = END_STATE_BYTES + 4 * pages + 0x1000 * dump.length;
     const halted = r.status === 0x21; // isa-debug-exit: status (0x10 << 1) | 1
