@@ -136,8 +136,15 @@ function x86Piece(p: Piece): Piece {
     case 'user':
       return {
         ...q,
+        // A word stored at KSTACK + 0xffd… straddles into PD_A, the next page: a live table edit (exclusion 1).
         ops: q.ops.map((o) =>
-          o.op === 'pushf' ? { op: 'sensitive', what: 'movcs' } : o.op === 'io' ? { ...o, port: 0xe9, out: true } : o,
+          o.op === 'pushf'
+            ? { op: 'sensitive', what: 'movcs' }
+            : o.op === 'io'
+              ? { ...o, port: 0xe9, out: true }
+              : o.op === 'mem' && o.store && o.target === 'KSTACK' && o.off > 0xffc
+                ? { ...o, off: 0xffc }
+                : o,
         ),
       };
     case 'loop':
