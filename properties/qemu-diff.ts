@@ -28,6 +28,12 @@ import { diffState, ramDiff, type FieldDiff } from './lockstep/compare.ts';
 /** How QEMU is observed: every step from its log (TCG only), or the end state the exit routine sends (TCG or KVM). */
 export type Observe = 'steps' | 'end';
 
+/**
+ * How far the end-state mode runs the spec to find its end when the step budget is smaller:
+ * QEMU, unlogged, runs to its own end (or its time limit), not to a step.
+ */
+export const END_MAX_STEPS = 100_000;
+
 /** What the end-state mode cannot compare: only a log shows them (issue 17 item 1: listed in every report, never skipped silently). */
 export const END_NOT_COMPARED = [
   'trace (each delivery: vector, error code, CR2, eip)',
@@ -279,12 +285,13 @@ export function qemuDiff(
       seconds: 0,
     };
   // Host-only events change nothing guest-visible (DESIGN §3.8): QEMU runs without them.
-  const pre = specPreRun(image, ramBytes, maxSteps, observe === 'end');
+  // QEMU cannot be stopped at a step without a log: the end-state mode looks for the spec's end past maxSteps.
+  const pre = specPreRun(image, ramBytes, observe === 'end' ? Math.max(maxSteps, END_MAX_STEPS) : maxSteps, observe === 'end');
   const { physEip, cut } = pre;
   const qopts = { accel: opts.accel, binary: opts.binary, bugs: opts.bugs, timeoutMs: opts.timeoutMs };
   const r =
     observe === 'end'
-      ? endDiff(image, ramBytes, maxSteps, qopts, pre, notCompared, explained)
+      ? endDiff(image, ramBytes, Math.max(maxSteps, END_MAX_STEPS), qopts, pre, notCompared, explained)
       : stepsDiff(image, ramBytes, maxSteps, qopts, physEip, cut, notCompared, explained);
   return { ...r, observe };
 }
@@ -403,7 +410,7 @@ function compareRam(
 /**
  * `end`: the spec's end beside QEMU's. A guest the spec's run says leaves the subset is
  * not run at all (nothing of QEMU could be compared before that step: QEMU runs on past
- * it); a spec run that does not end within maxSteps has no end to compare.
+ * it); a spec run that does not end within maxSteps (END_MAX_STEPS at least) has no end to compare.
  */
 function endDiff(
   image: Image,
