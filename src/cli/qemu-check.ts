@@ -4,7 +4,7 @@
 // --engine qemu` command that reproduces it.
 
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { formatReport } from '../../properties/check/counterexample.ts';
 import { formatQemuDivergence, qemuCase, runQemuCampaign } from '../../properties/check/qemu-campaign.ts';
 import { END_NOT_COMPARED, type Observe } from '../../properties/qemu-diff.ts';
@@ -15,12 +15,16 @@ import { progressReporter } from './progress.ts';
 import { saveCounterexample } from './save.ts';
 import { UsageError } from './usage.ts';
 
-/** `--accel`: tcg (default), or kvm where /dev/kvm can be opened for reading and writing (`kvm` is the path tests give another one). */
+/**
+ * `--accel`: tcg (default), or kvm where /dev/kvm opens for reading and writing, as QEMU
+ * opens it (an existing node whose module is not loaded fails here too, ENXIO); `kvm` is
+ * the path, which tests replace.
+ */
 export function parseAccel(text: string | undefined, kvm = '/dev/kvm'): 'tcg' | 'kvm' {
   if (text === undefined || text === 'tcg') return 'tcg';
   if (text !== 'kvm') throw new UsageError(`--accel: '${text}' is not tcg or kvm`);
   try {
-    accessSync(kvm, constants.R_OK | constants.W_OK);
+    closeSync(openSync(kvm, 'r+'));
   } catch (e) {
     throw new UsageError(`--accel kvm: ${kvm} is not usable here (${(e as NodeJS.ErrnoException).code ?? 'error'}); use --accel tcg`);
   }
