@@ -273,12 +273,27 @@ describe('--observe end: the end state the exit routine sends (the KVM mode, run
       { path: 'regs.eax', spec: 2, engine: 1 },
     ]);
     expect(endDiff(source, R).divergence).toBeUndefined();
+    // The console, from debugcon: VX32 prints 'B' (the second pass), the bug 'A' (the first).
+    const console = [
+      '        mov ecx, 0x41',
+      'again:  cmp ecx, 0x41',
+      '        je skip',
+      '        mov eax, ecx',
+      '        out 0xE9, eax',
+      '        hlt',
+      'skip:   mov ecx, 0x42',
+      '        jmp again',
+    ].join('\n');
+    expect(endDiff(console, R, ['jcc-inverted']).divergence?.fields).toEqual([{ path: 'console', spec: 'B', engine: 'A' }]);
     // demand-paging.s: the inverted `jne fill` leaves the table with one entry, so turning paging on faults with no handler mapped: a triple fault.
     expect(endDiff(demandPaging, R, ['jcc-inverted']).divergence?.fields).toEqual([{ path: 'status', spec: 'halted', engine: 'shutdown' }]);
   }, 30_000);
 
-  test('a triple fault: status and console compared, the state after it listed as not compared', () => {
-    const r = endDiff(readFileSync(new URL('../../examples/triple-fault.s', import.meta.url), 'utf8'), 0x40000);
+  test('the examples: hello agrees at the end; triple-fault: status and console compared, the state after it listed as not compared', () => {
+    const example = (name: string) => endDiff(readFileSync(new URL(`../../examples/${name}`, import.meta.url), 'utf8'), 0x40000);
+    const hello = example('hello.s');
+    expect([hello.divergence, hello.beyond]).toEqual([undefined, undefined]);
+    const r = example('triple-fault.s');
     expect([r.divergence, r.beyond]).toEqual([undefined, undefined]);
     expect(r.notCompared).toContain('registers, eflags, cpl, CR0–CR4, idtr, tr and RAM at a triple fault (no exit routine runs after one)');
   }, 30_000);
