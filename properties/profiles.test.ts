@@ -5,7 +5,7 @@
 
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { runSpec } from '../spec/machine.ts';
+import { runSpec, SpecMachine } from '../spec/machine.ts';
 import type { Observation } from '../spec/observation.ts';
 import { caseArb, type GuestCase } from './arbitraries/case.ts';
 import { labelsOf, runtimeLabels } from './arbitraries/labels.ts';
@@ -103,6 +103,28 @@ test('x86: nothing the IA-32 translation cannot express (docs/qemu.md limits): n
   }
   // The check can fail: the default profile has them.
   expect(casesOf('all').some((r) => /^\s*pushf\b/m.test(render(r.c)))).toBe(true);
+});
+
+/** Physical addresses at or past the end of RAM the spec's run reads, writes or fetches (walks included). */
+function beyondRam(r: Ran): number[] {
+  const m = new SpecMachine(r.c.image, { ramBytes: r.c.ramBytes });
+  const out: number[] = [];
+  const note = (pa: number) => pa >= r.c.ramBytes && out.length < 4 && out.push(pa);
+  const read = m.mem.readByte.bind(m.mem);
+  const write = m.mem.writeByte.bind(m.mem);
+  m.mem.readByte = (pa) => (note(pa), read(pa));
+  m.mem.writeByte = (pa, v) => (note(pa), write(pa, v));
+  m.run(r.c.events, r.c.maxSteps);
+  return out;
+}
+
+test('x86: no access beyond RAM (open bus on VX32, the PC memory map on IA-32), paging on or off', () => {
+  const rs = casesOf('x86');
+  for (const r of rs) expect(beyondRam(r), render(r.c).split('\n')[2]).toEqual([]);
+  // Paging off at some point in some of them (PLAY, BIG and the recursive window are then physical addresses past RAM).
+  expect(rs.some((r) => !r.c.setup.paging || r.tags.has('paging-toggle'))).toBe(true);
+  // The check can fail: the default profile reaches past RAM.
+  expect(casesOf('all').some((r) => beyondRam(r).length > 0)).toBe(true);
 });
 
 test('swap: every case has a host-only event', () => {

@@ -152,6 +152,6 @@ export function caseArb(opts: CaseOptions = {}): fc.Arbitrary<GuestCase> {
         setup: profile.setup,
         specs: opts.maxEvents === undefined ? profile.events : profile.events.map((s) => s.slice(0, opts.maxEvents)),
       })
-      .map(({ setup, pieces, specs }) => buildCase(setup, pieces, specs))
+      .map(({ setup, pieces, specs }) => buildCase(setup, profile.fit ? profile.fit(setup, pieces) : pieces, specs))
   );
 }

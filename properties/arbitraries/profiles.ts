@@ -24,7 +24,8 @@
 //       SAL/SAR/SHL/SHR), VX32 defines it (§3.4): counts are 0 or 1;
 //   (5) the platform — the MMIO device, open bus beyond RAM and IA-32's other gate kinds
 //       (16-bit, task) and code selectors are machine, not architecture: no MMIO, no
-//       access beyond RAM, no gate broken by its selector.
+//       access beyond RAM (x86Fit: what a piece addresses is chosen knowing whether
+//       paging is on where it runs), no gate broken by its selector.
 // - all:      everything (the default).
 
 import fc from 'fast-check';
@@ -46,6 +47,8 @@ export interface ProfileDef {
   events: fc.Arbitrary<EventSpec[]>;
   /** The tags `--stats` must show in ≥ 5 % of this profile's cases (properties/generators.test.ts). */
   hard: readonly string[];
+  /** A last pass over the body, knowing the setup and each piece's predecessors (x86: x86Fit). */
+  fit?: (setup: Setup, pieces: Piece[]) => Piece[];
 }
 
 // ---- setups ----------------------------------------------------------------------------
@@ -133,8 +136,15 @@ function x86Piece(p: Piece): Piece {
     case 'user':
       return {
         ...q,
+        // A word stored at KSTACK + 0xffd… straddles into PD_A, the next page: a live table edit (exclusion 1).
         ops: q.ops.map((o) =>
-          o.op === 'pushf' ? { op: 'sensitive', what: 'movcs' } : o.op === 'io' ? { ...o, port: 0xe9, out: true } : o,
+          o.op === 'pushf'
+            ? { op: 'sensitive', what: 'movcs' }
+            : o.op === 'io'
+              ? { ...o, port: 0xe9, out: true }
+              : o.op === 'mem' && o.store && o.target === 'KSTACK' && o.off > 0xffc
+                ? { ...o, off: 0xffc }
+                : o,
         ),
       };
     case 'loop':
@@ -144,6 +154,72 @@ function x86Piece(p: Piece): Piece {
     default:
       return q;
   }
+}
+
+/** The machine state a piece starts in, as far as x86Fit needs it. */
+interface FitState {
+  paging: boolean;
+  pse: boolean;
+  space: 'A' | 'B';
+}
+
+/**
+ * x86, platform (5): no access beyond RAM, knowing the state each piece starts in. With
+ * paging off, PLAY, BIG and the recursive window are physical addresses beyond RAM (open
+ * bus on VX32, a PC's memory map on IA-32); with paging on and CR4.PSE off, a present
+ * PDE 1 is a page table at frame 0, which is code (IA-32 runs translated bytes there:
+ * docs/qemu.md `data-as-code`). Such an access goes to DATA0/DATA1 or a playground page
+ * instead (same width, offset, store or load, so straddles and faults stay); a word at
+ * 0xFFFFFFFE, which wraps onto the code at 0 or lies beyond RAM, becomes a word
+ * straddling DATA0 and DATA1. The piece kinds and their share of the body do not change.
+ */
+function fitX86Piece(p: Piece, st: FitState, bigIsTable: boolean): Piece {
+  const off = !st.paging; // PLAY, BIG, REC are beyond RAM
+  const badArea = (area: string) => (off && (area === 'play' || area === 'big' || area === 'rec')) || (bigIsTable && area === 'big');
+  switch (p.kind) {
+    case 'mem': {
+      const t = p.target;
+      if (t.area === 'wrap') return { ...p, target: { area: 'data', page: 0, off: 0xffe } };
+      if (!badArea(t.area)) return p;
+      if (!off && t.area === 'big') return { ...p, target: { area: 'play', entry: 1, off: t.off } };
+      const page = t.area === 'play' ? ((t.entry & 1) as 0 | 1) : 0;
+      return { ...p, target: { area: 'data', page, off: t.area === 'rec' ? 4 * (t.index & 0x3ff) : t.area === 'ram-end' ? 0x100 : t.off } };
+    }
+    case 'loop':
+      return off && p.body !== 'add' ? { ...p, body: 'add' } : p;
+    case 'cr3':
+      return off ? { ...p, use: null } : p;
+    case 'far-call':
+      if (off) return { kind: 'call', reg: 'ebx', value: 0, indirect: true };
+      return bigIsTable && p.target.via === 'big' ? { ...p, target: { via: 'play', entry: 1 } } : p;
+    case 'user':
+      return off ? { ...p, ops: p.ops.map((o) => (o.op === 'mem' && o.target === 'PLAY' ? { ...o, target: 'DATA0' as const } : o)) } : p;
+    case 'delivery':
+      // ESP0 in the playground: beyond RAM with paging off, where the push cannot fault.
+      return off && p.fault.f === 'fatal' ? { ...p, fault: { f: 'gate', vector: 0x21, breakage: 'not-present', trigger: 'int' } } : p;
+    case 'mode': {
+      // One of its accesses runs with paging off (pg, or paging off already), or through PDE 1 as a table (pse off).
+      const t = p.target;
+      if (t.area === 'data1') return p;
+      const bad = p.bit === 'pg' || off || (t.area === 'big' && (p.bit === 'pse' || !st.pse));
+      return bad ? { ...p, target: { area: 'data1', off: t.off } } : p;
+    }
+    default:
+      return p;
+  }
+}
+
+/** x86Piece's last pass: fitX86Piece for each piece in the state its predecessors leave. */
+function x86Fit(setup: Setup, pieces: Piece[]): Piece[] {
+  const st: FitState = { paging: setup.paging, pse: setup.pse, space: setup.startSpace };
+  return pieces.map((p) => {
+    const q = fitX86Piece(p, st, st.paging && !st.pse && setup.spaces[st.space].big !== null);
+    if (q.kind === 'cr-toggle' && q.bit === 'pg') st.paging = q.on;
+    if (q.kind === 'cr-toggle' && q.bit === 'pse') st.pse = q.on;
+    if (q.kind === 'mode' && q.bit !== 'wp') st[q.bit === 'pg' ? 'paging' : 'pse'] = q.back ? q.first : !q.first;
+    if (q.kind === 'cr3') st.space = q.to;
+    return q;
+  });
 }
 
 // ---- events ----------------------------------------------------------------------------
@@ -221,6 +297,7 @@ export const PROFILES: Readonly<Record<GuestProfile, ProfileDef>> = {
     piece: piecesOf(without(DEFAULT_WEIGHTS, ...TABLE_EDITS, 'mmio', 'smc')).map(x86Piece),
     events: fc.constant([]),
     hard: ['paging', 'cr3-switch', 'user-mode', 'page-fault', 'delivery-fault'],
+    fit: x86Fit,
   },
 };
 

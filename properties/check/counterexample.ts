@@ -44,6 +44,7 @@ export function toReplayFile(f: ReplayFile): ReplayFile {
     maxSteps: f.maxSteps,
     // Without it a forced-emulation finding replays on the plain engine and "now agrees".
     ...(f.forcedEmulation === true ? { forcedEmulation: true } : {}),
+    ...(f.observe === 'end' ? { observe: 'end' as const } : {}),
     instructions: f.instructions,
     divergence: f.divergence,
   };
@@ -98,6 +99,7 @@ export function reproduceCommand(f: ReplayFile, sPath: string, eventsPath: strin
   return [
     `popek diff ${sPath} ${engineFlag(f.engine)}`,
     ...f.bugs.map((b) => `--bug ${b}`),
+    ...(f.observe === 'end' ? ['--observe end'] : []),
     `--ram ${ramText(f.ramBytes)} --max-steps ${f.maxSteps}`,
     ...(eventsPath === undefined ? [] : [`--events ${eventsPath}`]),
   ].join(' ');

@@ -65,7 +65,7 @@ export function formatQemuDivergence(r: QemuDiff): string {
   const d = r.divergence!;
   return [
     `qemu: not compared: ${r.notCompared.join(', ')} (docs/qemu.md)`,
-    `first divergence at step ${d.step}: ${d.insn}   (eip 0x${d.eip.toString(16)})`,
+    `${r.observe === 'end' ? 'divergence at the end, step' : 'first divergence at step'} ${d.step}: ${d.insn}   (eip 0x${d.eip.toString(16)})`,
     `  step outcome: spec ${d.outcome.spec}, qemu ${d.outcome.qemu}`,
     ...d.fields.map((f) => `* ${f.path}: spec ${JSON.stringify(f.spec)}, qemu ${JSON.stringify(f.engine)}`),
   ].join('\n');
@@ -113,6 +113,7 @@ export function runQemuChunk(job: QemuChunkJob): QemuChunkOutcome {
       property: 'equivalence',
       engine: 'qemu',
       bugs: [...(job.opts.bugs ?? [])],
+      ...(job.opts.observe === 'end' ? { observe: 'end' as const } : {}),
       seed: result.seed,
       path: result.counterexamplePath ?? '',
       source: c.source,

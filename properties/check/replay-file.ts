@@ -19,6 +19,8 @@ export interface ReplayFile {
   maxSteps: number;
   /** The VMX engine ran with its emulator in front of every hidden fault (cases.ts). */
   forcedEmulation?: boolean;
+  /** `--engine qemu --observe end`: found comparing end states (docs/qemu.md); absent: every step. */
+  observe?: 'end';
   /** Instructions in the generated body after shrinking. */
   instructions: number;
   /** The first divergence, as `popek diff` prints it. */
@@ -38,6 +40,7 @@ export function isReplayFile(x: unknown): x is ReplayFile {
     typeof o.source === 'string' &&
     Array.isArray(o.events) &&
     typeof o.ramBytes === 'number' &&
-    typeof o.maxSteps === 'number'
+    typeof o.maxSteps === 'number' &&
+    (o.observe === undefined || o.observe === 'end')
   );
 }

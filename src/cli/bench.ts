@@ -42,7 +42,8 @@ bench says so on stderr: such figures are low and not comparable.
                  the protocol's cost per step (process start not counted)
   --runs N       with --lockstep or --protocol: how many cases (default: 500)
   --engine qemu  instead: guests/s and QEMU runs/s checking generated x86 guests under
-                 qemu-system-i386 (docs/qemu.md), and where a run's time goes (--runs, default: ${QEMU_BENCH_RUNS})
+                 qemu-system-i386 (docs/qemu.md), with --observe steps and end on the same guests,
+                 and where a run's time goes (--runs, default: ${QEMU_BENCH_RUNS})
   --counters     also each engine's counters, as a table (workloads × counters)
   --json         one JSON object, counters included`;
 

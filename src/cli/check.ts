@@ -16,7 +16,7 @@ import { engineLabel } from '../engines/plugin.ts';
 import { commandEngine, engineFactory, isPlugin, resolveEngine } from './engines.ts';
 import { parseCommand, refuseWith } from './options.ts';
 import { progressReporter } from './progress.ts';
-import { parseAccel, qemuCheck } from './qemu-check.ts';
+import { parseAccel, parseObserve, qemuCheck } from './qemu-check.ts';
 import { checkBugs } from './run.ts';
 import { saveCounterexample, type Saved } from './save.ts';
 import { UsageError, U32_MAX, parseCount } from './usage.ts';
@@ -50,7 +50,11 @@ the generated body, the first divergence and the command that reproduces it; exi
   --runs N        generated cases per engine, 1 to ${MAX_RUNS} (default: 300)
   --seed S        campaign seed, 0 to ${U32_MAX} (default: ${DEFAULT_SEED}); the same seed gives the same run
   --bug B         switch on a catalog bug (repeatable); --list-bugs prints the names
-  --accel A       --engine qemu: tcg (default) or kvm (needs a usable /dev/kvm)
+  --accel A       --engine qemu: tcg (default) or kvm (needs /dev/kvm, readable and writable; implies --observe end)
+  --observe O     --engine qemu: steps (default under tcg: QEMU's log, every step compared) or end (no log:
+                  status, console, registers, flags, CRs, cpl, idtr, tr and RAM at the end, the spec run
+                  on past --max-steps to its end; the trace, icount and the states between are not
+                  compared, and every report says so)
   --workers N     worker threads, 1 to ${MAX_WORKERS} (default: all cores); results do not depend on it
   --shard I/N     run slice I of N of the campaign (disjoint, reproducible, as CI matrices do)
   --out DIR       where counterexamples are saved (default: popek-replays); files are never overwritten
@@ -82,6 +86,7 @@ export const CHECK_OPTIONS = {
   'forced-emulation': { type: 'boolean', default: false },
   merge: { type: 'boolean', default: false },
   accel: { type: 'string' },
+  observe: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -125,11 +130,15 @@ export async function checkCommand(args: string[], out: (s: string) => void): Pr
     )
       throw new UsageError('--engine qemu: checked alone, for equivalence, without --shard or --keep-going');
     const accel = parseAccel(values.accel);
+    const observe = parseObserve(values.observe, accel);
     // Other profiles mostly leave what the translation expresses: x86 unless asked.
     const qemuGen = { ...gen, guests: given.has('guests') ? gen.guests : ('x86' as const) };
-    return qemuCheck({ runs, seed, workers: workersOf(), gen: qemuGen, bugs: values.bug, accel, out: values.out, json: values.json }, out);
+    return qemuCheck(
+      { runs, seed, workers: workersOf(), gen: qemuGen, bugs: values.bug, accel, observe, out: values.out, json: values.json },
+      out,
+    );
   }
-  if (given.has('accel')) throw new UsageError('--accel applies to --engine qemu only');
+  for (const o of ['accel', 'observe']) if (given.has(o)) throw new UsageError(`--${o} applies to --engine qemu only`);
   const property = PROPERTIES.find((p) => p.name === values.property);
   if (!property) throw new UsageError(`unknown property '${values.property}' (one of ${PROPERTIES.map((p) => p.name).join(', ')})`);
   const timeoutMs = parseCount(values['timeout-ms'], '--timeout-ms', 1);

@@ -4,21 +4,26 @@
 import { lockstep } from '../../properties/lockstep/lockstep.ts';
 import { formatDivergence } from '../../properties/lockstep/report.ts';
 import { engineLabel } from '../engines/plugin.ts';
-import { qemuDiff } from '../../properties/qemu-diff.ts';
+import { formatQemuDivergence } from '../../properties/check/qemu-campaign.ts';
+import { qemuDiff, type QemuDiffOptions } from '../../properties/qemu-diff.ts';
 import { engineFactory, guardedRun, isPlugin, makeEngine } from './engines.ts';
 import { parseCommand, refuseWith } from './options.ts';
-import { checkTranslatorBugs } from './qemu-check.ts';
+import { checkTranslatorBugs, parseAccel, parseObserve } from './qemu-check.ts';
 import { MACHINE_HELP, MACHINE_OPTIONS, checkBugs, engineOf, runSetup, type RunSetup } from './run.ts';
 import { assembleFile } from './source.ts';
 import { UsageError } from './usage.ts';
 
 export const DIFF_HELP = `usage: popek diff FILE.s --engine E|--engine-cmd CMD [--bug B]... [--ram SIZE] [--max-steps N] [--events FILE.json] [--json] [--verbose]
+       popek diff FILE.s --engine qemu [--accel tcg|kvm] [--observe steps|end] [--bug B]... [--ram SIZE] [--max-steps N] [--json]
 
 Run the spec and engine E side by side, compare the observations (DESIGN §2) after
 every step, and print the first divergence: the fields that differ — or "equivalent".
 ${MACHINE_HELP.replace('(default: spec)', '(default: native)')}
   --verbose         print every field of both observations, not only those that differ
   --json            {equivalent, steps, divergence} as one JSON object
+  --accel A         --engine qemu: tcg (default) or kvm (needs /dev/kvm, readable and writable; implies --observe end)
+  --observe O       --engine qemu: steps (default under tcg: every step, from QEMU's log) or end (the end state
+                    only; what it does not compare is listed)
 E is a registered engine or the path of a plugin module (./my-vmm.ts); a plugin that
 does not return within --timeout-ms is stopped and reported. --engine qemu runs the guest
 translated to IA-32 under qemu-system-i386 (docs/qemu.md); a guest beyond the
@@ -28,6 +33,8 @@ export const DIFF_OPTIONS = {
   ...MACHINE_OPTIONS,
   json: { type: 'boolean', default: false },
   verbose: { type: 'boolean', short: 'v', default: false },
+  accel: { type: 'string' },
+  observe: { type: 'string' },
 } as const;
 
 export async function diffCommand(args: string[], out: (s: string) => void): Promise<number> {
@@ -36,12 +43,14 @@ export async function diffCommand(args: string[], out: (s: string) => void): Pro
     out(DIFF_HELP + '\n');
     return 0;
   }
-  refuseWith(given, 'json', ['engine', 'engine-cmd', 'timeout-ms', 'bug', 'ram', 'max-steps', 'events']);
+  refuseWith(given, 'json', ['engine', 'engine-cmd', 'timeout-ms', 'bug', 'ram', 'max-steps', 'events', 'accel', 'observe']);
   const setup = runSetup(values, positionals, 'diff');
   if (values.engine === 'qemu') {
     checkTranslatorBugs(values.bug);
-    return qemuDiffCommand(setup, values.bug, values.json, out);
+    const accel = parseAccel(values.accel);
+    return qemuDiffCommand(setup, { bugs: values.bug, accel, observe: parseObserve(values.observe, accel) }, values.json, out);
   }
+  for (const o of ['accel', 'observe']) if (given.has(o)) throw new UsageError(`--${o} applies to --engine qemu only`);
   const { engine, timeoutMs } = await engineOf(values, 'native'); // an unknown engine is a usage error before any work
   const make = engineFactory(engine);
   checkBugs(engine, values.bug);
@@ -70,12 +79,12 @@ export async function diffCommand(args: string[], out: (s: string) => void): Pro
 }
 
 /** `--engine qemu` (docs/qemu.md): the spec beside QEMU's log; what is not compared is said every time. */
-function qemuDiffCommand(setup: RunSetup, bugs: readonly string[], json: boolean, out: (s: string) => void): number {
+function qemuDiffCommand(setup: RunSetup, opts: QemuDiffOptions, json: boolean, out: (s: string) => void): number {
   const { image } = assembleFile(setup.file);
   makeEngine('spec', image, { ramBytes: setup.ramBytes }); // an image that does not fit is a usage error
   let r;
   try {
-    r = qemuDiff(image, setup.ramBytes, setup.events, setup.maxSteps, { bugs });
+    r = qemuDiff(image, setup.ramBytes, setup.events, setup.maxSteps, opts);
   } catch (e) {
     throw new UsageError(`--engine qemu: ${(e as Error).message}`);
   }
@@ -83,17 +92,14 @@ function qemuDiffCommand(setup: RunSetup, bugs: readonly string[], json: boolean
     out(JSON.stringify({ equivalent: !r.divergence, ...r }) + '\n');
     return r.divergence ? 1 : 0;
   }
-  out(`qemu: not compared: ${r.notCompared.join(', ')} (docs/qemu.md)\n`);
   if (r.divergence) {
-    const d = r.divergence;
-    out(
-      `first divergence at step ${d.step}: ${d.insn}   (eip 0x${d.eip.toString(16)})\n  step outcome: spec ${d.outcome.spec}, qemu ${d.outcome.qemu}\n`,
-    );
-    for (const f of d.fields) out(`* ${f.path}: spec ${JSON.stringify(f.spec)}, qemu ${JSON.stringify(f.engine)}\n`);
+    out(formatQemuDivergence(r) + '\n');
     return 1;
   }
+  out(`qemu: not compared: ${r.notCompared.join(', ')} (docs/qemu.md)\n`);
   for (const e of r.explained) out(`explained by exclusion ${e}\n`);
   if (r.beyond !== undefined) out(`beyond the translation after ${r.steps} agreeing steps: ${r.beyond}\n`);
+  else if (r.observe === 'end') out(`equivalent: spec and qemu agree on the end state after ${r.steps} steps\n`);
   else out(`equivalent: spec and qemu agree on all ${r.steps} steps\n`);
   return 0;
 }

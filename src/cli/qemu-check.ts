@@ -1,11 +1,13 @@
-// `popek check --engine qemu [--guests x86] [--runs N] [--workers W] [--accel tcg|kvm] [--bug B]`
-// (issue 17, docs/qemu.md): the campaign of properties/check/qemu-campaign.ts, its
-// counterexample saved with the `popek diff --engine qemu` command that reproduces it.
+// `popek check --engine qemu [--guests x86] [--runs N] [--workers W] [--accel tcg|kvm]
+// [--observe steps|end] [--bug B]` (issue 17, docs/qemu.md): the campaign of
+// properties/check/qemu-campaign.ts, its counterexample saved with the `popek diff
+// --engine qemu` command that reproduces it.
 
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { formatReport } from '../../properties/check/counterexample.ts';
 import { formatQemuDivergence, qemuCase, runQemuCampaign } from '../../properties/check/qemu-campaign.ts';
+import { END_NOT_COMPARED, type Observe } from '../../properties/qemu-diff.ts';
 import type { ReplayFile } from '../../properties/check/replay-file.ts';
 import type { CaseGen } from '../../properties/check/cases.ts';
 import { TRANSLATOR_BUGS } from '../engines/qemu/translate.ts';
@@ -13,18 +15,38 @@ import { progressReporter } from './progress.ts';
 import { saveCounterexample } from './save.ts';
 import { UsageError } from './usage.ts';
 
-/** `--accel`: tcg (default), or kvm where /dev/kvm can be opened. */
-export function parseAccel(text: string | undefined): 'tcg' | 'kvm' {
+/**
+ * `--accel`: tcg (default), or kvm where /dev/kvm opens for reading and writing, as QEMU
+ * opens it (an existing node whose module is not loaded fails here too, ENXIO); `kvm` is
+ * the path, which tests replace.
+ */
+export function parseAccel(text: string | undefined, kvm = '/dev/kvm'): 'tcg' | 'kvm' {
   if (text === undefined || text === 'tcg') return 'tcg';
   if (text !== 'kvm') throw new UsageError(`--accel: '${text}' is not tcg or kvm`);
   try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+    closeSync(openSync(kvm, 'r+'));
   } catch (e) {
-    throw new UsageError(`--accel kvm: /dev/kvm is not usable here (${(e as NodeJS.ErrnoException).code ?? 'error'}); use --accel tcg`);
+    throw new UsageError(`--accel kvm: ${kvm} is not usable here (${(e as NodeJS.ErrnoException).code ?? 'error'}); use --accel tcg`);
   }
-  throw new UsageError(
-    '--accel kvm: QEMU logs no instruction states under KVM and the end-state comparison is not written yet; use --accel tcg',
-  );
+  return 'kvm';
+}
+
+/**
+ * `--observe`: `steps` (QEMU's log, every step compared; TCG only, the default there) or
+ * `end` (no log: the end state the exit routine sends; the default and only mode under KVM).
+ */
+export function parseObserve(text: string | undefined, accel: 'tcg' | 'kvm'): Observe {
+  if (text === undefined) return accel === 'kvm' ? 'end' : 'steps';
+  if (text !== 'steps' && text !== 'end') throw new UsageError(`--observe: '${text}' is not steps or end`);
+  if (text === 'steps' && accel === 'kvm')
+    throw new UsageError('--observe steps: QEMU logs no instruction states under KVM; use --observe end (or --accel tcg)');
+  return text;
+}
+
+/** The line every report of a mode starts with: what that mode does not compare (issue 17 item 1). */
+export function notComparedLine(observe: Observe): string {
+  const fields = ['ram before the end', ...(observe === 'end' ? END_NOT_COMPARED : []), 'device', 'pending'];
+  return `qemu (--observe ${observe}): not compared: ${fields.join(', ')} (docs/qemu.md)`;
 }
 
 /** The binary must run before a campaign starts: a missing QEMU is a usage error, not a counterexample. */
@@ -50,6 +72,7 @@ export async function qemuCheck(
     gen: CaseGen;
     bugs: readonly string[];
     accel: 'tcg' | 'kvm';
+    observe: Observe;
     out: string;
     json: boolean;
   },
@@ -63,7 +86,7 @@ export async function qemuCheck(
     seed: o.seed,
     workers: o.workers,
     gen: o.gen,
-    opts: { bugs: o.bugs, accel: o.accel },
+    opts: { bugs: o.bugs, accel: o.accel, observe: o.observe },
     onProgress: progress.update,
   });
   progress.end();
@@ -72,7 +95,19 @@ export async function qemuCheck(
   if (o.json) {
     out(
       JSON.stringify(
-        { engine: 'qemu', seed: o.seed >>> 0, seconds: r.seconds, ...t, failure: r.failure ?? null, saved: saved ?? null },
+        {
+          engine: 'qemu',
+          accel: o.accel,
+          observe: o.observe,
+          notCompared: notComparedLine(o.observe)
+            .replace(/^.*not compared: | \(docs.*$/g, '')
+            .split(', '),
+          seed: o.seed >>> 0,
+          seconds: r.seconds,
+          ...t,
+          failure: r.failure ?? null,
+          saved: saved ?? null,
+        },
         null,
         2,
       ) + '\n',
@@ -80,6 +115,7 @@ export async function qemuCheck(
     return r.failure ? 1 : 0;
   }
   const beyond = Object.values(t.notExpressible).reduce((a, b) => a + b, 0);
+  out(notComparedLine(o.observe) + '\n');
   out(
     `qemu: equivalence: ${r.failure ? 'FAILED' : 'ok'} after ${t.runs} runs in ${r.seconds.toFixed(1)} s (seed ${o.seed >>> 0}): ` +
       `${t.agreed} agree, ${beyond} not expressible, ${r.failure ? 1 : 0} diverge; ${t.qemuRuns} QEMU runs (${(t.qemuRuns / r.seconds).toFixed(2)}/s)\n`,
@@ -108,8 +144,11 @@ export async function qemuCheck(
 /** `popek replay` of a counterexample saved by a qemu campaign: the case under QEMU again, beside the spec. */
 export function qemuReplay(f: ReplayFile, bugs: readonly string[], out: (s: string) => void): number {
   checkTranslatorBugs(bugs);
-  out(`${f.property} on qemu${bugs.length ? ` with --bug ${bugs.join(' --bug ')}` : ''}, ${f.instructions} body instructions\n\n`);
-  const r = qemuCase(f, { bugs });
+  const observe = f.observe ?? 'steps';
+  out(
+    `${f.property} on qemu (--observe ${observe})${bugs.length ? ` with --bug ${bugs.join(' --bug ')}` : ''}, ${f.instructions} body instructions\n\n`,
+  );
+  const r = qemuCase(f, { bugs, observe });
   if (r.divergence) out(formatQemuDivergence(r) + '\n');
   else
     out(

@@ -26,6 +26,8 @@ export const TSS_SELECTOR = 0x48;
 const GDT_LIMIT = TSS_SELECTOR + 7;
 const TR_VAL = 0x80;
 const SAVE_EAX = 0x84;
+/** The end state the exit routine sends (END_STATE_BYTES: endStateOf reads it). */
+const END_STATE = 0x88;
 const EXIT = 0x100;
 const STUBS = 0x200;
 const DUMP_FLAGS = 0xe00;
@@ -35,8 +37,9 @@ export const RESERVED_BYTES = 0x1000;
 /** The PC's memory hole starts here: guest RAM and the reserved page must end below it. */
 export const RESERVED_FROM = 0xa0000;
 
-/** Bytes of one `ltr` stub (ltrStub). */
+/** Bytes of one `ltr` stub (ltrStub) and of one `hlt` stub (hltStub). */
 export const LTR_STUB_BYTES = 66;
+export const HLT_STUB_BYTES = 16;
 
 export interface ReservedLayout {
   /** Physical (and, for the guest's page tables, linear) address of the reserved page. */
@@ -106,6 +109,22 @@ export function ltrStub(at: number, a: number, back: number, r: ReservedLayout):
   return code;
 }
 
+/**
+ * `hlt` at `at − 8`… as the exit routine needs it: the guest's eax goes to DR0 and the eip
+ * after the hlt (VX32's eip once hlt retired) to DR1, then the exit routine. The debug
+ * registers hold them because nothing else can without a write to memory while the guest's
+ * paging is still on (a write would set D in the guest's entry for popek's page, and fault
+ * where that entry is read-only); DR7 = 0 since reset, so they break nowhere. MOV DR leaves
+ * the arithmetic flags "undefined" in the SDM; QEMU and the CPUs KVM runs on leave them as
+ * they are, and the end-state test compares them (tests/qemu).
+ */
+export function hltStub(at: number, eipAfter: number, r: ReservedLayout): number[] {
+  const code = [0x0f, 0x23, 0xc0, 0xb8, ...u32le(eipAfter), 0x0f, 0x23, 0xc8]; // mov dr0, eax; mov eax, eipAfter; mov dr1, eax
+  code.push(0xe9, ...rel32(r.exit, at + code.length + 5)); // jmp exit
+  if (code.length !== HLT_STUB_BYTES) throw new Error(`hlt stub is ${code.length} bytes`);
+  return code;
+}
+
 /** A few instructions with backward and forward rel8 jumps, by label. */
 class Code {
   readonly bytes: number[] = [];
@@ -139,16 +158,95 @@ class Code {
   }
 }
 
+/** The end state the exit routine sends, in this order, 32-bit words (`sidt` is sidt's 6 bytes, limit then base, and 2 of padding). */
+const END_STATE_WORDS = [
+  'eax',
+  'ecx',
+  'edx',
+  'ebx',
+  'esp',
+  'ebp',
+  'esi',
+  'edi',
+  'eip',
+  'eflags',
+  'cs',
+  'cr0',
+  'cr2',
+  'cr3',
+  'cr4',
+  'sidt',
+  'sidt+4',
+  'tr',
+] as const;
+export const END_STATE_BYTES = 4 * END_STATE_WORDS.length;
+const stateAt = (name: (typeof END_STATE_WORDS)[number]) => END_STATE + 4 * END_STATE_WORDS.indexOf(name);
+
+/** The guest-visible state at the end of a run that ended on hlt, as the exit routine sends it (IA-32's view). */
+export interface EndState {
+  regs: [number, number, number, number, number, number, number, number];
+  /** After the hlt: the hlt's address + 8. */
+  eip: number;
+  eflags: number;
+  cpl: number;
+  cr0: number;
+  cr2: number;
+  cr3: number;
+  cr4: number;
+  idtr: { base: number; limit: number };
+  /** VX32's tr: the linear address the last ltr gave (0 from reset). */
+  tr: number;
+}
+
+/** Read the END_STATE_BYTES the exit routine sent. */
+export function endStateOf(b: Buffer): EndState {
+  const w = (name: (typeof END_STATE_WORDS)[number]) => b.readUInt32LE(stateAt(name) - END_STATE);
+  return {
+    regs: (['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'] as const).map(w) as EndState['regs'],
+    eip: w('eip'),
+    eflags: w('eflags'),
+    cpl: w('cs') & 3,
+    cr0: w('cr0'),
+    cr2: w('cr2'),
+    cr3: w('cr3'),
+    cr4: w('cr4'),
+    idtr: { limit: b.readUInt16LE(stateAt('sidt') - END_STATE), base: b.readUInt32LE(stateAt('sidt') - END_STATE + 2) },
+    tr: w('tr'),
+  };
+}
+
 /**
- * The exit routine (cpl 0): paging off, then for every page of guest RAM a hash (h = 31·h +
- * dword, over its 1024 dwords) out through debugcon as 4 bytes, followed by the page's
- * bytes when its flag is set; then isa-debug-exit. Hashes instead of all of RAM: one byte
- * per `out` costs a VM exit and a write, 5 µs a byte (docs/qemu.md, speed).
+ * The exit routine, reached from a hlt stub at cpl 0 (hlt's `clts` raised #GP above it),
+ * with the guest's eax in DR0 and the eip after the hlt in DR1. It reads the guest-visible
+ * state the guest left without changing it: CR0 into DR2, paging off (a `mov` of a constant:
+ * no flag changes; from here on every access is physical and sets no A/D bit in the guest's
+ * tables), the registers, eflags (pushfd on popek's own stack), CS (its RPL is the cpl: 0,
+ * since hlt is privileged), CR2–CR4, sidt, and VX32's tr (the word ltr's stub wrote). It
+ * sends that state (END_STATE_WORDS) through debugcon, then for every page of guest RAM a
+ * hash (h = 31·h + dword, over its 1024 dwords) as 4 bytes, followed by the page's bytes
+ * when its flag is set; then isa-debug-exit. Hashes instead of all of RAM: one byte per
+ * `out` costs a VM exit and a write, 5 µs a byte (docs/qemu.md, speed).
  */
 function exitRoutine(r: ReservedLayout): number[] {
   const c = new Code(r.exit);
-  c.emit(0x0f, 0x20, 0xc0, 0x25, ...u32le(0x7fffffff), 0x0f, 0x22, 0xc0); // paging off
-  c.emit(0x31, 0xf6, 0x66, 0xba, 0xe9, 0x00); // xor esi, esi; mov dx, 0xE9
+  const abs = (name: (typeof END_STATE_WORDS)[number]) => u32le(r.base + stateAt(name));
+  c.emit(0x0f, 0x20, 0xc0, 0x0f, 0x23, 0xd0); // mov eax, cr0; mov dr2, eax
+  c.emit(0xb8, ...u32le(0x11), 0x0f, 0x22, 0xc0); // mov eax, PE | ET; mov cr0, eax: paging off
+  const regs = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'] as const;
+  for (let reg = 1; reg < 8; reg++) c.emit(0x89, (reg << 3) | 5, ...abs(regs[reg]!)); // mov [state.reg], reg
+  c.emit(0xbc, ...u32le(r.base + STACK_TOP), 0x9c, 0x58, 0xa3, ...abs('eflags')); // mov esp, top; pushfd; pop eax; mov [eflags], eax
+  c.emit(0x0f, 0x21, 0xc0, 0xa3, ...abs('eax')); // mov eax, dr0
+  c.emit(0x0f, 0x21, 0xc8, 0xa3, ...abs('eip')); // mov eax, dr1
+  c.emit(0x8c, 0xc8, 0xa3, ...abs('cs')); // mov eax, cs
+  c.emit(0x0f, 0x21, 0xd0, 0xa3, ...abs('cr0')); // mov eax, dr2
+  c.emit(0x0f, 0x20, 0xd0, 0xa3, ...abs('cr2')); // mov eax, cr2
+  c.emit(0x0f, 0x20, 0xd8, 0xa3, ...abs('cr3')); // mov eax, cr3
+  c.emit(0x0f, 0x20, 0xe0, 0xa3, ...abs('cr4')); // mov eax, cr4
+  c.emit(0x0f, 0x01, 0x0d, ...abs('sidt')); // sidt [idtr]: limit, then base
+  c.emit(0xa1, ...u32le(r.trVal), 0xa3, ...abs('tr')); // mov eax, [tr word]
+  c.emit(0xbe, ...u32le(r.base + END_STATE), 0xb9, ...u32le(END_STATE_BYTES), 0x66, 0xba, 0xe9, 0x00); // esi, ecx, dx = 0xE9
+  c.label('state').emit(0x8a, 0x06, 0xee, 0x46).jump8(0xe2, 'state'); // mov al, [esi]; out dx, al; inc esi; loop
+  c.emit(0x31, 0xf6); // xor esi, esi
   c.label('page').emit(0x31, 0xc0, 0xb9, ...u32le(1024)); // xor eax, eax; mov ecx, 1024
   c.label('word').emit(0x6b, 0xc0, 0x1f, 0x03, 0x06, 0x83, 0xc6, 0x04).jump8(0xe2, 'word'); // imul; add eax, [esi]; add esi, 4; loop
   for (let i = 0; i < 4; i++) c.emit(0xee, 0xc1, 0xe8, 0x08); // out dx, al; shr eax, 8 (debugcon takes bytes only), low byte first
@@ -195,7 +293,9 @@ export function bootFiles(
   const ram = new Uint8Array(ramBytes + RESERVED_BYTES);
   for (const c of chunks) ram.set(c.bytes, c.addr);
   ram.set(gdt(), r.gdt);
-  ram.set(exitRoutine(r), r.exit);
+  const exit = exitRoutine(r);
+  if (exit.length > STUBS - EXIT) throw new Error(`the exit routine is ${exit.length} bytes`);
+  ram.set(exit, r.exit);
   for (const s of stubs) ram.set(s.bytes, s.at);
   for (const p of dump) ram[r.base + DUMP_FLAGS + p] = 1;
 

@@ -4,12 +4,12 @@
 // stand for ends the steps with `beyond` saying why: it is never turned into a divergence.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_LIVE, VEC_DF, VEC_GP, VEC_NP, VEC_PF } from '../../hw/arch.ts';
 import type { Image, Observation, StepOutcome, TraceEntry } from '../engine.ts';
-import { bootFiles, RESERVED_BYTES, RESERVED_FROM, reservedLayout } from './boot.ts';
+import { bootFiles, END_STATE_BYTES, endStateOf, RESERVED_BYTES, RESERVED_FROM, reservedLayout, type EndState } from './boot.ts';
 import { parseLog, type Boundary, type CpuState, type Delivery } from './log.ts';
 import { SLOT, translateImage, untranslate, type Slot } from './translate.ts';
 
@@ -36,6 +36,16 @@ export interface QemuRun {
    * bytes of the pages asked for with `dump`, given back their VX32 bytes.
    */
   ram?: { hashes: number[]; pages: Map<number, Uint8Array> };
+  /** The state the exit routine sent, when the run ended on hlt. */
+  end?: EndState;
+  /**
+   * How QEMU ended: `halted` (the exit routine ran: a hlt retired), `shutdown` (QEMU ended
+   * by itself: with -no-reboot, a triple fault; the guest reaches no other way out),
+   * `timeout` (still running at the time limit), `crashed` (any other exit: a QEMU failure).
+   */
+  exit: 'halted' | 'shutdown' | 'timeout' | 'crashed';
+  /** QEMU's exit status or signal and the end of its stderr, for a crash. */
+  exitDetail: string;
   /** The slots of the translation (to hash the spec's RAM as QEMU would hold it). */
   slots: Map<number, Slot>;
   seconds: number;
@@ -58,10 +68,40 @@ export interface QemuOptions {
   /** Pages of guest RAM (by index) the exit routine sends in full. */
   dump?: readonly number[];
   /**
-   * false: no per-instruction log (no -singlestep, no -d): only the end (RAM, console), for
-   * a second run that fetches pages whose hashes differed. Default true.
+   * false: no per-instruction log (no -singlestep, no -d): only the end (state, RAM,
+   * console) — the end-state comparison, the only one under KVM, and the second run that
+   * fetches pages whose hashes differed. Default true.
    */
   log?: boolean;
+}
+
+/** The end-state mode's time limit: a translated guest of the campaign's size ends in milliseconds unlogged; start-up is ~0.2 s. */
+export const END_TIMEOUT_MS = 5_000;
+
+/**
+ * qemu-system-i386's command line. Start-up is most of a run (docs/qemu.md, speed): isapc
+ * is the PC without PCI, a quarter faster to start (qemu32 is the pc machine's default
+ * CPU); one TCG thread and a 16 MiB translation cache (not 1 GiB) another quarter. The log
+ * (of every linear address but popek's page and the ROM, as code runs at aliases too)
+ * exists under TCG only: KVM runs the guest on the CPU, with no instruction to log.
+ */
+export function qemuArgs(dir: string, ramBytes: number, accel: 'tcg' | 'kvm', log: boolean): string[] {
+  if (log && accel === 'kvm') throw new Error('QEMU logs no instruction states under KVM: only the end state can be observed');
+  return [
+    ...['-M', 'isapc', '-cpu', 'qemu32', '-accel', accel === 'tcg' ? 'tcg,thread=single,tb-size=16' : 'kvm'],
+    ...['-display', 'none', '-nodefaults', '-no-reboot', '-m', '2'],
+    ...['-bios', join(dir, 'bios.bin'), '-device', `loader,file=${join(dir, 'ram.bin')},addr=0,force-raw=on`],
+    ...['-debugcon', `file:${join(dir, 'debugcon')}`, '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04'],
+    ...(log
+      ? [
+          '-d',
+          'cpu,int,cpu_reset,nochain',
+          '-singlestep',
+          '-dfilter',
+          `0..0x${(ramBytes - 1).toString(16)},0x${(ramBytes + RESERVED_BYTES).toString(16)}..0xfffeffff`,
+        ]
+      : []),
+  ];
 }
 
 const WITH_ERROR_CODE = new Set([VEC_DF, VEC_NP, VEC_GP, VEC_PF]);
@@ -87,6 +127,23 @@ function view(s: CpuState, icount: number, status: QemuObservation['status'], tr
   };
 }
 
+/** VX32's view of the end state the exit routine sent (eflags and CR0 as `view` takes them). */
+export function endView(e: EndState): Omit<QemuObservation, 'status' | 'icount' | 'console' | 'trace'> {
+  const [eax, ecx, edx, ebx, esp, ebp, esi, edi] = e.regs;
+  return {
+    regs: { eax, ecx, edx, ebx, esp, ebp, esi, edi },
+    eip: e.eip,
+    eflags: e.eflags & EFLAGS_LIVE,
+    cpl: e.cpl,
+    cr0: (e.cr0 & (CR0_PE | CR0_WP | CR0_PG)) >>> 0,
+    cr2: e.cr2,
+    cr3: e.cr3,
+    cr4: e.cr4,
+    idtr: { ...e.idtr },
+    tr: e.tr,
+  };
+}
+
 /**
  * QEMU sometimes logs one boundary twice: the state is dumped as a translation block is
  * entered, and a block can be left before its instruction runs (an exit request from the
@@ -99,7 +156,7 @@ function repeated(prev: Boundary | undefined, b: Boundary): boolean {
 }
 
 /** `mov crN, a` with a value VX32 refuses (#GP) or trims, which IA-32 takes as it is (DESIGN §3.4). */
-function controlRegisterHazard(op: number, n: number, value: number): string | undefined {
+export function controlRegisterHazard(op: number, n: number, value: number): string | undefined {
   if (op !== 0x70) return undefined;
   const hex = `0x${value.toString(16)}`;
   if (n === 0 && ((value & ~(CR0_PE | CR0_WP | CR0_PG)) !== 0 || (value & CR0_PE) === 0))
@@ -109,9 +166,8 @@ function controlRegisterHazard(op: number, n: number, value: number): string | u
   return undefined;
 }
 
-/** eflags bits IA-32 acts on that VX32 does not have: TF single-steps (#DB), NT makes iret a task return. */
-const EFLAGS_TF = 0x100;
-const EFLAGS_NT = 0x4000;
+/** eflags bits IA-32 acts on that VX32 does not have: TF single-steps (#DB), NT makes iret a task return, VM (iret at cpl 0) enters virtual-8086 mode. */
+export const IA32_ACTIVE_EFLAGS = 0x100 | 0x4000 | 0x20000;
 /** IA-32 vectors VX32 never raises: #DB (TF), #TS (a TSS it cannot use). */
 const VEC_DB = 1;
 const VEC_TS = 10;
@@ -132,7 +188,16 @@ export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}):
   const layout = reservedLayout(ramBytes);
   const executed = opts.physEip === undefined ? undefined : new Set(opts.physEip.filter((a) => a !== undefined));
   const t = translateImage(image.chunks, opts.bugs ?? [], layout, executed);
-  const none = (beyond: string): QemuRun => ({ initial: undefined!, steps: [], beyond, debugcon: '', slots: t.slots, seconds: 0 });
+  const none = (beyond: string): QemuRun => ({
+    initial: undefined!,
+    steps: [],
+    beyond,
+    debugcon: '',
+    slots: t.slots,
+    seconds: 0,
+    exit: 'crashed',
+    exitDetail: 'not run',
+  });
   if (ramBytes + RESERVED_BYTES > RESERVED_FROM)
     return none(`RAM of ${ramBytes} bytes and popek's page after it reach the PC hole at 0xA0000`);
   const log = opts.log ?? true;
@@ -144,45 +209,39 @@ export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}):
     writeFileSync(join(dir, 'bios.bin'), files.bios);
     writeFileSync(join(dir, 'ram.bin'), files.ram);
     const t0 = performance.now();
-    const r = spawnSync(
-      opts.binary ?? 'qemu-system-i386',
-      [
-        // Start-up is most of a run (docs/qemu.md, speed): isapc is the PC without PCI, a
-        // quarter faster to start (qemu32 is the pc machine's default CPU); one TCG thread
-        // and a 16 MiB translation cache (not 1 GiB) another quarter.
-        ...['-M', 'isapc', '-cpu', 'qemu32', '-accel', accel === 'tcg' ? 'tcg,thread=single,tb-size=16' : accel],
-        ...['-display', 'none', '-nodefaults', '-no-reboot', '-m', '2'],
-        ...['-bios', join(dir, 'bios.bin'), '-device', `loader,file=${join(dir, 'ram.bin')},addr=0,force-raw=on`],
-        ...['-debugcon', `file:${join(dir, 'debugcon')}`, '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04'],
-        ...(log
-          ? [
-              '-d',
-              'cpu,int,cpu_reset,nochain',
-              '-singlestep',
-              '-dfilter',
-              `0..0x${(ramBytes - 1).toString(16)},0x${(ramBytes + RESERVED_BYTES).toString(16)}..0xfffeffff`,
-            ]
-          : []),
-      ],
-      // The log (of every linear address but popek's page and ROM, as code runs at aliases
-      // too) goes to stderr, in memory; a guest that never halts is stopped by the log
-      // budget (a state dump is about 1 KiB) or the time limit, and its steps end there.
-      { timeout: opts.timeoutMs ?? 20_000, encoding: 'latin1', maxBuffer: 256 * 1024 + (opts.maxSteps ?? 100_000) * 2048 },
-    );
+    // The log goes to stderr, in memory; a guest that never halts is stopped by the log
+    // budget (a state dump is about 1 KiB) or the time limit, and its steps end there.
+    const r = spawnSync(opts.binary ?? 'qemu-system-i386', qemuArgs(dir, ramBytes, accel, log), {
+      timeout: opts.timeoutMs ?? (log ? 20_000 : END_TIMEOUT_MS),
+      encoding: 'latin1',
+      maxBuffer: 256 * 1024 + (opts.maxSteps ?? 100_000) * 2048,
+    });
     const seconds = (performance.now() - t0) / 1000;
     const code = r.error === undefined ? undefined : (r.error as NodeJS.ErrnoException).code;
     if (r.error && code !== 'ENOBUFS' && code !== 'ETIMEDOUT') throw new Error(`qemu-system-i386 could not run: ${r.error.message}`);
-    let debugcon = readFileSync(join(dir, 'debugcon'), 'latin1');
+    // A QEMU that failed before opening its chardevs leaves no file: its exit says why.
+    let debugcon = existsSync(join(dir, 'debugcon')) ? readFileSync(join(dir, 'debugcon'), 'latin1') : '';
     const pages = ramBytes / 0x1000;
-    const ramTail = 4 * pages + 0x1000 * dump.length;
-    /** The exit routine's output at the end of debugcon: a hash per page, the dumped pages after their hash. */
+    const ramTail = END_STATE_BYTES + 4 * pages + 0x1000 * dump.length;
+    const halted = r.status === 0x21; // isa-debug-exit: status (0x10 << 1) | 1
+    const exit: QemuRun['exit'] = halted
+      ? 'halted'
+      : code === 'ETIMEDOUT' || (code === 'ENOBUFS' && log)
+        ? 'timeout'
+        : r.status === 0 && r.signal === null
+          ? 'shutdown'
+          : 'crashed';
+    const exitDetail = `exit ${r.status ?? r.signal}${exit === 'crashed' ? `: ${r.stderr.trim().split('\n').slice(-2).join(' ')}` : ''}`;
+    let end: EndState | undefined;
+    /** The exit routine's output at the end of debugcon: the end state, a hash per page, the dumped pages after their hash. */
     const endRam = (): QemuRun['ram'] => {
       if (debugcon.length < ramTail) return undefined;
       const tail = Buffer.from(debugcon.slice(debugcon.length - ramTail), 'latin1');
       debugcon = debugcon.slice(0, debugcon.length - ramTail);
+      end = endStateOf(tail.subarray(0, END_STATE_BYTES));
       const hashes: number[] = [];
       const got = new Map<number, Uint8Array>();
-      let at = 0;
+      let at = END_STATE_BYTES;
       for (let p = 0; p < pages; p++) {
         hashes.push(tail.readUInt32LE(at));
         at += 4;
@@ -198,8 +257,8 @@ export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}):
       return { hashes, pages: got };
     };
     if (!log) {
-      const ram = r.status === 0x21 ? endRam() : undefined; // isa-debug-exit: status (0x10 << 1) | 1
-      return { initial: undefined!, steps: [], debugcon, slots: t.slots, seconds, ...(ram ? { ram } : {}) };
+      const ram = halted ? endRam() : undefined;
+      return { initial: undefined!, steps: [], debugcon, slots: t.slots, seconds, exit, exitDetail, ...(ram ? { ram, end } : {}) };
     }
     const parsed = parseLog(r.stderr, image.entry, layout.gdt);
     const { tail, tripleFault } = parsed;
@@ -231,6 +290,8 @@ export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}):
       debugcon,
       slots: t.slots,
       seconds,
+      exit,
+      exitDetail,
       ...(beyond === undefined ? {} : { beyond }),
     });
     /** The slot of step k: by the spec's physical address of its instruction when given, else at eip. */
@@ -269,9 +330,9 @@ export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}):
       const cur = boundaries[k]!.state;
       const next = boundaries[k + 1];
       const at = `at eip 0x${cur.eip.toString(16)}`;
-      if ((cur.eflags & (EFLAGS_TF | EFLAGS_NT)) !== 0)
+      if ((cur.eflags & IA32_ACTIVE_EFLAGS) !== 0)
         return run(
-          `${at}: eflags 0x${cur.eflags.toString(16)} has TF or NT, which IA-32 acts on (single step, task return) and VX32 does not have`,
+          `${at}: eflags 0x${cur.eflags.toString(16)} has TF, NT or VM, which IA-32 acts on (single step, task return, virtual-8086 mode) and VX32 does not have`,
         );
       const deliveries = next?.deliveries ?? tail;
       for (const d of deliveries) {
@@ -293,9 +354,9 @@ export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}):
           // hlt (the jump to the exit routine) retired and nothing can wake the CPU (§3.10.9).
           icount++;
           steps.push({ outcome: 'retired', after: view({ ...cur, eip: (cur.eip + SLOT) >>> 0 }, icount, 'halted', trace, console) });
-          const ram = r.status === 0x21 ? endRam() : undefined;
+          const ram = halted ? endRam() : undefined;
           if (ram === undefined) return run(`${at}: the exit routine did not send the RAM hashes (QEMU status ${r.status})`);
-          return { ...run(), debugcon, ram };
+          return { ...run(), debugcon, ram, ...(end ? { end } : {}) };
         }
         if (next === undefined && first === undefined) {
           if (tripleFault) shutdown(cur, deliveries);

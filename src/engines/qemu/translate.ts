@@ -10,7 +10,7 @@
 // divergence (docs/qemu.md lists every such limit).
 
 import { badNobase, FIELDS, IMM_MAX, isCr } from '../../hw/decode.ts';
-import { LTR_STUB_BYTES, ltrStub, type ReservedLayout } from './boot.ts';
+import { hltStub, HLT_STUB_BYTES, LTR_STUB_BYTES, ltrStub, type ReservedLayout } from './boot.ts';
 
 export const SLOT = 8;
 const DS = 0x3e;
@@ -68,6 +68,13 @@ export interface TranslationContext {
   stubs: { at: number; bytes: number[] }[];
 }
 
+/** Where the next stub goes in the reserved page, or undefined when `bytes` more do not fit. */
+function nextStub(ctx: TranslationContext, bytes: number): number | undefined {
+  const last = ctx.stubs[ctx.stubs.length - 1];
+  const at = last === undefined ? ctx.layout.stubs : last.at + last.bytes.length;
+  return at + bytes > ctx.layout.stubsEnd ? undefined : at;
+}
+
 /** `clts` (privileged: #GP(0) above cpl 0, as VX32's privileged instructions; CR0.TS is always 0 here) then `jmp target`. */
 const privilegedJump = (addr: number, target: number): number[] => [0x0f, 0x06, 0xe9, ...u32le((target - (addr + SLOT)) >>> 0)];
 
@@ -86,13 +93,18 @@ export function translateInsn(
     case 0x01:
       x = [0x90];
       break;
-    case 0x02:
+    case 0x02: {
       // With no interrupt to wait for, VX32's hlt ends the run (DESIGN §3.10.9): a jump to
-      // boot.ts's exit routine (RAM hashes out through debugcon, then isa-debug-exit),
-      // behind a privileged instruction so that cpl > 0 raises #GP(0) at the hlt's eip.
+      // a stub of its own that notes where the hlt is, then boot.ts's exit routine (the end
+      // state and RAM hashes out through debugcon, then isa-debug-exit), behind a privileged
+      // instruction so that cpl > 0 raises #GP(0) at the hlt's eip.
       if (ctx === undefined) return no('hlt: needs the exit routine');
-      x = privilegedJump(addr, ctx.layout.exit);
+      const at = nextStub(ctx, HLT_STUB_BYTES);
+      if (at === undefined) return no('hlt: more hlt and ltr instructions than the reserved page has stubs for');
+      ctx.stubs.push({ at, bytes: hltStub(at, addr + SLOT, ctx.layout) });
+      x = privilegedJump(addr, at);
       break;
+    }
     case 0x03:
       x = [0x0f, 0x0b];
       break;
@@ -219,8 +231,8 @@ export function translateInsn(
     case 0x74: {
       // VX32's tr is a linear address, IA-32's a selector: a stub writes the TSS descriptor (boot.ts).
       if (ctx === undefined) return no('ltr: needs the reserved page');
-      const at = ctx.layout.stubs + ctx.stubs.length * LTR_STUB_BYTES;
-      if (at + LTR_STUB_BYTES > ctx.layout.stubsEnd) return no('ltr: more ltr instructions than the reserved page has stubs for');
+      const at = nextStub(ctx, LTR_STUB_BYTES);
+      if (at === undefined) return no('ltr: more hlt and ltr instructions than the reserved page has stubs for');
       ctx.stubs.push({ at, bytes: ltrStub(at, a, addr + SLOT, ctx.layout) });
       x = privilegedJump(addr, at);
       break;
