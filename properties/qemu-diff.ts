@@ -213,6 +213,7 @@ function specPreRun(image: Image, ramBytes: number, maxSteps: number, endHazards
     const outcome = m.step();
     cr3s.add(m.s.cr3);
     touches.push(isFault(pa) ? touched : touched.filter((x) => x < pa || x >= pa + SLOT));
+    touched = []; // the walks of the checks below are not the guest's
     if (cut !== undefined) continue;
     const taken = op === JMP || op === CALL || op === HLT || op === LTR || (op !== undefined && isJcc(op) && m.s.eip !== before.eip + SLOT);
     if (outcome === 'retired' && taken && !isFault(pa) && pa !== before.eip)
@@ -439,10 +440,8 @@ function endDiff(
       steps: steps - 1,
       divergence: {
         ...at,
-        outcome: {
-          spec: end.status === 'halted' ? 'retired' : 'shutdown',
-          qemu: q.exit === 'halted' ? 'retired' : q.exit === 'shutdown' ? 'shutdown' : 'retired',
-        },
+        // The last step's outcome: a hlt retired, or a triple fault (a time-out is a run still retiring).
+        outcome: { spec: end.status === 'shutdown' ? 'shutdown' : 'retired', qemu: q.exit === 'shutdown' ? 'shutdown' : 'retired' },
         fields,
       },
     });

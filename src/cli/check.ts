@@ -53,7 +53,7 @@ the generated body, the first divergence and the command that reproduces it; exi
   --accel A       --engine qemu: tcg (default) or kvm (needs /dev/kvm, readable and writable; implies --observe end)
   --observe O     --engine qemu: steps (default under tcg: QEMU's log, every step compared) or end (no log:
                   status, console, registers, flags, CRs, cpl, idtr, tr and RAM at the end, the spec run
-                  on past --max-steps to its end; the trace, icount and the states between are not
+                  on past the step budget to its end; the trace, icount and the states between are not
                   compared, and every report says so)
   --workers N     worker threads, 1 to ${MAX_WORKERS} (default: all cores); results do not depend on it
   --shard I/N     run slice I of N of the campaign (disjoint, reproducible, as CI matrices do)
