@@ -253,8 +253,10 @@ export class Cpu {
    */
   exec(budget: number): number {
     const regs = this.regs;
+    // eip lives in a local between instructions: the next fetch's address then comes from
+    // a register, not from a load of the field the last instruction just stored.
+    let eip = this.eip;
     for (;;) {
-      const eip = this.eip;
       let w0: number;
       let imm: number;
       // Fetch: an 8-byte read at the current cpl (DESIGN §3.5). Fast when aligned, inside
@@ -600,6 +602,7 @@ export class Cpu {
       this.eip = next;
       this.icount++;
       if (--budget <= 0) return R_RETIRED;
+      eip = next;
     }
   }
 
