@@ -21,7 +21,7 @@ import { MMIO_BASE, type PhysMem } from '../spec/phys.ts';
 import { CR0_PG, type CpuState } from '../spec/state.ts';
 import type { HostEvent, Image, Observation, StepOutcome } from '../spec/observation.ts';
 import { pageHash, reservedLayout } from '../src/engines/qemu/boot.ts';
-import { controlRegisterHazard, endView, IA32_ACTIVE_EFLAGS, runQemu, type QemuOptions, type QemuRun } from '../src/engines/qemu/run.ts';
+import { controlRegisterHazard, IA32_ACTIVE_EFLAGS, runQemu, stateView, type QemuOptions, type QemuRun } from '../src/engines/qemu/run.ts';
 import { decodeSlot, retranslate, SLOT, translateImage } from '../src/engines/qemu/translate.ts';
 import { diffState, ramDiff, type FieldDiff } from './lockstep/compare.ts';
 
@@ -458,7 +458,7 @@ function endDiff(
   if (q.end === undefined || q.ram === undefined)
     throw new Error(`qemu-system-i386 halted without the exit routine's end state (${q.exitDetail})`);
   let eflagsInRegs = 0;
-  const qemu: Observation = { ...end, ...endView(q.end) };
+  const qemu: Observation = { ...end, ...stateView(q.end) };
   const fields = tolerateEflagsImages(diffState(end, qemu), () => eflagsInRegs++);
   if (fields.length > 0) return diverge(fields);
   if (eflagsInRegs > 0) explained.push(`pf-af: ${eflagsInRegs} register value${eflagsInRegs > 1 ? 's' : ''} (${EXPLANATIONS['pf-af']})`);

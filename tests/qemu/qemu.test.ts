@@ -221,7 +221,7 @@ describe('--observe end: the end state the exit routine sends (the KVM mode, run
       cr3: 0,
       cr4: 0,
       idtr: { base: 0x2000, limit: 0x7ff },
-      tr: 0,
+      trBase: 0,
     });
   }, 30_000);
 
@@ -241,7 +241,7 @@ describe('--observe end: the end state the exit routine sends (the KVM mode, run
       cr3: 0x1000,
       cr4: 0,
       idtr: { base: 0x4000, limit: 0x1ff },
-      tr: 0,
+      trBase: 0,
     });
     const d = endDiff(demandPaging, R);
     expect([d.divergence, d.beyond, d.steps, d.observe]).toEqual([undefined, undefined, 176, 'end']);

@@ -15,6 +15,8 @@
 // that page at its own address (the generated guests map RAM and one page beyond it:
 // properties/arbitraries/layout.ts); docs/qemu.md names it (`reserved-page`).
 
+import type { CpuState } from './log.ts';
+
 /** Where the ROM sits: the last 64 KiB below 4 GiB (the reset vector is its last 16 bytes). */
 const ROM = 0xffff0000;
 const ROM_BYTES = 0x10000;
@@ -182,27 +184,15 @@ const END_STATE_WORDS = [
 export const END_STATE_BYTES = 4 * END_STATE_WORDS.length;
 const stateAt = (name: (typeof END_STATE_WORDS)[number]) => END_STATE + 4 * END_STATE_WORDS.indexOf(name);
 
-/** The guest-visible state at the end of a run that ended on hlt, as the exit routine sends it (IA-32's view). */
-export interface EndState {
-  regs: [number, number, number, number, number, number, number, number];
-  /** After the hlt: the hlt's address + 8. */
-  eip: number;
-  eflags: number;
-  cpl: number;
-  cr0: number;
-  cr2: number;
-  cr3: number;
-  cr4: number;
-  idtr: { base: number; limit: number };
-  /** VX32's tr: the linear address the last ltr gave (0 from reset). */
-  tr: number;
-}
-
-/** Read the END_STATE_BYTES the exit routine sent. */
-export function endStateOf(b: Buffer): EndState {
+/**
+ * Read the END_STATE_BYTES the exit routine sent: the state a log dump would show at the
+ * end of a run that ended on hlt (IA-32's view; eip is the hlt's address + 8, trBase
+ * VX32's tr: the linear address the last ltr gave, 0 from reset).
+ */
+export function endStateOf(b: Buffer): CpuState {
   const w = (name: (typeof END_STATE_WORDS)[number]) => b.readUInt32LE(stateAt(name) - END_STATE);
   return {
-    regs: (['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'] as const).map(w) as EndState['regs'],
+    regs: (['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'] as const).map(w) as CpuState['regs'],
     eip: w('eip'),
     eflags: w('eflags'),
     cpl: w('cs') & 3,
@@ -211,7 +201,7 @@ export function endStateOf(b: Buffer): EndState {
     cr3: w('cr3'),
     cr4: w('cr4'),
     idtr: { limit: b.readUInt16LE(stateAt('sidt') - END_STATE), base: b.readUInt32LE(stateAt('sidt') - END_STATE + 2) },
-    tr: w('tr'),
+    trBase: w('tr'),
   };
 }
 

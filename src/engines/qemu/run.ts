@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CR0_PE, CR0_PG, CR0_WP, CR4_PSE, EFLAGS_LIVE, VEC_DF, VEC_GP, VEC_NP, VEC_PF } from '../../hw/arch.ts';
 import type { Image, Observation, StepOutcome, TraceEntry } from '../engine.ts';
-import { bootFiles, END_STATE_BYTES, endStateOf, RESERVED_BYTES, RESERVED_FROM, reservedLayout, type EndState } from './boot.ts';
+import { bootFiles, END_STATE_BYTES, endStateOf, RESERVED_BYTES, RESERVED_FROM, reservedLayout } from './boot.ts';
 import { parseLog, type Boundary, type CpuState, type Delivery } from './log.ts';
 import { SLOT, translateImage, untranslate, type Slot } from './translate.ts';
 
@@ -37,7 +37,7 @@ export interface QemuRun {
    */
   ram?: { hashes: number[]; pages: Map<number, Uint8Array> };
   /** The state the exit routine sent, when the run ended on hlt. */
-  end?: EndState;
+  end?: CpuState;
   /**
    * How QEMU ended: `halted` (the exit routine ran: a hlt retired), `shutdown` (QEMU ended
    * by itself: with -no-reboot, a triple fault; the guest reaches no other way out),
@@ -112,11 +112,9 @@ export function qemuArgs(dir: string, ramBytes: number, accel: 'tcg' | 'kvm', lo
 const WITH_ERROR_CODE = new Set([VEC_DF, VEC_NP, VEC_GP, VEC_PF]);
 
 /** VX32's view of an IA-32 state: EFLAGS without PF, AF and the other IA-32-only bits; CR0 without ET. */
-function view(s: CpuState, icount: number, status: QemuObservation['status'], trace: TraceEntry[], console: string): QemuObservation {
+export function stateView(s: CpuState): Omit<QemuObservation, 'status' | 'icount' | 'console' | 'trace'> {
   const [eax, ecx, edx, ebx, esp, ebp, esi, edi] = s.regs;
   return {
-    status,
-    icount,
     regs: { eax, ecx, edx, ebx, esp, ebp, esi, edi },
     eip: s.eip,
     eflags: s.eflags & EFLAGS_LIVE,
@@ -127,26 +125,11 @@ function view(s: CpuState, icount: number, status: QemuObservation['status'], tr
     cr4: s.cr4,
     idtr: { ...s.idtr },
     tr: s.trBase,
-    console,
-    trace: [...trace],
   };
 }
 
-/** VX32's view of the end state the exit routine sent (eflags and CR0 as `view` takes them). */
-export function endView(e: EndState): Omit<QemuObservation, 'status' | 'icount' | 'console' | 'trace'> {
-  const [eax, ecx, edx, ebx, esp, ebp, esi, edi] = e.regs;
-  return {
-    regs: { eax, ecx, edx, ebx, esp, ebp, esi, edi },
-    eip: e.eip,
-    eflags: e.eflags & EFLAGS_LIVE,
-    cpl: e.cpl,
-    cr0: (e.cr0 & (CR0_PE | CR0_WP | CR0_PG)) >>> 0,
-    cr2: e.cr2,
-    cr3: e.cr3,
-    cr4: e.cr4,
-    idtr: { ...e.idtr },
-    tr: e.tr,
-  };
+function view(s: CpuState, icount: number, status: QemuObservation['status'], trace: TraceEntry[], console: string): QemuObservation {
+  return { status, icount, ...stateView(s), console, trace: [...trace] };
 }
 
 /**
@@ -237,7 +220,7 @@ export function runQemu(image: Image, ramBytes: number, opts: QemuOptions = {}):
           ? 'shutdown'
           : 'crashed';
     const exitDetail = `exit ${r.status ?? r.signal}${exit === 'crashed' ? `: ${r.stderr.trim().split('\n').slice(-2).join(' ')}` : ''}`;
-    let end: EndState | undefined;
+    let end: CpuState | undefined;
     /** The exit routine's output at the end of debugcon: the end state, a hash per page, the dumped pages after their hash. */
     const endRam = (): QemuRun['ram'] => {
       if (debugcon.length < ramTail) return undefined;
