@@ -65,11 +65,11 @@ const { FV_EXIT, KIND_EXC, KIND_EXT, KIND_SW, R_FAULT, R_INT, R_RETIRED, S_EXIT,
 
 const NOBASE_BIT = 0x8 << 16;
 /**
- * The most instructions one call of `exec` retires; runBurst calls it again. A long run is
- * then many calls, which run exec's normally optimized code; as one call it would stay in
- * the code V8 compiled to enter the running loop (on-stack replacement), which ran the
- * native tight loop 8 % slower here (`popek bench --steps 30000000`: 131–135 against
- * 118–124 M instr/s, runs side by side).
+ * The most instructions one call of `exec` retires; runBurst calls it again. Measured with
+ * `popek bench --steps 30000000`, runs side by side: the native tight loop at 131–135 M
+ * instr/s with this bound, 118–124 without. The likely reason: as one call, a long run
+ * stays in the code V8 compiled to enter the running loop (on-stack replacement); as many
+ * calls, it runs exec's normally optimized code.
  */
 const EXEC_BURST = 1 << 16;
 /** The last offset at which an access of 8 (fetch) or 4 bytes stays inside its page. */
