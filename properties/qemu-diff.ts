@@ -41,6 +41,11 @@ export const END_NOT_COMPARED = [
   'every state between the start and the end',
 ] as const;
 
+/** Every field a mode does not compare, in the order reports list them. */
+export function notComparedIn(observe: Observe): string[] {
+  return ['ram before the end', ...(observe === 'end' ? END_NOT_COMPARED : []), 'device', 'pending'];
+}
+
 export interface QemuDiff {
   observe: Observe;
   /** Steps on which both agree (`end`: the spec's steps to the end that agreed, 0 when the end was not compared). */
@@ -272,8 +277,7 @@ export function qemuDiff(
 ): QemuDiff {
   const observe = opts.observe ?? (opts.accel === 'kvm' ? 'end' : 'steps');
   if (observe === 'steps' && opts.accel === 'kvm') throw new Error('QEMU logs no instruction states under KVM: only --observe end');
-  const notCompared =
-    observe === 'end' ? ['ram before the end', ...END_NOT_COMPARED, 'device', 'pending'] : ['ram before the end', 'device', 'pending'];
+  const notCompared = notComparedIn(observe);
   const explained: string[] = [];
   if (events.some((e) => e.kind === 'irq'))
     return {

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { formatReport } from '../../properties/check/counterexample.ts';
 import { formatQemuDivergence, qemuCase, runQemuCampaign } from '../../properties/check/qemu-campaign.ts';
-import { END_NOT_COMPARED, type Observe } from '../../properties/qemu-diff.ts';
+import { notComparedIn, type Observe } from '../../properties/qemu-diff.ts';
 import type { ReplayFile } from '../../properties/check/replay-file.ts';
 import type { CaseGen } from '../../properties/check/cases.ts';
 import { TRANSLATOR_BUGS } from '../engines/qemu/translate.ts';
@@ -45,8 +45,7 @@ export function parseObserve(text: string | undefined, accel: 'tcg' | 'kvm'): Ob
 
 /** The line every report of a mode starts with: what that mode does not compare (issue 17 item 1). */
 export function notComparedLine(observe: Observe): string {
-  const fields = ['ram before the end', ...(observe === 'end' ? END_NOT_COMPARED : []), 'device', 'pending'];
-  return `qemu (--observe ${observe}): not compared: ${fields.join(', ')} (docs/qemu.md)`;
+  return `qemu (--observe ${observe}): not compared: ${notComparedIn(observe).join(', ')} (docs/qemu.md)`;
 }
 
 /** The binary must run before a campaign starts: a missing QEMU is a usage error, not a counterexample. */
@@ -99,9 +98,7 @@ export async function qemuCheck(
           engine: 'qemu',
           accel: o.accel,
           observe: o.observe,
-          notCompared: notComparedLine(o.observe)
-            .replace(/^.*not compared: | \(docs.*$/g, '')
-            .split(', '),
+          notCompared: notComparedIn(o.observe),
           seed: o.seed >>> 0,
           seconds: r.seconds,
           ...t,
