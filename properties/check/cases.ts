@@ -6,6 +6,7 @@ import type { HostEvent, Image } from '../../spec/observation.ts';
 import { caseArb as guestCaseArb, type GuestCase } from '../arbitraries/case.ts';
 import type { GuestProfile } from '../arbitraries/profiles.ts';
 import { bodyInsnCount, render } from '../arbitraries/render.ts';
+import type { Failure } from './replay-file.ts';
 
 export interface CheckCase {
   guest: GuestCase;
@@ -68,3 +69,24 @@ export const caseArb: fc.Arbitrary<CheckCase> = checkCaseArb();
 
 /** The size of a counterexample: instructions in the generated body (not the fixed prologue). */
 export const caseInstructions = (c: CheckCase): number => bodyInsnCount(c.guest);
+
+/** The replay file of a shrunk counterexample (replay-file.ts): the case and how fast-check reaches it, plus what found it. */
+export function failureFile(
+  result: fc.RunDetails<[CheckCase]>,
+  c: CheckCase,
+  found: Pick<Failure, 'property' | 'engine' | 'bugs' | 'forcedEmulation' | 'observe' | 'divergence' | 'signature'>,
+): Failure {
+  return {
+    popek: 'counterexample',
+    version: 1,
+    ...found,
+    seed: result.seed,
+    path: result.counterexamplePath ?? '',
+    source: c.source,
+    events: c.events,
+    ramBytes: c.ramBytes,
+    maxSteps: c.maxSteps,
+    instructions: caseInstructions(c),
+    shrinks: result.numShrinks,
+  };
+}

@@ -8,10 +8,10 @@
 import fc from 'fast-check';
 import { assemble } from '../../spec/asm/assemble.ts';
 import { qemuDiff, type QemuDiff, type QemuDiffOptions } from '../qemu-diff.ts';
-import { caseInstructions, checkCaseArb, type CaseGen, type CheckCase } from './cases.ts';
+import { checkCaseArb, failureFile, type CaseGen, type CheckCase } from './cases.ts';
 import { chunkSeed } from './seeds.ts';
 import { runOnWorkers } from './worker-pool.ts';
-import type { Failure } from './suite.ts';
+import type { Failure } from './replay-file.ts';
 
 /** Fewer runs a chunk than other engines' (seeds.ts): a QEMU run costs ~0.3 s, and chunks are what workers share. */
 export const QEMU_CHUNK_RUNS = 5;
@@ -107,26 +107,16 @@ export function runQemuChunk(job: QemuChunkJob): QemuChunkOutcome {
   return {
     k: job.k,
     tally,
-    failure: {
-      popek: 'counterexample',
-      version: 1,
+    failure: failureFile(result, c, {
       property: 'equivalence',
       engine: 'qemu',
       bugs: [...(job.opts.bugs ?? [])],
       ...(job.opts.observe === 'end' ? { observe: 'end' as const } : {}),
-      seed: result.seed,
-      path: result.counterexamplePath ?? '',
-      source: c.source,
-      events: c.events,
-      ramBytes: c.ramBytes,
-      maxSteps: c.maxSteps,
-      instructions: caseInstructions(c),
       divergence: text,
-      shrinks: result.numShrinks,
       signature: d
         ? `qemu equivalence: ${d.insn.replace(/0x[0-9a-f]+|\d+/gi, 'n')} -> ${d.fields[0]?.path.replace(/\[.*$/, '') ?? 'outcome'}`
         : 'qemu: threw',
-    },
+    }),
   };
 }
 

@@ -27,6 +27,9 @@ export interface ReplayFile {
   divergence: string;
 }
 
+/** A shrunk counterexample, ready to be saved. */
+export type Failure = ReplayFile & { shrinks: number; signature: string };
+
 export function isReplayFile(x: unknown): x is ReplayFile {
   const o = x as Partial<ReplayFile> | null;
   return (

@@ -12,13 +12,13 @@ import { VmxShadowEngine } from '../../src/engines/vmx-shadow.ts';
 import { diffObservations } from '../lockstep/compare.ts';
 import { engineFactory } from '../../src/engines/registry.ts';
 import { engineLabel, isPluginPath, pluginCapabilities } from '../../src/engines/plugin.ts';
-import { caseInstructions, checkCaseArb, type CaseGen, type CheckCase } from './cases.ts';
+import { checkCaseArb, failureFile, type CaseGen, type CheckCase } from './cases.ts';
 import { MIN_GUEST_FRAMES } from '../../src/vmm/core/host.ts';
 import type { EngineFactory } from '../../src/engines/engine.ts';
 import { lockstep, release } from '../lockstep/lockstep.ts';
 import type { Divergence } from '../lockstep/lockstep.ts';
 import { formatDivergence, type FormatOptions } from '../lockstep/report.ts';
-import type { ReplayFile } from './replay-file.ts';
+import type { Failure } from './replay-file.ts';
 import { EngineHung, guarded } from '../../src/engines/guard.ts';
 
 /**
@@ -430,8 +430,7 @@ export function failureOf(
   }
 }
 
-/** A shrunk counterexample, ready to be saved. */
-export type Failure = ReplayFile & { shrinks: number; signature: string };
+export type { Failure };
 
 export interface ChunkOutcome {
   k: number;
@@ -524,24 +523,13 @@ function failureRecord(
   timeoutMs?: number,
 ): Failure {
   const f = failureOf(prop, c, engine, bugs, timeoutMs);
-  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- what the property threw: an Error ('Error: message') or a primitive
-  const divergence = f?.text ?? String(result.errorInstance ?? 'the property failed');
-  return {
-    popek: 'counterexample',
-    version: 1,
+  return failureFile(result, c, {
     property: prop.name,
     engine,
     bugs: [...bugs],
-    seed: result.seed,
-    path: result.counterexamplePath ?? '',
-    source: c.source,
-    events: c.events,
-    ramBytes: c.ramBytes,
-    maxSteps: c.maxSteps,
     ...(c.forcedEmulation ? { forcedEmulation: true } : {}),
-    instructions: caseInstructions(c),
-    divergence,
-    shrinks: result.numShrinks,
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- what the property threw: an Error ('Error: message') or a primitive
+    divergence: f?.text ?? String(result.errorInstance ?? 'the property failed'),
     signature: f?.signature ?? `${engine} ${prop.name}: threw`,
-  };
+  });
 }

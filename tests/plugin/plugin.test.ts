@@ -8,29 +8,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test, vi } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { describe, expect, test } from 'vitest';
 import { observationProblem } from '../../src/engines/plugin.ts';
 import { EngineHung, guarded } from '../../src/engines/guard.ts';
 import { NativeEngine } from '../../src/engines/native.ts';
+import { popek } from '../cli/in-process.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const fixture = (name: string) => join(root, 'tests/plugin/fixtures', name);
-/** The command in this process (a process per call would cost seconds each); one test runs the real binary. */
-async function popek(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi
-    .spyOn(process.stdout, 'write')
-    .mockImplementation((s: string | Uint8Array) => ((stdout += Buffer.from(s).toString('latin1')), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
 const scratch = mkdtempSync(join(tmpdir(), 'popek-plugin-'));
 const file = (name: string, text: string) => {
   const p = join(scratch, name);
